@@ -1,0 +1,133 @@
+package io.periscope.agent;
+
+import io.opentelemetry.sdk.trace.export.SpanExporter;
+import io.periscope.agent.pipeline.ConnectionTracker;
+import io.periscope.agent.pipeline.PipelineStats;
+import io.periscope.agent.span.ClockAnchor;
+import io.periscope.agent.span.SpanFactory;
+import io.periscope.bpf.CaptureCounters;
+import io.periscope.bpf.KernelCapture;
+import io.periscope.bpf.KernelSupport;
+import io.periscope.bpf.Libc;
+import io.periscope.exporter.ExportStats;
+import io.periscope.exporter.SpanBatcher;
+import io.periscope.metadata.ProcessResources;
+import io.periscope.metadata.ResourceResolver;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * A running agent: the kernel capture, one capture thread that drains the ring buffer through the
+ * pipeline (connections -> HTTP/1 parsers -> spans), and the export batcher. {@link #start} returns
+ * only once the programs are attached; {@link #close()} stops the capture thread, handles what is
+ * still in the ring buffer, detaches everything from the kernel and flushes the batcher.
+ */
+public final class Agent implements AutoCloseable {
+  /** How long the capture thread sleeps when the ring buffer is empty: the kernel never wakes it. */
+  static final long POLL_INTERVAL_NANOS = 5_000_000L;
+  private static final long IDLE_SWEEP_NANOS = 1_000_000_000L;
+  private static final System.Logger LOG = System.getLogger(Agent.class.getName());
+
+  private final KernelCapture capture;
+  private final ConnectionTracker tracker;
+  private final PipelineStats stats;
+  private final SpanBatcher batcher;
+  private final String kernel;
+  private final Thread thread;
+  private volatile boolean running = true;
+  private boolean closed;
+
+  private Agent(KernelCapture capture, ConnectionTracker tracker, PipelineStats stats, SpanBatcher batcher,
+      String kernel) {
+    this.capture = capture;
+    this.tracker = tracker;
+    this.stats = stats;
+    this.batcher = batcher;
+    this.kernel = kernel;
+    this.thread = Thread.ofPlatform().name("periscope-capture").daemon().unstarted(this::run);
+  }
+
+  /** Checks the host, loads and attaches the capture, and starts tracing. The caller must close the agent. */
+  public static Agent start(AgentConfig config, SpanExporter exporter) {
+    String kernel = KernelSupport.check();
+    int self = (int) ProcessHandle.current().pid();
+    SpanBatcher batcher = SpanBatcher.builder(exporter).build();
+    PipelineStats stats = new PipelineStats();
+    ResourceResolver resources = ProcessResources.builder().build();
+    SpanFactory spans = new SpanFactory(ClockAnchor.measure(), resources, batcher, config.queryValues());
+    ConnectionTracker tracker = new ConnectionTracker(spans, stats);
+    KernelCapture capture;
+    try {
+      capture = KernelCapture.start(config.capture(self));
+    } catch (RuntimeException e) {
+      batcher.close();
+      throw e;
+    }
+    Agent agent = new Agent(capture, tracker, stats, batcher, kernel);
+    agent.thread.start();
+    return agent;
+  }
+
+  private void run() {
+    long nextSweep = Libc.monotonicNanos() + IDLE_SWEEP_NANOS;
+    while (running) {
+      try {
+        if (capture.poll(tracker) == 0) {
+          Thread.sleep(Duration.ofNanos(POLL_INTERVAL_NANOS));
+        }
+        long now = Libc.monotonicNanos();
+        if (now >= nextSweep) {
+          tracker.evictIdle(now);
+          nextSweep = now + IDLE_SWEEP_NANOS;
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      } catch (RuntimeException e) {
+        // The tracker contains per-connection failures; anything reaching here is a bug. Keep tracing.
+        LOG.log(System.Logger.Level.ERROR, "capture loop error", e);
+      }
+    }
+  }
+
+  public List<String> programs() {
+    return capture.programs();
+  }
+
+  public String kernelRelease() {
+    return kernel;
+  }
+
+  public PipelineStats.Snapshot pipelineStats() {
+    return stats.snapshot();
+  }
+
+  public CaptureCounters captureCounters() {
+    return capture.counters();
+  }
+
+  public ExportStats exportStats() {
+    return batcher.stats();
+  }
+
+  /** Stops tracing, detaches from the kernel, and flushes every span still held. Idempotent. */
+  @Override
+  public synchronized void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    running = false;
+    try {
+      thread.join(Duration.ofSeconds(5));
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    if (!thread.isAlive()) {
+      capture.poll(tracker); // what arrived before the programs were detached
+    }
+    capture.close();
+    tracker.clear();
+    batcher.close();
+  }
+}

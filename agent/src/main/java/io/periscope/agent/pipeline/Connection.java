@@ -1,0 +1,88 @@
+package io.periscope.agent.pipeline;
+
+import io.periscope.bpf.SocketEvent;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * One traced TCP connection as one process sees it: what protocol it carries (guessed from the
+ * first bytes), who serves it, and the protocol state. Owned by the {@link ConnectionTracker}.
+ */
+final class Connection {
+  /** Data events that may fail detection before the connection is written off as not HTTP. */
+  static final int MAX_DETECTION_ATTEMPTS = 4;
+
+  enum Protocol { DETECTING, HTTP1, HTTP2, NOT_HTTP, FAILED }
+
+  final long sock;
+  private final byte origin;
+  private Protocol protocol = Protocol.DETECTING;
+  private int detectionAttempts;
+  private @Nullable Http1Exchanges http1;
+  long lastActivityNanos;
+
+  Connection(long sock, byte origin, long nowNanos) {
+    this.sock = sock;
+    this.origin = origin;
+    this.lastActivityNanos = nowNanos;
+  }
+
+  void onData(SocketEvent event, ExchangeSink sink, PipelineStats stats) {
+    lastActivityNanos = event.exitNanos();
+    if (protocol == Protocol.DETECTING && !detect(event, sink, stats)) {
+      return;
+    }
+    if (protocol == Protocol.HTTP1 && !http1.onData(event)) {
+      protocol = Protocol.FAILED;
+      stats.http1ParseFailures++;
+      ConnectionTracker.LOG.log(System.Logger.Level.DEBUG, "HTTP/1 parse failure on connection of pid {0}: {1}",
+          event.tgid(), http1.failure());
+    }
+  }
+
+  private boolean detect(SocketEvent event, ExchangeSink sink, PipelineStats stats) {
+    if (event.capturedLength() == 0) {
+      return false; // EOF or sendfile: nothing to look at
+    }
+    boolean ingress = event.direction() == SocketEvent.DIRECTION_INGRESS;
+    Peer.Role role;
+    switch (ProtocolDetector.detect(event.memory(), event.payloadOffset(), event.capturedLength())) {
+      case HTTP1_REQUEST -> role = ingress ? Peer.Role.SERVER : Peer.Role.CLIENT;
+      case HTTP1_RESPONSE -> role = ingress ? Peer.Role.CLIENT : Peer.Role.SERVER;
+      case HTTP2_PREFACE -> {
+        protocol = Protocol.HTTP2; // decoded by a later stage; counted, not parsed, for now
+        stats.connectionsHttp2++;
+        return false;
+      }
+      default -> {
+        if (++detectionAttempts >= MAX_DETECTION_ATTEMPTS) {
+          protocol = Protocol.NOT_HTTP;
+          stats.connectionsNotHttp++;
+        }
+        return false;
+      }
+    }
+    byte[] local = new byte[16];
+    byte[] remote = new byte[16];
+    event.localAddress(local);
+    event.remoteAddress(remote);
+    Peer peer = new Peer(event.tgid(), event.comm(), role, Peer.address(local), event.localPort(),
+        Peer.address(remote), event.remotePort());
+    http1 = new Http1Exchanges(peer, sink, stats);
+    protocol = Protocol.HTTP1;
+    return true;
+  }
+
+  void onClose() {
+    if (http1 != null && protocol == Protocol.HTTP1) {
+      http1.onClose();
+    }
+  }
+
+  Protocol protocol() {
+    return protocol;
+  }
+
+  byte origin() {
+    return origin;
+  }
+}

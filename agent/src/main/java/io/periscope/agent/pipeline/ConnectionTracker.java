@@ -1,0 +1,122 @@
+package io.periscope.agent.pipeline;
+
+import io.periscope.bpf.RingBuffer;
+import io.periscope.bpf.SocketEvent;
+import java.lang.foreign.MemorySegment;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The first stage after the ring buffer: decodes each record, finds its connection (keyed by the
+ * kernel socket), and feeds the connection's protocol state. Bounded: at most
+ * {@code maxConnections} are tracked, the least recently active is evicted first, and connections
+ * idle longer than the idle timeout are dropped by {@link #evictIdle}. Every drop is counted.
+ *
+ * <p>Single-threaded: the capture thread calls everything. No exception escapes {@link #onRecord}:
+ * hostile bytes fail their own connection only.
+ */
+public final class ConnectionTracker implements RingBuffer.RecordHandler {
+  public static final int DEFAULT_MAX_CONNECTIONS = 16_384;
+  public static final long DEFAULT_IDLE_TIMEOUT_NANOS = 10L * 60 * 1_000_000_000L;
+  static final System.Logger LOG = System.getLogger(ConnectionTracker.class.getName());
+
+  private final ExchangeSink sink;
+  private final PipelineStats stats;
+  private final int maxConnections;
+  private final long idleTimeoutNanos;
+  private final SocketEvent event = new SocketEvent();
+  private final LinkedHashMap<Long, Connection> connections;
+
+  public ConnectionTracker(ExchangeSink sink, PipelineStats stats, int maxConnections, long idleTimeoutNanos) {
+    if (maxConnections < 1) {
+      throw new IllegalArgumentException("maxConnections must be positive: " + maxConnections);
+    }
+    this.sink = sink;
+    this.stats = stats;
+    this.maxConnections = maxConnections;
+    this.idleTimeoutNanos = idleTimeoutNanos;
+    this.connections = new LinkedHashMap<>(1024, 0.75f, true) {
+      @Override
+      protected boolean removeEldestEntry(Map.Entry<Long, Connection> eldest) {
+        if (size() <= ConnectionTracker.this.maxConnections) {
+          return false;
+        }
+        stats.connectionsEvicted++;
+        eldest.getValue().onClose();
+        return true;
+      }
+    };
+  }
+
+  public ConnectionTracker(ExchangeSink sink, PipelineStats stats) {
+    this(sink, stats, DEFAULT_MAX_CONNECTIONS, DEFAULT_IDLE_TIMEOUT_NANOS);
+  }
+
+  @Override
+  public void onRecord(MemorySegment memory, long offset, int length) {
+    stats.events++;
+    if (!event.wrap(memory, offset, length)) {
+      stats.malformedEvents++;
+      return;
+    }
+    long sock = event.sock();
+    try {
+      switch (event.type()) {
+        case SocketEvent.TYPE_DATA -> connection(sock, SocketEvent.ORIGIN_UNKNOWN).onData(event, sink, stats);
+        case SocketEvent.TYPE_CONN_OPEN -> {
+          Connection previous = connections.remove(sock);
+          if (previous != null) {
+            previous.onClose(); // the kernel reused the socket's memory: the old one is gone
+          }
+          connection(sock, event.origin());
+        }
+        case SocketEvent.TYPE_CONN_CLOSE -> {
+          Connection closed = connections.remove(sock);
+          if (closed != null) {
+            closed.onClose();
+          }
+        }
+        default -> stats.malformedEvents++;
+      }
+    } catch (RuntimeException e) {
+      // A parser bug must cost one connection, not the pipeline.
+      connections.remove(sock);
+      stats.http1ParseFailures++;
+      LOG.log(System.Logger.Level.WARNING, "dropped a connection after an internal error", e);
+    }
+  }
+
+  private Connection connection(long sock, byte origin) {
+    Connection c = connections.get(sock);
+    if (c == null) {
+      c = new Connection(sock, origin, event.exitNanos());
+      connections.put(sock, c);
+      stats.connectionsTracked++;
+    }
+    return c;
+  }
+
+  /** Drops connections with no traffic for the idle timeout (monotonic clock, as the kernel's). */
+  public void evictIdle(long nowNanos) {
+    Iterator<Connection> it = connections.values().iterator();
+    while (it.hasNext()) {
+      Connection c = it.next();
+      if (nowNanos - c.lastActivityNanos <= idleTimeoutNanos) {
+        break; // access order: everything after this one is more recent
+      }
+      it.remove();
+      c.onClose();
+      stats.connectionsEvicted++;
+    }
+  }
+
+  public int size() {
+    return connections.size();
+  }
+
+  /** Forgets every connection (the agent is stopping); exchanges still open are not reported. */
+  public void clear() {
+    connections.clear();
+  }
+}

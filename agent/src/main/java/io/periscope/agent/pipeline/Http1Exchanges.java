@@ -1,0 +1,171 @@
+package io.periscope.agent.pipeline;
+
+import io.periscope.agent.http1.Http1Head;
+import io.periscope.agent.http1.Http1Parser;
+import io.periscope.bpf.SocketEvent;
+import java.util.ArrayDeque;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Pairs the requests and responses of one HTTP/1.x connection, in order (HTTP/1.1 answers
+ * pipelined requests in the order they came, RFC 9112 §9.3.2), and hands each completed pair on
+ * as an {@link HttpExchange}. A response with no request seen (the agent started mid-connection)
+ * is counted and produces nothing.
+ */
+final class Http1Exchanges {
+  /** Requests sent but not yet answered on one connection; more fails the connection. */
+  static final int MAX_PIPELINED = 64;
+
+  private static final class Pending {
+    Http1Head head;
+    final long startNanos;
+    final long sequence;
+    final int tid;
+
+    Pending(long startNanos, long sequence, int tid) {
+      this.startNanos = startNanos;
+      this.sequence = sequence;
+      this.tid = tid;
+    }
+  }
+
+  private final Peer peer;
+  private final ExchangeSink sink;
+  private final PipelineStats stats;
+  private final Http1Parser requests;
+  private final Http1Parser responses;
+  private final ArrayDeque<Pending> unanswered = new ArrayDeque<>();
+  private @Nullable Pending reading;
+
+  // The capture event being fed: the parsers' callbacks refer to it.
+  private long eventEnter;
+  private long eventExit;
+  private long eventSequence;
+  private int eventTid;
+
+  Http1Exchanges(Peer peer, ExchangeSink sink, PipelineStats stats) {
+    this.peer = peer;
+    this.sink = sink;
+    this.stats = stats;
+    this.requests = Http1Parser.requests(new RequestSide());
+    this.responses = Http1Parser.responses(new ResponseSide());
+  }
+
+  /** Feeds one data event; returns false once the connection can no longer be parsed. */
+  boolean onData(SocketEvent event) {
+    eventEnter = event.enterNanos();
+    eventExit = event.exitNanos();
+    eventSequence = event.sequence();
+    eventTid = event.tid();
+    boolean carriesRequests = (event.direction() == SocketEvent.DIRECTION_INGRESS) == (peer.role() == Peer.Role.SERVER);
+    Http1Parser parser = carriesRequests ? requests : responses;
+    int captured = event.capturedLength();
+    if (event.totalLength() == 0) {
+      parser.endOfStream();
+    } else {
+      parser.feed(event.memory(), event.payloadOffset(), captured, (long) event.totalLength() - captured);
+    }
+    return !failed();
+  }
+
+  /** The connection closed: a response delimited by the close completes; unanswered requests are counted. */
+  void onClose() {
+    responses.endOfStream();
+    stats.incompleteExchanges += unanswered.size();
+    if (reading != null && reading.head == null) {
+      stats.incompleteExchanges++; // closed in the middle of a request head
+    }
+    unanswered.clear();
+    reading = null;
+  }
+
+  boolean failed() {
+    return requests.failed() || responses.failed();
+  }
+
+  @Nullable String failure() {
+    return requests.failed() ? "request: " + requests.failure() : responses.failed() ? "response: " + responses.failure() : null;
+  }
+
+  private final class RequestSide implements Http1Parser.Listener {
+    @Override
+    public void onMessageStart(long offsetInPiece) {
+      // A server span starts when the request's first byte was there to read; a client span when
+      // the application began to send it.
+      long start = peer.role() == Peer.Role.SERVER ? eventExit : eventEnter;
+      reading = new Pending(start, (eventSequence + offsetInPiece) & 0xffffffffL, eventTid);
+    }
+
+    @Override
+    public void onHead(Http1Head head) {
+      Pending request = reading;
+      if (request == null) {
+        return;
+      }
+      request.head = head;
+      if (unanswered.size() >= MAX_PIPELINED) {
+        stats.pipelineOverflows++;
+        requests.stop();
+        responses.stop();
+        return;
+      }
+      unanswered.addLast(request);
+    }
+
+    @Override
+    public void onMessageEnd() {
+      reading = null;
+    }
+
+    @Override
+    public boolean answersHeadRequest() {
+      return false;
+    }
+  }
+
+  private final class ResponseSide implements Http1Parser.Listener {
+    private @Nullable Pending matched;
+    private @Nullable Http1Head response;
+
+    @Override
+    public void onMessageStart(long offsetInPiece) {
+      matched = unanswered.peekFirst();
+      response = null;
+    }
+
+    @Override
+    public void onHead(Http1Head head) {
+      if (matched == null) {
+        stats.unmatchedResponses++;
+        return;
+      }
+      if (head.isInterim()) {
+        return; // 100 Continue and friends: the final response to the same request follows
+      }
+      response = head;
+      if (head.status() == 101 || ("CONNECT".equals(matched.head.method()) && head.status() / 100 == 2)) {
+        requests.stop(); // the connection now carries another protocol, or a tunnel
+      }
+    }
+
+    @Override
+    public void onMessageEnd() {
+      Pending request = matched;
+      Http1Head head = response;
+      matched = null;
+      response = null;
+      if (request == null || head == null) {
+        return;
+      }
+      unanswered.pollFirst();
+      stats.exchanges++;
+      sink.onExchange(new HttpExchange(peer, request.tid, request.head, head, request.startNanos, eventExit,
+          request.sequence));
+    }
+
+    @Override
+    public boolean answersHeadRequest() {
+      return matched != null && "HEAD".equals(matched.head.method());
+    }
+  }
+}

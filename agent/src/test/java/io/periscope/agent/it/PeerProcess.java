@@ -1,0 +1,132 @@
+package io.periscope.agent.it;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A real program run as a separate process for a kernel test: a server we wait for, or a client we
+ * run to completion. Output is collected for failure messages. Closing kills what still runs.
+ */
+final class PeerProcess implements AutoCloseable {
+  /** Debian's python, which has the Debian python packages; the one first on PATH may not. */
+  static final String PYTHON = "/usr/bin/python3";
+
+  private final Process process;
+  private final String command;
+  private final ByteSink output = new ByteSink();
+
+  private PeerProcess(Process process, String command) {
+    this.process = process;
+    this.command = command;
+    Thread.ofVirtual().start(() -> output.drain(process.getInputStream()));
+  }
+
+  static PeerProcess start(Path dir, String... command) throws IOException {
+    Process p = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true).start();
+    return new PeerProcess(p, String.join(" ", command));
+  }
+
+  /** Starts a server and waits until it accepts connections on the port. */
+  static PeerProcess server(Path dir, int port, String... command) throws IOException, InterruptedException {
+    PeerProcess peer = start(dir, command);
+    long deadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
+    while (System.nanoTime() < deadline) {
+      if (!peer.process.isAlive()) {
+        throw new AssertionError(peer.command + " exited early: " + peer.output());
+      }
+      try (Socket s = new Socket()) {
+        s.connect(new InetSocketAddress("127.0.0.1", port), 200);
+        return peer;
+      } catch (IOException notYet) {
+        Thread.sleep(50);
+      }
+    }
+    peer.close();
+    throw new AssertionError(peer.command + " did not listen on port " + port + ": " + peer.output());
+  }
+
+  /** Runs a client to completion; fails the test when it fails. Returns its output. */
+  static String run(Path dir, String... command) throws IOException, InterruptedException {
+    try (PeerProcess peer = start(dir, command)) {
+      if (!peer.process.waitFor(60, TimeUnit.SECONDS)) {
+        throw new AssertionError(peer.command + " did not finish: " + peer.output());
+      }
+      peer.output.awaitEnd();
+      if (peer.process.exitValue() != 0) {
+        throw new AssertionError(peer.command + " exited with " + peer.process.exitValue() + ": " + peer.output());
+      }
+      return peer.output();
+    }
+  }
+
+  long pid() {
+    return process.pid();
+  }
+
+  /** Pids of this process and every descendant (nginx workers, forked servers). */
+  List<Long> pids() {
+    List<Long> pids = new ArrayList<>();
+    pids.add(process.pid());
+    process.descendants().forEach(d -> pids.add(d.pid()));
+    return pids;
+  }
+
+  String output() {
+    return output.text();
+  }
+
+  @Override
+  public void close() {
+    process.descendants().forEach(ProcessHandle::destroy);
+    process.destroy();
+    try {
+      if (!process.waitFor(5, TimeUnit.SECONDS)) {
+        process.destroyForcibly();
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  private static final class ByteSink {
+    private final StringBuilder text = new StringBuilder();
+    private boolean ended;
+
+    void drain(InputStream in) {
+      byte[] buf = new byte[8192];
+      try (in) {
+        int n;
+        while ((n = in.read(buf)) > 0) {
+          synchronized (this) {
+            text.append(new String(buf, 0, n, StandardCharsets.UTF_8));
+          }
+        }
+      } catch (IOException ignored) {
+        // the process went away
+      }
+      synchronized (this) {
+        ended = true;
+        notifyAll();
+      }
+    }
+
+    synchronized void awaitEnd() throws InterruptedException {
+      long deadline = System.currentTimeMillis() + 5_000;
+      while (!ended && System.currentTimeMillis() < deadline) {
+        wait(100);
+      }
+    }
+
+    synchronized String text() {
+      return text.toString();
+    }
+  }
+}

@@ -1,0 +1,150 @@
+package io.periscope.agent.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.opentelemetry.proto.trace.v1.Span.SpanKind;
+import io.opentelemetry.proto.trace.v1.Status.StatusCode;
+import io.periscope.agent.testing.ReceivedSpan;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** curl -> python3 -m http.server, traced from the kernel, checked on the OTLP wire. */
+@Tag("kernel")
+class PythonHttpServerTest {
+  private static final int PORT = 18_211;
+  private static final String TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
+  private static final String PARENT_ID = "00f067aa0ba902b7";
+
+  @TempDir
+  static Path site;
+  private static TracingAgent tracing;
+  private static PeerProcess server;
+
+  @BeforeAll
+  static void start() throws Exception {
+    Files.writeString(site.resolve("hello.txt"), "hello from the kernel's point of view\n");
+    Files.write(site.resolve("big.bin"), new byte[1 << 20]);
+    tracing = TracingAgent.tracingPorts(PORT);
+    server = PeerProcess.server(site, PORT, PeerProcess.PYTHON, "-m", "http.server", "--bind", "127.0.0.1",
+        Integer.toString(PORT));
+  }
+
+  @BeforeEach
+  void forgetEarlierSpans() {
+    tracing.receiver.clear();
+  }
+
+  @AfterAll
+  static void stop() {
+    if (server != null) {
+      server.close();
+    }
+    if (tracing != null) {
+      tracing.close();
+    }
+  }
+
+  @Test
+  void requestWithTraceparentJoinsTheCallersTrace() throws Exception {
+    long before = System.currentTimeMillis() * 1_000_000L;
+    String client = curlPidOf(site, "-sS", "-o", "/dev/null",
+        "-H", "traceparent: 00-" + TRACE_ID + "-" + PARENT_ID + "-01",
+        "-H", "Authorization: Bearer secret-token",
+        "-H", "Cookie: session=secret-cookie",
+        "http://127.0.0.1:" + PORT + "/hello.txt?user=alice&token=t0ps3cret");
+    long after = System.currentTimeMillis() * 1_000_000L;
+
+    List<ReceivedSpan> spans = tracing.awaitSpans(List.of(server.pid(), Long.parseLong(client)), 2);
+    assertThat(spans).as(TracingAgent.describe(spans)).hasSize(2);
+    ReceivedSpan serverSpan = only(spans, SpanKind.SPAN_KIND_SERVER);
+    ReceivedSpan clientSpan = only(spans, SpanKind.SPAN_KIND_CLIENT);
+
+    assertThat(serverSpan.traceId()).isEqualTo(TRACE_ID);
+    assertThat(serverSpan.parentSpanId()).isEqualTo(PARENT_ID);
+    assertThat(serverSpan.name()).isEqualTo("GET");
+    assertThat(serverSpan.statusCode()).isEqualTo(StatusCode.STATUS_CODE_UNSET);
+    assertThat(serverSpan.attributes())
+        .containsEntry("http.request.method", "GET")
+        .containsEntry("url.path", "/hello.txt")
+        .containsEntry("url.query", "user=REDACTED&token=REDACTED")
+        .containsEntry("url.scheme", "http")
+        .containsEntry("http.response.status_code", 200L)
+        .containsEntry("server.address", "127.0.0.1")
+        .containsEntry("server.port", (long) PORT)
+        .containsEntry("client.address", "127.0.0.1")
+        .containsEntry("network.peer.address", "127.0.0.1")
+        .containsEntry("network.protocol.version", "1.1")
+        .containsKey("network.peer.port")
+        .containsKey("user_agent.original");
+    assertThat(serverSpan.resourceAttributes()).containsEntry("process.pid", server.pid());
+    assertThat(serverSpan.resourceAttributes().get("service.name")).isEqualTo("http.server");
+
+    assertThat(clientSpan.attributes())
+        .containsEntry("http.request.method", "GET")
+        .containsEntry("url.path", "/hello.txt")
+        .containsEntry("http.response.status_code", 200L)
+        .containsEntry("server.port", (long) PORT)
+        .containsEntry("network.peer.port", (long) PORT);
+    assertThat(serverSpan.attributes().get("network.peer.port")).isEqualTo(serverSpan.attributes().get("client.port"));
+    assertThat(clientSpan.resourceAttributes().get("service.name")).isEqualTo("curl");
+
+    for (ReceivedSpan span : spans) {
+      assertThat(span.endEpochNanos()).isGreaterThan(span.startEpochNanos());
+      assertThat(span.startEpochNanos()).isGreaterThanOrEqualTo(before - 1_000_000L);
+      assertThat(span.endEpochNanos()).isLessThanOrEqualTo(after + 1_000_000L);
+      assertThat(span.toString()).doesNotContain("secret-token", "secret-cookie", "t0ps3cret", "alice");
+    }
+    // The client saw the whole exchange, so its span contains the server's.
+    assertThat(clientSpan.startEpochNanos()).isLessThanOrEqualTo(serverSpan.startEpochNanos());
+    assertThat(clientSpan.endEpochNanos()).isGreaterThanOrEqualTo(serverSpan.endEpochNanos());
+    tracing.assertNoKernelDrops();
+  }
+
+  @Test
+  void requestWithoutTraceparentStartsATrace() throws Exception {
+    String client = curlPidOf(site, "-sS", "-o", "/dev/null", "http://127.0.0.1:" + PORT + "/missing");
+    List<ReceivedSpan> spans = tracing.awaitSpans(List.of(server.pid(), Long.parseLong(client)), 2);
+    assertThat(spans).as(TracingAgent.describe(spans)).hasSize(2);
+    ReceivedSpan serverSpan = only(spans, SpanKind.SPAN_KIND_SERVER);
+    ReceivedSpan clientSpan = only(spans, SpanKind.SPAN_KIND_CLIENT);
+    assertThat(serverSpan.parentSpanId()).isEmpty();
+    assertThat(serverSpan.traceId()).matches("[0-9a-f]{32}").isNotEqualTo("0".repeat(32));
+    assertThat(serverSpan.attributes()).containsEntry("http.response.status_code", 404L);
+    assertThat(serverSpan.statusCode()).isEqualTo(StatusCode.STATUS_CODE_UNSET); // 4xx is the client's fault
+    assertThat(clientSpan.statusCode()).isEqualTo(StatusCode.STATUS_CODE_ERROR);
+    assertThat(clientSpan.attributes()).containsEntry("error.type", "404");
+  }
+
+  @Test
+  void oneMebibyteResponseIsOneSpan() throws Exception {
+    String client = curlPidOf(site, "-sS", "-o", "/dev/null", "http://127.0.0.1:" + PORT + "/big.bin");
+    List<ReceivedSpan> spans = tracing.awaitSpans(List.of(server.pid(), Long.parseLong(client)), 2);
+    assertThat(spans).as(TracingAgent.describe(spans)).hasSize(2);
+    assertThat(spans).allSatisfy(s -> assertThat(s.attributes())
+        .containsEntry("url.path", "/big.bin")
+        .containsEntry("http.response.status_code", 200L));
+  }
+
+  private static ReceivedSpan only(List<ReceivedSpan> spans, SpanKind kind) {
+    List<ReceivedSpan> matching = spans.stream().filter(s -> s.kind() == kind).toList();
+    assertThat(matching).as(kind + " spans in" + TracingAgent.describe(spans)).hasSize(1);
+    return matching.getFirst();
+  }
+
+  /** Runs curl through a shell that prints curl's pid first, so spans can be matched to it. */
+  static String curlPidOf(Path dir, String... curlArgs) throws Exception {
+    StringBuilder command = new StringBuilder("echo $$; exec curl");
+    for (String arg : curlArgs) {
+      command.append(" '").append(arg.replace("'", "'\\''")).append("'");
+    }
+    String output = PeerProcess.run(dir, "/bin/sh", "-c", command.toString());
+    return output.lines().findFirst().orElseThrow().strip();
+  }
+}

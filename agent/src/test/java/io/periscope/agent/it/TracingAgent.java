@@ -1,0 +1,87 @@
+package io.periscope.agent.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.opentelemetry.exporter.otlp.http.trace.OtlpHttpSpanExporter;
+import io.periscope.agent.Agent;
+import io.periscope.agent.AgentConfig;
+import io.periscope.agent.testing.OtlpReceiver;
+import io.periscope.agent.testing.ReceivedSpan;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Predicate;
+import java.util.stream.Collectors;
+
+/**
+ * The agent running in the test JVM, on the real kernel, tracing only the test's own ports and
+ * exporting OTLP/HTTP to a test receiver. Kernel tests share the machine: each uses its own ports
+ * and looks only at spans of its own peer processes.
+ */
+final class TracingAgent implements AutoCloseable {
+  final OtlpReceiver receiver;
+  final Agent agent;
+
+  private TracingAgent(OtlpReceiver receiver, Agent agent) {
+    this.receiver = receiver;
+    this.agent = agent;
+  }
+
+  static TracingAgent tracingPorts(int... ports) {
+    List<String> args = new ArrayList<>();
+    for (int port : ports) {
+      args.add("--port");
+      args.add(Integer.toString(port));
+    }
+    OtlpReceiver receiver = OtlpReceiver.start();
+    OtlpHttpSpanExporter exporter = OtlpHttpSpanExporter.builder()
+        .setEndpoint(receiver.tracesEndpoint())
+        .build();
+    try {
+      return new TracingAgent(receiver, Agent.start(AgentConfig.parse(args, Map.of()), exporter));
+    } catch (RuntimeException | Error e) {
+      receiver.close();
+      throw e;
+    }
+  }
+
+  /** Waits for {@code count} spans of these processes, then a moment longer to catch any extra. */
+  List<ReceivedSpan> awaitSpans(Collection<Long> pids, int count) {
+    Predicate<ReceivedSpan> ours = s -> pids.contains(pid(s));
+    receiver.awaitSpans(ours, count, Duration.ofSeconds(20));
+    // Spans are exported in batches every second: give stragglers (which would be wrong) time to show.
+    sleep(Duration.ofMillis(1500));
+    return receiver.spans().stream().filter(ours).toList();
+  }
+
+  static long pid(ReceivedSpan span) {
+    Object pid = span.resourceAttributes().get("process.pid");
+    return pid instanceof Number n ? n.longValue() : -1;
+  }
+
+  static String describe(List<ReceivedSpan> spans) {
+    return spans.stream().map(s -> s.kind() + " " + s.name() + " " + s.attributes() + " pid=" + pid(s))
+        .collect(Collectors.joining("\n  ", "\n  ", ""));
+  }
+
+  static void sleep(Duration d) {
+    try {
+      Thread.sleep(d);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new AssertionError(e);
+    }
+  }
+
+  void assertNoKernelDrops() {
+    assertThat(agent.captureCounters().ringBufferDrops()).as("ring buffer drops").isZero();
+  }
+
+  @Override
+  public void close() {
+    agent.close();
+    receiver.close();
+  }
+}

@@ -1,0 +1,37 @@
+/* Prints the C layout of the shared structs; SocketEventLayoutTest compares the Java mirror with it. */
+#include <stddef.h>
+#include <stdio.h>
+#include "periscope.h"
+
+#define FIELD(s, f) printf(#s "." #f "=%zu\n", offsetof(struct s, f))
+
+int main(void)
+{
+	printf("socket_event.size=%zu\n", sizeof(struct socket_event));
+	FIELD(socket_event, type);
+	FIELD(socket_event, direction);
+	FIELD(socket_event, origin);
+	FIELD(socket_event, syscall);
+	FIELD(socket_event, tgid);
+	FIELD(socket_event, tid);
+	FIELD(socket_event, fd);
+	FIELD(socket_event, sock);
+	FIELD(socket_event, enter_ns);
+	FIELD(socket_event, exit_ns);
+	FIELD(socket_event, seq);
+	FIELD(socket_event, total_len);
+	FIELD(socket_event, captured_len);
+	FIELD(socket_event, local_port);
+	FIELD(socket_event, remote_port);
+	FIELD(socket_event, local_addr);
+	FIELD(socket_event, remote_addr);
+	FIELD(socket_event, comm);
+	printf("periscope_config.size=%zu\n", sizeof(struct periscope_config));
+	FIELD(periscope_config, agent_tgid);
+	FIELD(periscope_config, capture_bytes);
+	FIELD(periscope_config, filter_pids);
+	FIELD(periscope_config, filter_comms);
+	FIELD(periscope_config, filter_ports);
+	printf("max_capture=%d\n", MAX_CAPTURE);
+	return 0;
+}

@@ -1,0 +1,622 @@
+// SPDX-License-Identifier: GPL-2.0 OR Apache-2.0
+/*
+ * Socket-layer capture for Periscope: syscall tracepoints record the bytes every traced
+ * process moves over TCP, with the socket's addresses and the TCP sequence number of the first
+ * byte, into one ring buffer. Nothing here knows HTTP; the Java side parses the streams.
+ *
+ * Per syscall: *_enter resolves fd -> struct sock (cached per tgid+fd), filters, and stashes the
+ * user buffer; *_exit, knowing the byte count, copies a payload prefix into a per-CPU scratch
+ * record and submits it without waking the reader (the reader polls; a wakeup per event
+ * quadruples the in-kernel cost).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+#include "periscope.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define SOCK_STREAM 1
+#define IPPROTO_TCP 6
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define EINPROGRESS 115
+#define TCP_CLOSE 7
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+const volatile struct periscope_config settings = {};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20); /* resized by the loader */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, COUNTER_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} filter_pids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, char[16]);
+	__type(value, __u8);
+} filter_comms SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u16);
+	__type(value, __u8);
+} filter_ports SEC(".maps");
+
+struct endpoint {
+	__u8 addr[16];
+	__u16 port;
+	__u8 pad[6];
+};
+
+/*
+ * Local endpoints of the agent's own outgoing connections (OTLP export). A collector on this
+ * node reading from such a connection must not be traced, or every batch would trace the last.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct endpoint);
+	__type(value, __u8);
+} agent_endpoints SEC(".maps");
+
+struct fd_key {
+	__u32 tgid;
+	__s32 fd;
+};
+
+/* fd -> sock cache for traced sockets; dropped on close() and when the socket reaches TCP_CLOSE. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct fd_key);
+	__type(value, __u64);
+} fd_socks SEC(".maps");
+
+/* The reverse of fd_socks, so the TCP_CLOSE transition (softirq, no fd) can find the cache entry. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct fd_key);
+} sock_fds SEC(".maps");
+
+struct inflight {
+	__u64 sock;
+	__u64 buf;      /* user buffer, iovec array, or msghdr */
+	__u64 enter_ns;
+	__s32 fd;
+	__u32 seq;
+	__u32 iovcnt;   /* 0 for a flat buffer */
+	__u8 syscall;
+	__u8 direction;
+	__u8 pad[2];
+};
+
+/* Syscalls between entry and exit, by thread. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct inflight);
+} inflight SEC(".maps");
+
+struct scratch {
+	struct socket_event event;
+	/* Twice MAX_CAPTURE so that "offset < MAX_CAPTURE, length <= MAX_CAPTURE" is provably in bounds. */
+	__u8 payload[2 * MAX_CAPTURE];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch_space SEC(".maps");
+
+static __always_inline void count(__u32 id)
+{
+	__u64 *value = bpf_map_lookup_elem(&counters, &id);
+	if (value)
+		*value += 1;
+}
+
+/* The agent itself, and processes outside the pid/comm filter, are never traced. */
+static __always_inline bool process_traced(__u32 tgid)
+{
+	if (tgid == settings.agent_tgid)
+		return false;
+	if (!settings.filter_pids && !settings.filter_comms)
+		return true;
+	if (settings.filter_pids && bpf_map_lookup_elem(&filter_pids, &tgid))
+		return true;
+	if (settings.filter_comms) {
+		char comm[16] = {};
+		bpf_get_current_comm(comm, sizeof(comm));
+		if (bpf_map_lookup_elem(&filter_comms, comm))
+			return true;
+	}
+	return false;
+}
+
+static __always_inline bool port_traced(__u16 local_port, __u16 remote_port)
+{
+	if (!settings.filter_ports)
+		return true;
+	return bpf_map_lookup_elem(&filter_ports, &local_port) || bpf_map_lookup_elem(&filter_ports, &remote_port);
+}
+
+/* fd -> file -> socket -> sock, or 0 when fd is not a TCP socket over IPv4/IPv6. */
+static __always_inline __u64 tcp_sock_of_fd(__s32 fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+	struct file *file = NULL;
+	if (!fds || fd < 0)
+		return 0;
+	bpf_core_read(&file, sizeof(file), &fds[fd]);
+	if (!file)
+		return 0;
+	umode_t mode = BPF_CORE_READ(file, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return 0;
+	struct socket *socket = BPF_CORE_READ(file, private_data);
+	struct sock *sk = BPF_CORE_READ(socket, sk);
+	if (!sk)
+		return 0;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	if (BPF_CORE_READ(sk, sk_type) != SOCK_STREAM || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	return (__u64)sk;
+}
+
+static __always_inline void remember_fd(__u32 tgid, __s32 fd, __u64 sock)
+{
+	struct fd_key key = {.tgid = tgid, .fd = fd};
+	bpf_map_update_elem(&fd_socks, &key, &sock, BPF_ANY);
+	bpf_map_update_elem(&sock_fds, &sock, &key, BPF_ANY);
+}
+
+/* Cached lookup; the slow walk runs once per traced socket fd, and for every non-socket fd. */
+static __always_inline __u64 lookup_sock(__u32 tgid, __s32 fd)
+{
+	struct fd_key key = {.tgid = tgid, .fd = fd};
+	__u64 *cached = bpf_map_lookup_elem(&fd_socks, &key);
+	if (cached)
+		return *cached;
+	__u64 sock = tcp_sock_of_fd(fd);
+	if (sock)
+		remember_fd(tgid, fd, sock);
+	return sock;
+}
+
+static __always_inline void read_endpoints(struct sock *sk, struct socket_event *e)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	e->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	e->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (family == AF_INET) {
+		/* IPv4 as a v4-mapped IPv6 address, so there is one address format downstream. */
+		__builtin_memset(e->local_addr, 0, 16);
+		__builtin_memset(e->remote_addr, 0, 16);
+		e->local_addr[10] = 0xff;
+		e->local_addr[11] = 0xff;
+		e->remote_addr[10] = 0xff;
+		e->remote_addr[11] = 0xff;
+		bpf_core_read(&e->local_addr[12], 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(&e->remote_addr[12], 4, &sk->__sk_common.skc_daddr);
+	} else {
+		bpf_core_read(e->local_addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(e->remote_addr, 16, &sk->__sk_common.skc_v6_daddr);
+	}
+}
+
+static __always_inline bool is_agent_connection(struct socket_event *e)
+{
+	struct endpoint peer = {};
+	__builtin_memcpy(peer.addr, e->remote_addr, 16);
+	peer.port = e->remote_port;
+	return bpf_map_lookup_elem(&agent_endpoints, &peer) != NULL;
+}
+
+static __always_inline struct scratch *scratch_record(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&scratch_space, &zero);
+}
+
+/* Fill the fields every record has; false when the socket is filtered out. */
+static __always_inline bool fill_header(struct socket_event *e, __u8 type, __u64 sock, __s32 fd, __u8 syscall)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	e->type = type;
+	e->direction = DIR_INGRESS;
+	e->origin = ORIGIN_UNKNOWN;
+	e->syscall = syscall;
+	e->tgid = pid_tgid >> 32;
+	e->tid = (__u32)pid_tgid;
+	e->fd = fd;
+	e->sock = sock;
+	e->enter_ns = 0;
+	e->exit_ns = bpf_ktime_get_ns();
+	e->seq = 0;
+	e->total_len = 0;
+	e->captured_len = 0;
+	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	read_endpoints((struct sock *)sock, e);
+	return port_traced(e->local_port, e->remote_port) && !is_agent_connection(e);
+}
+
+static __always_inline void submit(struct socket_event *e)
+{
+	__u64 size = sizeof(*e) + (e->captured_len & (2 * MAX_CAPTURE - 1));
+	if (size > sizeof(struct scratch))
+		return;
+	if (bpf_ringbuf_output(&events, e, size, BPF_RB_NO_WAKEUP)) {
+		count(COUNTER_RINGBUF_DROPS);
+		return;
+	}
+	count(COUNTER_EVENTS);
+}
+
+static __always_inline __u32 capture_limit(void)
+{
+	__u32 limit = settings.capture_bytes;
+	return limit > MAX_CAPTURE ? MAX_CAPTURE : limit;
+}
+
+/* Copy up to len user bytes to payload[offset]; returns the bytes copied. */
+static __always_inline __u32 copy_user(struct scratch *s, __u32 offset, __u64 src, __u64 len)
+{
+	__u32 limit = capture_limit();
+	if (offset >= limit)
+		return 0;
+	__u64 room = limit - offset;
+	__u64 n = len < room ? len : room;
+	if (n > MAX_CAPTURE)
+		n = MAX_CAPTURE;
+	offset &= MAX_CAPTURE - 1;
+	if (bpf_probe_read_user(&s->payload[offset], n, (void *)src))
+		return 0;
+	return n;
+}
+
+static __always_inline __u32 copy_iovec(struct scratch *s, __u64 iov_ptr, __u32 iovcnt, __u64 len)
+{
+	__u32 copied = 0;
+	__u64 left = len;
+#pragma unroll
+	for (int i = 0; i < MAX_IOV; i++) {
+		if (i >= iovcnt || left == 0)
+			break;
+		struct iovec iov = {};
+		if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(iov_ptr + i * sizeof(struct iovec))))
+			break;
+		__u64 n = iov.iov_len < left ? iov.iov_len : left;
+		__u32 got = copy_user(s, copied, (__u64)iov.iov_base, n);
+		copied += got;
+		left -= n;
+		if (got < n)
+			break; /* capture limit reached */
+	}
+	return copied;
+}
+
+static __always_inline __u32 tcp_seq(__u64 sock, __u8 direction)
+{
+	struct tcp_sock *tp = (struct tcp_sock *)sock;
+	return direction == DIR_EGRESS ? BPF_CORE_READ(tp, write_seq) : BPF_CORE_READ(tp, copied_seq);
+}
+
+static __always_inline int io_enter(__s32 fd, __u64 buf, __u32 iovcnt, __u8 syscall, __u8 direction)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	if (!process_traced(tgid))
+		return 0;
+	__u64 sock = lookup_sock(tgid, fd);
+	if (!sock)
+		return 0;
+	struct inflight io = {
+		.sock = sock,
+		.buf = buf,
+		.enter_ns = bpf_ktime_get_ns(),
+		.fd = fd,
+		.seq = tcp_seq(sock, direction),
+		.iovcnt = iovcnt,
+		.syscall = syscall,
+		.direction = direction,
+	};
+	if (bpf_map_update_elem(&inflight, &pid_tgid, &io, BPF_ANY))
+		count(COUNTER_INFLIGHT_DROPS);
+	return 0;
+}
+
+static __always_inline int io_exit(long ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct inflight *io = bpf_map_lookup_elem(&inflight, &pid_tgid);
+	if (!io)
+		return 0;
+	struct inflight call = *io;
+	bpf_map_delete_elem(&inflight, &pid_tgid);
+	/* Errors (EAGAIN above all) moved nothing; a write of 0 bytes says nothing; a read of 0 is EOF. */
+	if (ret < 0 || (ret == 0 && call.direction == DIR_EGRESS))
+		return 0;
+
+	struct scratch *s = scratch_record();
+	if (!s)
+		return 0;
+	struct socket_event *e = &s->event;
+	if (!fill_header(e, EVENT_DATA, call.sock, call.fd, call.syscall))
+		return 0;
+	e->direction = call.direction;
+	e->enter_ns = call.enter_ns;
+	e->seq = call.seq;
+	e->total_len = ret;
+	if (call.syscall == SYS_SENDFILE)
+		e->captured_len = 0; /* file contents: counted so parsers can skip them, never copied */
+	else if (call.iovcnt)
+		e->captured_len = copy_iovec(s, call.buf, call.iovcnt, ret);
+	else
+		e->captured_len = copy_user(s, 0, call.buf, ret);
+	if (e->captured_len < e->total_len && call.syscall != SYS_SENDFILE)
+		count(COUNTER_TRUNCATED);
+	submit(e);
+	return 0;
+}
+
+/* ---- data syscalls ---- */
+
+SEC("tracepoint/syscalls/sys_enter_read")
+int enter_read(struct trace_event_raw_sys_enter *ctx)
+{
+	return io_enter(ctx->args[0], ctx->args[1], 0, SYS_READ, DIR_INGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_exit_read")
+int exit_read(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int enter_write(struct trace_event_raw_sys_enter *ctx)
+{
+	return io_enter(ctx->args[0], ctx->args[1], 0, SYS_WRITE, DIR_EGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_exit_write")
+int exit_write(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_enter_readv")
+int enter_readv(struct trace_event_raw_sys_enter *ctx)
+{
+	return io_enter(ctx->args[0], ctx->args[1], ctx->args[2], SYS_READV, DIR_INGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_exit_readv")
+int exit_readv(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_enter_writev")
+int enter_writev(struct trace_event_raw_sys_enter *ctx)
+{
+	return io_enter(ctx->args[0], ctx->args[1], ctx->args[2], SYS_WRITEV, DIR_EGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_exit_writev")
+int exit_writev(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
+{
+	return io_enter(ctx->args[0], ctx->args[1], 0, SYS_RECVFROM, DIR_INGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_exit_recvfrom")
+int exit_recvfrom(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int enter_sendto(struct trace_event_raw_sys_enter *ctx)
+{
+	return io_enter(ctx->args[0], ctx->args[1], 0, SYS_SENDTO, DIR_EGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendto")
+int exit_sendto(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret); }
+
+/* msghdr lives in user memory: read its iovec pointer and count at entry. */
+static __always_inline int msg_enter(struct trace_event_raw_sys_enter *ctx, __u8 syscall, __u8 direction)
+{
+	struct user_msghdr msg = {};
+	if (bpf_probe_read_user(&msg, sizeof(msg), (void *)ctx->args[1]))
+		return 0;
+	__u32 iovcnt = msg.msg_iovlen > MAX_IOV ? MAX_IOV : msg.msg_iovlen;
+	if (iovcnt == 0)
+		return 0;
+	return io_enter(ctx->args[0], (__u64)msg.msg_iov, iovcnt, syscall, direction);
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int enter_recvmsg(struct trace_event_raw_sys_enter *ctx) { return msg_enter(ctx, SYS_RECVMSG, DIR_INGRESS); }
+
+SEC("tracepoint/syscalls/sys_exit_recvmsg")
+int exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int enter_sendmsg(struct trace_event_raw_sys_enter *ctx) { return msg_enter(ctx, SYS_SENDMSG, DIR_EGRESS); }
+
+SEC("tracepoint/syscalls/sys_exit_sendmsg")
+int exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_enter_sendfile64")
+int enter_sendfile(struct trace_event_raw_sys_enter *ctx)
+{
+	return io_enter(ctx->args[0], 0, 0, SYS_SENDFILE, DIR_EGRESS);
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendfile64")
+int exit_sendfile(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret); }
+
+/* ---- connection lifecycle ---- */
+
+static __always_inline int remember_call(__s32 fd, __u8 syscall)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct inflight call = {.fd = fd, .syscall = syscall, .enter_ns = bpf_ktime_get_ns()};
+	bpf_map_update_elem(&inflight, &pid_tgid, &call, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int conn_open(__s32 fd, __u8 origin)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct inflight *call = bpf_map_lookup_elem(&inflight, &pid_tgid);
+	if (!call)
+		return 0;
+	__u64 enter_ns = call->enter_ns;
+	bpf_map_delete_elem(&inflight, &pid_tgid);
+	__u64 sock = tcp_sock_of_fd(fd);
+	if (!sock)
+		return 0;
+
+	struct scratch *s = scratch_record();
+	if (!s)
+		return 0;
+	struct socket_event *e = &s->event;
+	if (tgid == settings.agent_tgid) {
+		/* Remember where the agent's own export connections come from; trace nothing of them. */
+		struct endpoint self = {};
+		read_endpoints((struct sock *)sock, e);
+		__builtin_memcpy(self.addr, e->local_addr, 16);
+		self.port = e->local_port;
+		__u8 one = 1;
+		bpf_map_update_elem(&agent_endpoints, &self, &one, BPF_ANY);
+		return 0;
+	}
+	if (!process_traced(tgid))
+		return 0;
+	remember_fd(tgid, fd, sock);
+	if (!fill_header(e, EVENT_CONN_OPEN, sock, fd, origin == ORIGIN_ACCEPT ? SYS_ACCEPT : SYS_CONNECT))
+		return 0;
+	e->origin = origin;
+	e->enter_ns = enter_ns;
+	submit(e);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_accept")
+int enter_accept(struct trace_event_raw_sys_enter *ctx) { return remember_call(ctx->args[0], SYS_ACCEPT); }
+
+static __always_inline int accept_exit(long ret)
+{
+	if (ret >= 0)
+		return conn_open(ret, ORIGIN_ACCEPT);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	bpf_map_delete_elem(&inflight, &pid_tgid);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int exit_accept(struct trace_event_raw_sys_exit *ctx) { return accept_exit(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_enter_accept4")
+int enter_accept4(struct trace_event_raw_sys_enter *ctx) { return remember_call(ctx->args[0], SYS_ACCEPT); }
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int exit_accept4(struct trace_event_raw_sys_exit *ctx) { return accept_exit(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int enter_connect(struct trace_event_raw_sys_enter *ctx) { return remember_call(ctx->args[0], SYS_CONNECT); }
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int exit_connect(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct inflight *call = bpf_map_lookup_elem(&inflight, &pid_tgid);
+	if (!call)
+		return 0;
+	/* A non-blocking connect returns EINPROGRESS with the local port already bound. */
+	if (ctx->ret == 0 || ctx->ret == -EINPROGRESS)
+		return conn_open(call->fd, ORIGIN_CONNECT);
+	bpf_map_delete_elem(&inflight, &pid_tgid);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct fd_key key = {.tgid = pid_tgid >> 32, .fd = ctx->args[0]};
+	__u64 *cached = bpf_map_lookup_elem(&fd_socks, &key);
+	if (!cached)
+		return 0; /* never a traced socket: the common case, and cheap */
+	__u64 sock = *cached;
+	bpf_map_delete_elem(&fd_socks, &key);
+	bpf_map_delete_elem(&sock_fds, &sock);
+
+	struct scratch *s = scratch_record();
+	if (!s)
+		return 0;
+	struct socket_event *e = &s->event;
+	if (!fill_header(e, EVENT_CONN_CLOSE, sock, key.fd, SYS_CLOSE))
+		return 0;
+	e->enter_ns = e->exit_ns;
+	submit(e);
+	return 0;
+}
+
+/*
+ * The end of every TCP connection, even one whose fd was never closed by close() (exit,
+ * close_range, dup2). Runs in softirq: pid and comm are not the owner's, so key on the socket.
+ */
+SEC("tracepoint/sock/inet_sock_set_state")
+int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	if (ctx->newstate != TCP_CLOSE || ctx->protocol != IPPROTO_TCP)
+		return 0;
+	__u64 sock = (__u64)ctx->skaddr;
+	struct scratch *s = scratch_record();
+	if (!s)
+		return 0;
+	struct socket_event *e = &s->event;
+	read_endpoints((struct sock *)sock, e);
+	struct endpoint self = {};
+	__builtin_memcpy(self.addr, e->local_addr, 16);
+	self.port = e->local_port;
+	bpf_map_delete_elem(&agent_endpoints, &self);
+
+	struct fd_key *owner = bpf_map_lookup_elem(&sock_fds, &sock);
+	if (!owner)
+		return 0; /* a socket we never traced */
+	struct fd_key key = *owner;
+	bpf_map_delete_elem(&fd_socks, &key);
+	bpf_map_delete_elem(&sock_fds, &sock);
+
+	fill_header(e, EVENT_CONN_CLOSE, sock, -1, SYS_STATE);
+	/* Not the owner's identity (softirq); the Java side keys this event on the socket alone. */
+	e->tgid = key.tgid;
+	e->tid = 0;
+	e->enter_ns = e->exit_ns;
+	submit(e);
+	return 0;
+}

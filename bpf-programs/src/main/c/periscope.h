@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The contract between the kernel programs and the Java side: every record in the ring
+ * buffer is one struct socket_event followed by captured_len payload bytes. The Java layout
+ * (io.periscope.bpf.SocketEvent) mirrors this struct; a test compares both against the sizes
+ * and offsets the C compiler reports (layout.c). Keep explicit padding; never reorder fields.
+ */
+#ifndef PERISCOPE_H
+#define PERISCOPE_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Hard upper bound of payload bytes copied per syscall; the runtime limit is config.capture_bytes. */
+#define MAX_CAPTURE 8192
+/* iovecs looked at per readv/writev/sendmsg/recvmsg; bytes behind them are counted, not copied. */
+#define MAX_IOV 8
+
+enum event_type {
+	EVENT_DATA = 1,       /* bytes moved on a TCP socket (or EOF: total_len 0 on a read) */
+	EVENT_CONN_OPEN = 2,  /* accept() or connect() returned a TCP socket */
+	EVENT_CONN_CLOSE = 3, /* close() of a traced fd, or the socket reached TCP_CLOSE (fd = -1) */
+};
+
+enum direction {
+	DIR_INGRESS = 0, /* the process read these bytes */
+	DIR_EGRESS = 1,  /* the process wrote these bytes */
+};
+
+enum origin {
+	ORIGIN_UNKNOWN = 0, /* the socket existed before we saw how it was made */
+	ORIGIN_ACCEPT = 1,
+	ORIGIN_CONNECT = 2,
+};
+
+enum syscall_id {
+	SYS_NONE = 0, SYS_READ, SYS_WRITE, SYS_READV, SYS_WRITEV, SYS_RECVFROM, SYS_SENDTO,
+	SYS_RECVMSG, SYS_SENDMSG, SYS_SENDFILE, SYS_ACCEPT, SYS_CONNECT, SYS_CLOSE, SYS_STATE,
+};
+
+enum counter_id {
+	COUNTER_EVENTS = 0,          /* records submitted to the ring buffer */
+	COUNTER_RINGBUF_DROPS = 1,   /* records lost because the ring buffer was full */
+	COUNTER_TRUNCATED = 2,       /* data records whose payload was cut at capture_bytes */
+	COUNTER_INFLIGHT_DROPS = 3,  /* syscalls not traced because the in-flight table was full */
+	COUNTER_MAX = 4,
+};
+
+struct socket_event {
+	__u8 type;          /* enum event_type */
+	__u8 direction;     /* enum direction */
+	__u8 origin;        /* enum origin */
+	__u8 syscall;       /* enum syscall_id */
+	__u32 tgid;
+	__u32 tid;
+	__s32 fd;
+	__u64 sock;         /* kernel address of struct sock: the connection's identity, never exported */
+	__u64 enter_ns;     /* CLOCK_MONOTONIC at syscall entry */
+	__u64 exit_ns;      /* CLOCK_MONOTONIC at syscall exit */
+	__u32 seq;          /* TCP sequence number of the first byte moved, sampled at entry */
+	__u32 total_len;    /* bytes the syscall moved */
+	__u32 captured_len; /* payload bytes that follow this header (<= total_len) */
+	__u16 local_port;
+	__u16 remote_port;
+	__u8 local_addr[16];  /* IPv6, or IPv4 as ::ffff:a.b.c.d */
+	__u8 remote_addr[16];
+	__u8 comm[16];
+};
+
+/* Read-only configuration, written by the loader before the object is loaded. */
+struct periscope_config {
+	__u32 agent_tgid;      /* never traced */
+	__u32 capture_bytes;   /* <= MAX_CAPTURE */
+	__u8 filter_pids;      /* trace only tgids in the filter_pids map ... */
+	__u8 filter_comms;     /* ... or whose comm is in the filter_comms map */
+	__u8 filter_ports;     /* trace only sockets whose local or remote port is in filter_ports */
+	__u8 pad[5];
+};
+
+#endif /* PERISCOPE_H */

@@ -1,0 +1,33 @@
+package io.periscope.bpf;
+
+import java.lang.foreign.MemorySegment;
+
+/** A loaded map, addressed by its file descriptor; owned by the {@link BpfObject} it came from. */
+public record BpfMap(String name, int fd, int maxEntries) {
+
+  public void put(MemorySegment key, MemorySegment value) {
+    int rc = Libbpf.mapUpdate(fd, key, value, 0);
+    if (rc < 0) {
+      throw new BpfException("update map " + name, -rc);
+    }
+  }
+
+  /** Fills {@code value}; false when the key is absent. */
+  public boolean get(MemorySegment key, MemorySegment value) {
+    int rc = Libbpf.mapLookup(fd, key, value);
+    if (rc == -Errno.ENOENT) {
+      return false;
+    }
+    if (rc < 0) {
+      throw new BpfException("look up map " + name, -rc);
+    }
+    return true;
+  }
+
+  public void remove(MemorySegment key) {
+    int rc = Libbpf.mapDelete(fd, key);
+    if (rc < 0 && rc != -Errno.ENOENT) {
+      throw new BpfException("delete from map " + name, -rc);
+    }
+  }
+}

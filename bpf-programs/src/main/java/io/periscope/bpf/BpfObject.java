@@ -1,0 +1,136 @@
+package io.periscope.bpf;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * One eBPF object file through its life: open (parse, nothing in the kernel yet) -> configure
+ * (read-only data, map sizes) -> load (verifier) -> attach -> close. A failed step leaves the
+ * object closable; {@link #close()} detaches every link and unloads everything, and must be called
+ * by the owner.
+ */
+public final class BpfObject implements AutoCloseable {
+  /** Verifier logs are only produced when a load fails; the kernel keeps the tail if this overflows. */
+  private static final long VERIFIER_LOG_BYTES = 4L << 20;
+
+  private final MemorySegment object;
+  private final List<MemorySegment> links = new ArrayList<>();
+  private final List<String> attached = new ArrayList<>();
+  private boolean loaded;
+  private boolean closed;
+
+  private BpfObject(MemorySegment object) {
+    this.object = object;
+  }
+
+  /** Parses an ELF object held in memory (a jar resource). */
+  public static BpfObject open(byte[] elf) {
+    Arena elfArena = Arena.ofConfined();
+    try {
+      MemorySegment copy = elfArena.allocate(elf.length, 8);
+      copy.copyFrom(MemorySegment.ofArray(elf));
+      // libbpf copies the ELF bytes while opening, so they need not outlive this call.
+      return new BpfObject(Libbpf.openMem(copy));
+    } finally {
+      elfArena.close();
+    }
+  }
+
+  /** The writable image of the object's {@code .rodata}: set {@code const volatile} globals here before {@link #load()}. */
+  public MemorySegment readOnlyData() {
+    checkState(!loaded, "read-only data can only be written before load");
+    return Libbpf.initialValue(Libbpf.findMap(object, ".rodata"));
+  }
+
+  public void setMaxEntries(String map, int entries) {
+    checkState(!loaded, "map sizes can only be set before load");
+    Libbpf.setMaxEntries(Libbpf.findMap(object, map), entries);
+  }
+
+  /** Loads every program and map into the kernel; a verifier rejection carries the verifier's log. */
+  public void load() {
+    checkState(!loaded, "already loaded");
+    try (Arena logArena = Arena.ofConfined()) {
+      // One buffer serves all programs: libbpf loads them in order and stops at the first failure.
+      MemorySegment log = logArena.allocate(VERIFIER_LOG_BYTES);
+      for (MemorySegment p : programs()) {
+        Libbpf.setLogBuffer(p, log);
+      }
+      // libbpf reads the buffer only while loading (and refuses to change it afterwards), so
+      // freeing it when this block ends is safe.
+      int rc = Libbpf.load(object);
+      if (rc < 0) {
+        throw loadFailure(-rc, log.getString(0));
+      }
+    }
+    loaded = true;
+  }
+
+  private BpfException loadFailure(int errno, String verifierLog) {
+    String failed = programs().stream()
+        .filter(p -> Libbpf.programFd(p) < 0)
+        .map(Libbpf::programName)
+        .findFirst()
+        .orElse("?");
+    if (verifierLog.isBlank()) {
+      return new BpfException("load eBPF object (first program not loaded: " + failed + ")", errno);
+    }
+    return new BpfException("load eBPF program " + failed + ": the verifier rejected it:\n"
+        + verifierLog.strip() + "\nverifier result", errno);
+  }
+
+  /** Attaches every program at the hook its SEC() names; returns the program names. */
+  public List<String> attachAll() {
+    checkState(loaded, "load before attach");
+    for (MemorySegment p : programs()) {
+      links.add(Libbpf.attach(p));
+      attached.add(Libbpf.programName(p));
+    }
+    return List.copyOf(attached);
+  }
+
+  public List<String> attachedPrograms() {
+    return List.copyOf(attached);
+  }
+
+  public BpfMap map(String name) {
+    checkState(loaded, "maps have file descriptors only after load");
+    MemorySegment map = Libbpf.findMap(object, name);
+    return new BpfMap(name, Libbpf.mapFd(map), Libbpf.maxEntries(map));
+  }
+
+  private List<MemorySegment> programs() {
+    List<MemorySegment> all = new ArrayList<>();
+    MemorySegment p = Libbpf.nextProgram(object, MemorySegment.NULL);
+    while (!p.equals(MemorySegment.NULL)) {
+      all.add(p);
+      p = Libbpf.nextProgram(object, p);
+    }
+    return all;
+  }
+
+  private void checkState(boolean condition, String message) {
+    if (closed) {
+      throw new IllegalStateException("eBPF object is closed");
+    }
+    if (!condition) {
+      throw new IllegalStateException(message);
+    }
+  }
+
+  /** Detaches every link, then unloads programs and maps. Idempotent. */
+  @Override
+  public synchronized void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    for (MemorySegment link : links) {
+      Libbpf.destroyLink(link);
+    }
+    links.clear();
+    Libbpf.close(object);
+  }
+}

@@ -1,0 +1,64 @@
+package io.periscope.bpf;
+
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * What the kernel programs capture. Empty pid and comm sets trace every process; an empty port set
+ * traces every port. A process is traced when its pid or its command name is listed; a socket when
+ * its local or remote port is listed.
+ *
+ * @param agentPid       the agent's own pid: never traced, and its export connections are hidden from peers
+ * @param captureBytes   payload bytes copied per syscall, 1 to {@link SocketEvent#MAX_CAPTURE}
+ * @param ringBufferBytes ring buffer size: a power of two, at least one page
+ */
+public record CaptureConfig(int agentPid, int captureBytes, int ringBufferBytes,
+    Set<Integer> pids, Set<String> comms, Set<Integer> ports) {
+
+  public static final int DEFAULT_CAPTURE_BYTES = SocketEvent.MAX_CAPTURE;
+  public static final int DEFAULT_RING_BUFFER_BYTES = 16 << 20;
+  /** Longest command name the kernel keeps (TASK_COMM_LEN - 1). */
+  public static final int MAX_COMM_LENGTH = 15;
+
+  public CaptureConfig {
+    Objects.requireNonNull(pids, "pids");
+    Objects.requireNonNull(comms, "comms");
+    Objects.requireNonNull(ports, "ports");
+    if (captureBytes < 1 || captureBytes > SocketEvent.MAX_CAPTURE) {
+      throw new IllegalArgumentException("captureBytes must be 1 to " + SocketEvent.MAX_CAPTURE + ": " + captureBytes);
+    }
+    if (ringBufferBytes < 4096 || Integer.bitCount(ringBufferBytes) != 1) {
+      throw new IllegalArgumentException("ringBufferBytes must be a power of two >= 4096: " + ringBufferBytes);
+    }
+    for (String comm : comms) {
+      if (comm.isEmpty() || comm.length() > MAX_COMM_LENGTH) {
+        throw new IllegalArgumentException("process names are 1 to 15 characters (the kernel's comm): " + comm);
+      }
+    }
+    for (int port : ports) {
+      if (port < 1 || port > 65535) {
+        throw new IllegalArgumentException("ports are 1 to 65535: " + port);
+      }
+    }
+    pids = Set.copyOf(pids);
+    comms = Set.copyOf(comms);
+    ports = Set.copyOf(ports);
+  }
+
+  /** Traces everything but the agent itself, with the default sizes. */
+  public static CaptureConfig everything(int agentPid) {
+    return new CaptureConfig(agentPid, DEFAULT_CAPTURE_BYTES, DEFAULT_RING_BUFFER_BYTES, Set.of(), Set.of(), Set.of());
+  }
+
+  public CaptureConfig withPorts(Set<Integer> ports) {
+    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports);
+  }
+
+  public CaptureConfig withPids(Set<Integer> pids) {
+    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports);
+  }
+
+  public CaptureConfig withComms(Set<String> comms) {
+    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports);
+  }
+}

@@ -1,0 +1,154 @@
+package io.periscope.bpf;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * The socket capture running in the kernel: periscope.bpf.o loaded, configured and attached, and
+ * its ring buffer mapped. {@link #start} either returns a fully attached capture or leaves nothing
+ * behind; the caller owns the result and must {@link #close()} it, which detaches and unloads
+ * every program.
+ */
+public final class KernelCapture implements AutoCloseable {
+  static final String OBJECT_RESOURCE = "/bpf/periscope.bpf.o";
+  /** sizeof(struct periscope_config): the only variable in the object's .rodata. */
+  static final int CONFIG_SIZE = 16;
+
+  private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT.withOrder(ByteOrder.nativeOrder());
+  private static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT.withOrder(ByteOrder.nativeOrder());
+  private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG.withOrder(ByteOrder.nativeOrder());
+
+  private final BpfObject object;
+  private final RingBuffer ring;
+  private final BpfMap counters;
+  private final int cpus;
+  private final List<String> programs;
+  private @Nullable CaptureCounters finalCounters;
+
+  private KernelCapture(BpfObject object, RingBuffer ring, BpfMap counters, List<String> programs) {
+    this.object = object;
+    this.ring = ring;
+    this.counters = counters;
+    this.cpus = Libbpf.possibleCpus();
+    this.programs = programs;
+  }
+
+  public static KernelCapture start(CaptureConfig config) {
+    BpfObject object = BpfObject.open(objectBytes());
+    RingBuffer ring = null;
+    try {
+      writeConfig(object.readOnlyData(), config);
+      object.setMaxEntries("events", config.ringBufferBytes());
+      object.load();
+      fillFilters(object, config);
+      ring = new RingBuffer(object.map("events"));
+      List<String> programs = object.attachAll();
+      return new KernelCapture(object, ring, object.map("counters"), programs);
+    } catch (RuntimeException e) {
+      if (ring != null) {
+        ring.close();
+      }
+      object.close();
+      throw e;
+    }
+  }
+
+  static byte[] objectBytes() {
+    try (InputStream in = KernelCapture.class.getResourceAsStream(OBJECT_RESOURCE)) {
+      if (in == null) {
+        throw new BpfException(OBJECT_RESOURCE + " is not on the class path: the build did not compile the eBPF programs");
+      }
+      return in.readAllBytes();
+    } catch (IOException e) {
+      throw new BpfException("read " + OBJECT_RESOURCE + ": " + e.getMessage());
+    }
+  }
+
+  private static void writeConfig(MemorySegment rodata, CaptureConfig config) {
+    if (rodata.byteSize() != CONFIG_SIZE) {
+      throw new BpfException(".rodata is " + rodata.byteSize() + " bytes, expected " + CONFIG_SIZE
+          + ": a constant other than the config struct was added to periscope.bpf.c");
+    }
+    rodata.fill((byte) 0);
+    rodata.set(INT, 0, config.agentPid());
+    rodata.set(INT, 4, config.captureBytes());
+    rodata.set(ValueLayout.JAVA_BYTE, 8, (byte) (config.pids().isEmpty() ? 0 : 1));
+    rodata.set(ValueLayout.JAVA_BYTE, 9, (byte) (config.comms().isEmpty() ? 0 : 1));
+    rodata.set(ValueLayout.JAVA_BYTE, 10, (byte) (config.ports().isEmpty() ? 0 : 1));
+  }
+
+  private static void fillFilters(BpfObject object, CaptureConfig config) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment one = arena.allocate(1);
+      one.set(ValueLayout.JAVA_BYTE, 0, (byte) 1);
+      BpfMap pids = object.map("filter_pids");
+      MemorySegment pidKey = arena.allocate(4);
+      for (int pid : config.pids()) {
+        pidKey.set(INT, 0, pid);
+        pids.put(pidKey, one);
+      }
+      BpfMap comms = object.map("filter_comms");
+      MemorySegment commKey = arena.allocate(16);
+      for (String comm : config.comms()) {
+        commKey.fill((byte) 0);
+        byte[] name = comm.getBytes(StandardCharsets.UTF_8);
+        MemorySegment.copy(name, 0, commKey, ValueLayout.JAVA_BYTE, 0, Math.min(name.length, 15));
+        comms.put(commKey, one);
+      }
+      BpfMap ports = object.map("filter_ports");
+      MemorySegment portKey = arena.allocate(2);
+      for (int port : config.ports()) {
+        portKey.set(SHORT, 0, (short) port);
+        ports.put(portKey, one);
+      }
+    }
+  }
+
+  /** Hands every record waiting in the ring buffer to {@code handler}; returns how many. */
+  public int poll(RingBuffer.RecordHandler handler) {
+    return ring.drain(handler);
+  }
+
+  /** The kernel counters, summed over CPUs; after {@link #close()}, their last values. */
+  public synchronized CaptureCounters counters() {
+    if (finalCounters != null) {
+      return finalCounters;
+    }
+    long[] totals = new long[CaptureCounters.COUNT];
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment key = arena.allocate(4);
+      MemorySegment perCpu = arena.allocate(8L * cpus, 8);
+      for (int id = 0; id < totals.length; id++) {
+        key.set(INT, 0, id);
+        if (counters.get(key, perCpu)) {
+          for (int cpu = 0; cpu < cpus; cpu++) {
+            totals[id] += perCpu.get(LONG, 8L * cpu);
+          }
+        }
+      }
+    }
+    return new CaptureCounters(totals[0], totals[1], totals[2], totals[3]);
+  }
+
+  public List<String> programs() {
+    return programs;
+  }
+
+  /** Detaches and unloads everything. Idempotent; the caller must stop polling first. */
+  @Override
+  public synchronized void close() {
+    if (finalCounters != null) {
+      return;
+    }
+    finalCounters = counters();
+    ring.close();
+    object.close();
+  }
+}

@@ -1,0 +1,260 @@
+package io.periscope.bpf;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
+
+/**
+ * The slice of libbpf 1.x that Periscope uses, called through FFM. libbpf 1.x reports errors as
+ * negative return codes, or as NULL with errno set for functions returning pointers; the
+ * pointer-returning calls here capture errno and turn NULL into a {@link BpfException}.
+ */
+final class Libbpf {
+  static final String LIBRARY = "libbpf.so.1";
+
+  private static final Native LIB = load();
+
+  private static final MethodHandle OPEN_MEM = LIB.functionWithErrno("bpf_object__open_mem",
+      FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
+  private static final MethodHandle LOAD = LIB.function("bpf_object__load",
+      FunctionDescriptor.of(JAVA_INT, ADDRESS));
+  private static final MethodHandle CLOSE = LIB.function("bpf_object__close",
+      FunctionDescriptor.ofVoid(ADDRESS));
+  private static final MethodHandle NEXT_PROGRAM = LIB.function("bpf_object__next_program",
+      FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS));
+  private static final MethodHandle PROGRAM_NAME = LIB.function("bpf_program__name",
+      FunctionDescriptor.of(ADDRESS, ADDRESS));
+  private static final MethodHandle PROGRAM_FD = LIB.function("bpf_program__fd",
+      FunctionDescriptor.of(JAVA_INT, ADDRESS));
+  private static final MethodHandle SET_LOG_BUF = LIB.function("bpf_program__set_log_buf",
+      FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
+  private static final MethodHandle ATTACH = LIB.functionWithErrno("bpf_program__attach",
+      FunctionDescriptor.of(ADDRESS, ADDRESS));
+  private static final MethodHandle LINK_DESTROY = LIB.function("bpf_link__destroy",
+      FunctionDescriptor.of(JAVA_INT, ADDRESS));
+  private static final MethodHandle FIND_MAP = LIB.function("bpf_object__find_map_by_name",
+      FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS));
+  private static final MethodHandle MAP_FD = LIB.function("bpf_map__fd",
+      FunctionDescriptor.of(JAVA_INT, ADDRESS));
+  private static final MethodHandle MAP_SET_MAX_ENTRIES = LIB.function("bpf_map__set_max_entries",
+      FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+  private static final MethodHandle MAP_MAX_ENTRIES = LIB.function("bpf_map__max_entries",
+      FunctionDescriptor.of(JAVA_INT, ADDRESS));
+  private static final MethodHandle MAP_INITIAL_VALUE = LIB.function("bpf_map__initial_value",
+      FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS));
+  private static final MethodHandle MAP_UPDATE = LIB.function("bpf_map_update_elem",
+      FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
+  private static final MethodHandle MAP_LOOKUP = LIB.function("bpf_map_lookup_elem",
+      FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+  private static final MethodHandle MAP_DELETE = LIB.function("bpf_map_delete_elem",
+      FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+  private static final MethodHandle NUM_POSSIBLE_CPUS = LIB.function("libbpf_num_possible_cpus",
+      FunctionDescriptor.of(JAVA_INT));
+
+  private Libbpf() {}
+
+  private static Native load() {
+    try {
+      return Native.library(LIBRARY);
+    } catch (IllegalArgumentException e) {
+      throw new BpfException(LIBRARY + " not found: install libbpf (apt-get install libbpf1)");
+    }
+  }
+
+  static MemorySegment openMem(MemorySegment elf) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment state = Native.callState(arena);
+      MemorySegment obj = (MemorySegment) OPEN_MEM.invokeExact(state, elf, elf.byteSize(), MemorySegment.NULL);
+      if (obj.equals(MemorySegment.NULL)) {
+        throw new BpfException("open eBPF object", Native.errno(state));
+      }
+      return obj;
+    } catch (BpfException e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  static int load(MemorySegment obj) {
+    try {
+      return (int) LOAD.invokeExact(obj);
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  static void close(MemorySegment obj) {
+    try {
+      CLOSE.invokeExact(obj);
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  /** The program after {@code previous} (NULL: the first), or NULL at the end. */
+  static MemorySegment nextProgram(MemorySegment obj, MemorySegment previous) {
+    try {
+      return (MemorySegment) NEXT_PROGRAM.invokeExact(obj, previous);
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  static String programName(MemorySegment program) {
+    try {
+      MemorySegment name = (MemorySegment) PROGRAM_NAME.invokeExact(program);
+      return name.reinterpret(Long.MAX_VALUE).getString(0);
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  static int programFd(MemorySegment program) {
+    try {
+      return (int) PROGRAM_FD.invokeExact(program);
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  static void setLogBuffer(MemorySegment program, MemorySegment buffer) {
+    try {
+      int rc = (int) SET_LOG_BUF.invokeExact(program, buffer, buffer.byteSize());
+      if (rc < 0) {
+        throw new BpfException("set verifier log buffer", -rc);
+      }
+    } catch (BpfException e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  /** Attaches by the program's SEC() name; returns the link. */
+  static MemorySegment attach(MemorySegment program) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment state = Native.callState(arena);
+      MemorySegment link = (MemorySegment) ATTACH.invokeExact(state, program);
+      if (link.equals(MemorySegment.NULL)) {
+        throw new BpfException("attach program " + programName(program), Native.errno(state));
+      }
+      return link;
+    } catch (BpfException e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  static void destroyLink(MemorySegment link) {
+    try {
+      int ignored = (int) LINK_DESTROY.invokeExact(link);
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  static MemorySegment findMap(MemorySegment obj, String name) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment map = (MemorySegment) FIND_MAP.invokeExact(obj, arena.allocateFrom(name));
+      if (map.equals(MemorySegment.NULL)) {
+        throw new BpfException("eBPF object has no map named " + name);
+      }
+      return map;
+    } catch (BpfException e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  static int mapFd(MemorySegment map) {
+    try {
+      return (int) MAP_FD.invokeExact(map);
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  static int maxEntries(MemorySegment map) {
+    try {
+      return (int) MAP_MAX_ENTRIES.invokeExact(map);
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  static void setMaxEntries(MemorySegment map, int entries) {
+    try {
+      int rc = (int) MAP_SET_MAX_ENTRIES.invokeExact(map, entries);
+      if (rc < 0) {
+        throw new BpfException("set max_entries to " + entries, -rc);
+      }
+    } catch (BpfException e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  /** The writable initial contents of a global-data map (such as .rodata), valid until load. */
+  static MemorySegment initialValue(MemorySegment map) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment size = arena.allocate(JAVA_LONG);
+      MemorySegment data = (MemorySegment) MAP_INITIAL_VALUE.invokeExact(map, size);
+      if (data.equals(MemorySegment.NULL)) {
+        throw new BpfException("map has no initial value");
+      }
+      return data.reinterpret(size.get(JAVA_LONG, 0));
+    } catch (BpfException e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  /** bpf_map_update_elem; returns 0 or a negative errno. */
+  static int mapUpdate(int fd, MemorySegment key, MemorySegment value, long flags) {
+    try {
+      return (int) MAP_UPDATE.invokeExact(fd, key, value, flags);
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  static int mapLookup(int fd, MemorySegment key, MemorySegment value) {
+    try {
+      return (int) MAP_LOOKUP.invokeExact(fd, key, value);
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  static int mapDelete(int fd, MemorySegment key) {
+    try {
+      return (int) MAP_DELETE.invokeExact(fd, key);
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  static int possibleCpus() {
+    try {
+      int cpus = (int) NUM_POSSIBLE_CPUS.invokeExact();
+      if (cpus <= 0) {
+        throw new BpfException("count possible CPUs", -cpus);
+      }
+      return cpus;
+    } catch (BpfException e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+}

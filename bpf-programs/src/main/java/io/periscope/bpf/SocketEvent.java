@@ -1,0 +1,169 @@
+package io.periscope.bpf;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/**
+ * A reusable view of one {@code struct socket_event} record (periscope.h) and its payload. One
+ * instance is re-pointed at each record, so reading the ring buffer allocates nothing; do not keep
+ * a reference to a view or its payload past the handler call.
+ *
+ * <p>The offsets mirror the C struct; {@code SocketEventLayoutTest} checks them against the sizes
+ * and offsets the C compiler reports.
+ */
+public final class SocketEvent {
+  public static final int SIZE = 104;
+  /** The kernel side's hard cap on payload bytes per record (MAX_CAPTURE). */
+  public static final int MAX_CAPTURE = 8192;
+
+  public static final byte TYPE_DATA = 1;
+  public static final byte TYPE_CONN_OPEN = 2;
+  public static final byte TYPE_CONN_CLOSE = 3;
+
+  public static final byte DIRECTION_INGRESS = 0;
+  public static final byte DIRECTION_EGRESS = 1;
+
+  public static final byte ORIGIN_UNKNOWN = 0;
+  public static final byte ORIGIN_ACCEPT = 1;
+  public static final byte ORIGIN_CONNECT = 2;
+
+  static final int OFFSET_TYPE = 0;
+  static final int OFFSET_DIRECTION = 1;
+  static final int OFFSET_ORIGIN = 2;
+  static final int OFFSET_SYSCALL = 3;
+  static final int OFFSET_TGID = 4;
+  static final int OFFSET_TID = 8;
+  static final int OFFSET_FD = 12;
+  static final int OFFSET_SOCK = 16;
+  static final int OFFSET_ENTER_NS = 24;
+  static final int OFFSET_EXIT_NS = 32;
+  static final int OFFSET_SEQ = 40;
+  static final int OFFSET_TOTAL_LEN = 44;
+  static final int OFFSET_CAPTURED_LEN = 48;
+  static final int OFFSET_LOCAL_PORT = 52;
+  static final int OFFSET_REMOTE_PORT = 54;
+  static final int OFFSET_LOCAL_ADDR = 56;
+  static final int OFFSET_REMOTE_ADDR = 72;
+  static final int OFFSET_COMM = 88;
+  static final int COMM_SIZE = 16;
+  static final int ADDR_SIZE = 16;
+
+  // The kernel writes host byte order; records are only ever read on the machine that wrote them.
+  private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.nativeOrder());
+  private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.nativeOrder());
+  private static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.nativeOrder());
+
+  private MemorySegment memory = MemorySegment.NULL;
+  private long base;
+  private int length;
+
+  /**
+   * Points this view at a record; false (and the view unusable) when the record is too short for
+   * its header or its stated payload, which only a corrupt record can be.
+   */
+  public boolean wrap(MemorySegment memory, long offset, int length) {
+    this.memory = memory;
+    this.base = offset;
+    this.length = length;
+    return length >= SIZE && (long) SIZE + capturedLength() <= length;
+  }
+
+  public byte type() {
+    return memory.get(ValueLayout.JAVA_BYTE, base + OFFSET_TYPE);
+  }
+
+  public byte direction() {
+    return memory.get(ValueLayout.JAVA_BYTE, base + OFFSET_DIRECTION);
+  }
+
+  public byte origin() {
+    return memory.get(ValueLayout.JAVA_BYTE, base + OFFSET_ORIGIN);
+  }
+
+  public byte syscall() {
+    return memory.get(ValueLayout.JAVA_BYTE, base + OFFSET_SYSCALL);
+  }
+
+  public int tgid() {
+    return memory.get(INT, base + OFFSET_TGID);
+  }
+
+  public int tid() {
+    return memory.get(INT, base + OFFSET_TID);
+  }
+
+  public int fd() {
+    return memory.get(INT, base + OFFSET_FD);
+  }
+
+  /** The kernel address of the socket: identifies the connection while it lives. */
+  public long sock() {
+    return memory.get(LONG, base + OFFSET_SOCK);
+  }
+
+  public long enterNanos() {
+    return memory.get(LONG, base + OFFSET_ENTER_NS);
+  }
+
+  public long exitNanos() {
+    return memory.get(LONG, base + OFFSET_EXIT_NS);
+  }
+
+  /** TCP sequence number of the first byte moved, as an unsigned 32-bit value. */
+  public long sequence() {
+    return Integer.toUnsignedLong(memory.get(INT, base + OFFSET_SEQ));
+  }
+
+  /** Bytes the syscall moved; 0 on a read means end of stream. */
+  public int totalLength() {
+    return memory.get(INT, base + OFFSET_TOTAL_LEN);
+  }
+
+  /** Payload bytes present in the record; fewer than {@link #totalLength()} when the capture was cut. */
+  public int capturedLength() {
+    return memory.get(INT, base + OFFSET_CAPTURED_LEN);
+  }
+
+  public int localPort() {
+    return Short.toUnsignedInt(memory.get(SHORT, base + OFFSET_LOCAL_PORT));
+  }
+
+  public int remotePort() {
+    return Short.toUnsignedInt(memory.get(SHORT, base + OFFSET_REMOTE_PORT));
+  }
+
+  /** Copies the 16-byte local address (IPv4 as v4-mapped IPv6) into {@code dst}. */
+  public void localAddress(byte[] dst) {
+    MemorySegment.copy(memory, ValueLayout.JAVA_BYTE, base + OFFSET_LOCAL_ADDR, dst, 0, ADDR_SIZE);
+  }
+
+  public void remoteAddress(byte[] dst) {
+    MemorySegment.copy(memory, ValueLayout.JAVA_BYTE, base + OFFSET_REMOTE_ADDR, dst, 0, ADDR_SIZE);
+  }
+
+  /** The thread's command name (up to 15 characters) when the event was recorded. */
+  public String comm() {
+    int end = 0;
+    while (end < COMM_SIZE && memory.get(ValueLayout.JAVA_BYTE, base + OFFSET_COMM + end) != 0) {
+      end++;
+    }
+    byte[] bytes = new byte[end];
+    MemorySegment.copy(memory, ValueLayout.JAVA_BYTE, base + OFFSET_COMM, bytes, 0, end);
+    return new String(bytes, java.nio.charset.StandardCharsets.UTF_8);
+  }
+
+  /** The segment holding the payload; read it from {@link #payloadOffset()} for {@link #capturedLength()} bytes. */
+  public MemorySegment memory() {
+    return memory;
+  }
+
+  public long payloadOffset() {
+    return base + SIZE;
+  }
+
+  /** The record's length as delivered, header included. */
+  public int recordLength() {
+    return length;
+  }
+}

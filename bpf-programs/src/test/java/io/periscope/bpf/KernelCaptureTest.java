@@ -1,0 +1,148 @@
+package io.periscope.bpf;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.lang.foreign.ValueLayout;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The capture on the real kernel. Needs root (or CAP_BPF + CAP_PERFMON); it fails, never skips,
+ * where it cannot run. Peers are separate processes (the agent's own pid is never traced).
+ */
+@Tag("kernel")
+class KernelCaptureTest {
+  private static final int PORT = 18_131;
+
+  record Seen(byte type, byte direction, int tgid, int localPort, int remotePort, int total, String payload, long sock) {}
+
+  @Test
+  void capturesBothEndsOfATcpExchangeBetweenTwoProcesses() throws Exception {
+    KernelSupport.check();
+    int self = (int) ProcessHandle.current().pid();
+    CaptureConfig config = CaptureConfig.everything(self).withPorts(Set.of(PORT));
+    List<Seen> seen = new ArrayList<>();
+    Process server;
+    Process client;
+    try (KernelCapture capture = KernelCapture.start(config)) {
+      assertThat(capture.programs()).contains("enter_read", "exit_write", "sock_state");
+      server = new ProcessBuilder("/usr/bin/python3", "-c", """
+          import socket
+          s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+          s.bind(('127.0.0.1', %d)); s.listen(1); print('ready', flush=True)
+          c, _ = s.accept(); data = c.recv(100); c.sendall(b'pong:' + data); c.close()
+          """.formatted(PORT)).redirectErrorStream(true).start();
+      assertThat(new String(server.getInputStream().readNBytes(6))).startsWith("ready");
+      client = new ProcessBuilder("/usr/bin/python3", "-c", """
+          import socket
+          c = socket.create_connection(('127.0.0.1', %d)); c.sendall(b'ping'); print(c.recv(100)); c.close()
+          """.formatted(PORT)).redirectErrorStream(true).start();
+      assertThat(client.waitFor()).isZero();
+      assertThat(server.waitFor()).isZero();
+
+      SocketEvent view = new SocketEvent();
+      long deadline = System.nanoTime() + 5_000_000_000L;
+      while (System.nanoTime() < deadline && seen.stream().filter(s -> s.type == SocketEvent.TYPE_CONN_CLOSE).count() < 2) {
+        capture.poll((memory, offset, length) -> {
+          assertThat(view.wrap(memory, offset, length)).isTrue();
+          byte[] payload = new byte[view.capturedLength()];
+          java.lang.foreign.MemorySegment.copy(memory, ValueLayout.JAVA_BYTE, view.payloadOffset(), payload, 0, payload.length);
+          seen.add(new Seen(view.type(), view.direction(), view.tgid(), view.localPort(), view.remotePort(),
+              view.totalLength(), new String(payload, StandardCharsets.US_ASCII), view.sock()));
+        });
+        Thread.sleep(10);
+      }
+      assertThat(capture.counters().ringBufferDrops()).isZero();
+      assertThat(capture.counters().events()).isGreaterThanOrEqualTo(seen.size());
+    }
+    int serverPid = (int) server.pid();
+    int clientPid = (int) client.pid();
+    assertThat(seen).as("events seen").anySatisfy(s -> {
+      assertThat(s.type).isEqualTo(SocketEvent.TYPE_DATA);
+      assertThat(s.tgid).isEqualTo(clientPid);
+      assertThat(s.direction).isEqualTo(SocketEvent.DIRECTION_EGRESS);
+      assertThat(s.remotePort).isEqualTo(PORT);
+      assertThat(s.payload).isEqualTo("ping");
+    });
+    assertThat(seen).anySatisfy(s -> {
+      assertThat(s.tgid).isEqualTo(serverPid);
+      assertThat(s.direction).isEqualTo(SocketEvent.DIRECTION_INGRESS);
+      assertThat(s.localPort).isEqualTo(PORT);
+      assertThat(s.payload).isEqualTo("ping");
+    });
+    assertThat(seen).anySatisfy(s -> {
+      assertThat(s.tgid).isEqualTo(serverPid);
+      assertThat(s.direction).isEqualTo(SocketEvent.DIRECTION_EGRESS);
+      assertThat(s.payload).isEqualTo("pong:ping");
+    });
+    assertThat(seen).anySatisfy(s -> {
+      assertThat(s.type).isEqualTo(SocketEvent.TYPE_CONN_OPEN);
+      assertThat(s.tgid).isEqualTo(serverPid);
+    });
+    assertThat(seen).anySatisfy(s -> {
+      assertThat(s.type).isEqualTo(SocketEvent.TYPE_CONN_OPEN);
+      assertThat(s.tgid).isEqualTo(clientPid);
+    });
+    assertThat(seen).noneMatch(s -> s.tgid == self);
+    // Both sockets' ends are reported, keyed on the socket: the pipeline relies on it to finish connections.
+    List<Long> dataSockets = seen.stream().filter(s -> s.type == SocketEvent.TYPE_DATA).map(Seen::sock).distinct().toList();
+    assertThat(dataSockets).hasSize(2);
+    assertThat(seen.stream().filter(s -> s.type == SocketEvent.TYPE_CONN_CLOSE).map(Seen::sock).distinct())
+        .containsExactlyInAnyOrderElementsOf(dataSockets);
+  }
+
+  @Test
+  void closeDetachesEverything() throws IOException {
+    KernelSupport.check();
+    Set<String> before = ownPrograms();
+    try (KernelCapture capture = KernelCapture.start(CaptureConfig.everything((int) ProcessHandle.current().pid()))) {
+      assertThat(ownPrograms()).hasSizeGreaterThan(before.size());
+    }
+    assertThat(ownPrograms()).isEqualTo(before);
+    assertThat(openBpfFds()).isZero();
+  }
+
+  /** Our process's bpf fds, from /proc/self/fdinfo: after close there must be none. */
+  private static int openBpfFds() throws IOException {
+    int count = 0;
+    try (var fds = Files.list(Path.of("/proc/self/fd"))) {
+      for (Path fd : fds.toList()) {
+        try {
+          String target = Files.readSymbolicLink(fd).toString();
+          if (target.startsWith("anon_inode:bpf")) {
+            count++;
+          }
+        } catch (IOException gone) {
+          // the fd of the directory listing itself
+        }
+      }
+    }
+    return count;
+  }
+
+  private static Set<String> ownPrograms() throws IOException {
+    Set<String> fds = new java.util.HashSet<>();
+    try (var all = Files.list(Path.of("/proc/self/fd"))) {
+      for (Path fd : all.toList()) {
+        try {
+          String target = Files.readSymbolicLink(fd).toString();
+          if (target.equals("anon_inode:bpf-prog")) {
+            fds.add(fd.getFileName().toString());
+          }
+        } catch (IOException gone) {
+          // raced with the listing
+        }
+      }
+    }
+    return fds;
+  }
+}

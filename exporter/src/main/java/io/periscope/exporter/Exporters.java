@@ -1,0 +1,62 @@
+package io.periscope.exporter;
+
+import static java.util.Objects.requireNonNull;
+
+import io.opentelemetry.exporter.otlp.http.trace.OtlpHttpSpanExporter;
+import io.opentelemetry.exporter.otlp.http.trace.OtlpHttpSpanExporterBuilder;
+import io.opentelemetry.exporter.otlp.trace.OtlpGrpcSpanExporter;
+import io.opentelemetry.exporter.otlp.trace.OtlpGrpcSpanExporterBuilder;
+import io.opentelemetry.sdk.trace.export.SpanExporter;
+import java.net.URI;
+
+/** Builds the {@link SpanExporter} an {@link ExporterConfig} describes. */
+public final class Exporters {
+  private Exporters() {}
+
+  /**
+   * Creates the exporter for {@code config}:
+   *
+   * <ul>
+   *   <li>no endpoint: a {@link ConsoleTraceExporter} printing to {@link System#out};
+   *   <li>{@code http/protobuf}: an {@link OtlpHttpSpanExporter}; a base URL (no path, or {@code
+   *       /}) gets {@code /v1/traces} appended, the {@code OTEL_EXPORTER_OTLP_ENDPOINT} rule, so
+   *       both {@code http://collector:4318} and {@code http://collector:4318/v1/traces} work;
+   *   <li>{@code grpc}: an {@link OtlpGrpcSpanExporter} with the endpoint as given.
+   * </ul>
+   *
+   * <p>The caller owns the exporter and must shut it down, usually by handing it to a {@link
+   * SpanBatcher}.
+   */
+  public static SpanExporter create(ExporterConfig config) {
+    requireNonNull(config, "config");
+    URI endpoint = config.endpoint();
+    if (endpoint == null) {
+      return ConsoleTraceExporter.builder().build();
+    }
+    return switch (config.protocol()) {
+      case HTTP_PROTOBUF -> {
+        OtlpHttpSpanExporterBuilder builder =
+            OtlpHttpSpanExporter.builder()
+                .setEndpoint(httpTracesUrl(endpoint).toString())
+                .setTimeout(config.timeout());
+        config.headers().forEach(builder::addHeader);
+        yield builder.build();
+      }
+      case GRPC -> {
+        OtlpGrpcSpanExporterBuilder builder =
+            OtlpGrpcSpanExporter.builder()
+                .setEndpoint(endpoint.toString())
+                .setTimeout(config.timeout());
+        config.headers().forEach(builder::addHeader);
+        yield builder.build();
+      }
+    };
+  }
+
+  /** The URL an http/protobuf export posts to. */
+  static URI httpTracesUrl(URI endpoint) {
+    String path = endpoint.getRawPath();
+    boolean baseUrl = path == null || path.isEmpty() || path.equals("/");
+    return baseUrl ? ExporterConfig.withTracesPath(endpoint) : endpoint;
+  }
+}

@@ -1,0 +1,248 @@
+package io.periscope.exporter;
+
+import static java.util.Objects.requireNonNull;
+import static java.util.concurrent.TimeUnit.NANOSECONDS;
+
+import io.opentelemetry.sdk.common.CompletableResultCode;
+import io.opentelemetry.sdk.trace.data.SpanData;
+import io.opentelemetry.sdk.trace.export.SpanExporter;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * A bounded queue in front of a {@link SpanExporter}: {@link #offer} never blocks, and one daemon
+ * thread named {@code periscope-export} hands batches to the exporter when a batch is full or the
+ * schedule delay has passed. When the queue is full, new spans are dropped and counted, the same
+ * trade-off as the SDK's {@code BatchSpanProcessor}: a slow collector costs spans, never the
+ * agent's ability to keep up with the kernel.
+ *
+ * <p>The batcher owns the exporter: {@link #close()} flushes, then shuts the exporter down. Whoever
+ * builds the batcher must call {@link #close()}.
+ */
+public final class SpanBatcher implements SpanSink {
+  /** Default for {@link SpanBatcherBuilder#setMaxQueueSize}. */
+  public static final int DEFAULT_MAX_QUEUE_SIZE = 8192;
+
+  /** Default for {@link SpanBatcherBuilder#setMaxBatchSize}. */
+  public static final int DEFAULT_MAX_BATCH_SIZE = 512;
+
+  /** Default for {@link SpanBatcherBuilder#setScheduleDelay}: 1 s. */
+  public static final Duration DEFAULT_SCHEDULE_DELAY = Duration.ofSeconds(1);
+
+  /** Default for {@link SpanBatcherBuilder#setExportTimeout}: 10 s. */
+  public static final Duration DEFAULT_EXPORT_TIMEOUT = Duration.ofSeconds(10);
+
+  // How long close() waits for the interrupted worker to count the spans it gives up on.
+  private static final Duration ABANDON_GRACE = Duration.ofSeconds(1);
+
+  private static final Logger logger = Logger.getLogger(SpanBatcher.class.getName());
+
+  private final SpanExporter exporter;
+  private final BlockingQueue<SpanData> queue;
+  private final int maxBatchSize;
+  private final long scheduleDelayNanos;
+  private final long exportTimeoutNanos;
+
+  // Holds at most one token, so producers wake the worker once per batch rather than once per span.
+  private final BlockingQueue<Boolean> wakeUp = new ArrayBlockingQueue<>(1);
+  // How many queued spans would complete the worker's batch while it sleeps; MAX_VALUE while it is
+  // busy so producers do not bother signalling.
+  private volatile int spansNeeded = Integer.MAX_VALUE;
+
+  private final AtomicBoolean closed = new AtomicBoolean();
+  private final LongAdder accepted = new LongAdder();
+  private final LongAdder dropped = new LongAdder();
+  private final LongAdder exported = new LongAdder();
+  private final LongAdder exportFailures = new LongAdder();
+  private final LongAdder failed = new LongAdder();
+  private final Thread worker;
+
+  // Touched only by the worker: log the first failure of a streak loudly, the rest quietly.
+  private boolean failing;
+
+  /** Starts configuring a batcher that takes ownership of {@code exporter}. */
+  public static SpanBatcherBuilder builder(SpanExporter exporter) {
+    return new SpanBatcherBuilder(exporter);
+  }
+
+  SpanBatcher(
+      SpanExporter exporter,
+      int maxQueueSize,
+      int maxBatchSize,
+      Duration scheduleDelay,
+      Duration exportTimeout) {
+    this.exporter = exporter;
+    this.queue = new ArrayBlockingQueue<>(maxQueueSize);
+    this.maxBatchSize = maxBatchSize;
+    this.scheduleDelayNanos = saturatedNanos(scheduleDelay);
+    this.exportTimeoutNanos = saturatedNanos(exportTimeout);
+    this.worker = Thread.ofPlatform().name("periscope-export").daemon().unstarted(this::exportLoop);
+    worker.start();
+  }
+
+  @Override
+  public boolean offer(SpanData span) {
+    requireNonNull(span, "span");
+    if (closed.get() || !queue.offer(span)) {
+      dropped.increment();
+      return false;
+    }
+    // close() may have drained the queue for the last time between our check and our offer; take
+    // the span back so it is counted as dropped instead of waiting in a queue nobody reads.
+    if (closed.get() && queue.remove(span)) {
+      dropped.increment();
+      return false;
+    }
+    accepted.increment();
+    if (queue.size() >= spansNeeded) {
+      wakeUp.offer(Boolean.TRUE);
+    }
+    return true;
+  }
+
+  @Override
+  public ExportStats stats() {
+    return new ExportStats(
+        accepted.sum(), dropped.sum(), exported.sum(), exportFailures.sum(), failed.sum());
+  }
+
+  /**
+   * Exports everything still queued, waiting at most the export timeout, then shuts the exporter
+   * down. Spans the flush could not export in time are counted in {@link
+   * ExportStats#spansFailed()}. Idempotent; a concurrent second call returns without waiting.
+   */
+  @Override
+  public void close() {
+    if (!closed.compareAndSet(false, true)) {
+      return;
+    }
+    wakeUp.offer(Boolean.TRUE);
+    try {
+      if (!worker.join(Duration.ofNanos(exportTimeoutNanos))) {
+        // An export started before close() may have used up the time; interrupting makes the
+        // worker stop waiting and count what it still holds as failed, which it does at once
+        // unless the exporter blocks inside export() itself.
+        logger.warning("flushing spans did not finish within the export timeout; abandoning it");
+        worker.interrupt();
+        worker.join(ABANDON_GRACE);
+      }
+    } catch (InterruptedException e) {
+      worker.interrupt();
+      Thread.currentThread().interrupt();
+    }
+    try {
+      CompletableResultCode shutdown = exporter.shutdown().join(exportTimeoutNanos, NANOSECONDS);
+      if (!shutdown.isSuccess()) {
+        logger.warning("span exporter did not shut down cleanly");
+      }
+    } catch (RuntimeException e) {
+      logger.log(Level.WARNING, "span exporter shutdown threw", e);
+    }
+  }
+
+  private void exportLoop() {
+    List<SpanData> batch = new ArrayList<>(maxBatchSize);
+    long deadline = System.nanoTime() + scheduleDelayNanos;
+    try {
+      while (!closed.get()) {
+        queue.drainTo(batch, maxBatchSize - batch.size());
+        long now = System.nanoTime();
+        boolean due = now - deadline >= 0;
+        if (batch.size() >= maxBatchSize || (due && !batch.isEmpty())) {
+          export(batch, exportTimeoutNanos);
+          batch.clear();
+          deadline = System.nanoTime() + scheduleDelayNanos;
+        } else if (due) {
+          deadline = now + scheduleDelayNanos;
+        } else {
+          spansNeeded = maxBatchSize - batch.size();
+          // Re-check after publishing spansNeeded: a producer that read the old value did not
+          // signal, and its span must not wait for the timer.
+          if (queue.size() < spansNeeded) {
+            wakeUp.poll(deadline - now, NANOSECONDS);
+          }
+          spansNeeded = Integer.MAX_VALUE;
+        }
+      }
+      flush(batch);
+    } catch (InterruptedException e) {
+      abandon(batch);
+    }
+  }
+
+  private void flush(List<SpanData> batch) {
+    long flushDeadline = System.nanoTime() + exportTimeoutNanos;
+    while (true) {
+      queue.drainTo(batch, maxBatchSize - batch.size());
+      if (batch.isEmpty()) {
+        return;
+      }
+      long remaining = flushDeadline - System.nanoTime();
+      if (remaining <= 0 || Thread.currentThread().isInterrupted()) {
+        abandon(batch);
+        return;
+      }
+      export(batch, remaining);
+      batch.clear();
+    }
+  }
+
+  private void abandon(List<SpanData> batch) {
+    List<SpanData> rest = new ArrayList<>();
+    queue.drainTo(rest);
+    int lost = batch.size() + rest.size();
+    batch.clear();
+    if (lost > 0) {
+      failed.add(lost);
+      logger.warning("gave up flushing " + lost + " spans: the export timeout ran out");
+    }
+  }
+
+  private void export(List<SpanData> batch, long timeoutNanos) {
+    // Copied because an exporter may still read the collection after a timed-out join, while the
+    // worker reuses its batch list.
+    List<SpanData> spans = List.copyOf(batch);
+    CompletableResultCode result;
+    try {
+      result = exporter.export(spans);
+    } catch (RuntimeException e) {
+      recordFailure(spans.size(), "threw " + e);
+      return;
+    }
+    result.join(timeoutNanos, NANOSECONDS);
+    if (result.isSuccess()) {
+      exported.add(spans.size());
+      failing = false;
+    } else if (!result.isDone()) {
+      recordFailure(spans.size(), "did not finish within " + Duration.ofNanos(timeoutNanos));
+    } else {
+      Throwable cause = result.getFailureThrowable();
+      recordFailure(spans.size(), cause == null ? "failed" : "failed: " + cause);
+    }
+  }
+
+  private void recordFailure(int spans, String what) {
+    exportFailures.increment();
+    failed.add(spans);
+    // A collector that is down fails every batch; one warning per outage is enough, the counters
+    // carry the rest.
+    Level level = failing ? Level.FINE : Level.WARNING;
+    failing = true;
+    logger.log(level, () -> "export of " + spans + " spans " + what + " (spans lost, see stats)");
+  }
+
+  private static long saturatedNanos(Duration duration) {
+    try {
+      return duration.toNanos();
+    } catch (ArithmeticException e) {
+      return Long.MAX_VALUE;
+    }
+  }
+}

@@ -1,0 +1,203 @@
+package io.periscope.exporter;
+
+import static io.periscope.exporter.TestSpans.numbered;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.opentelemetry.sdk.common.CompletableResultCode;
+import io.opentelemetry.sdk.trace.data.SpanData;
+import io.opentelemetry.sdk.trace.export.SpanExporter;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.stream.IntStream;
+import org.junit.jupiter.api.Test;
+
+class SpanBatcherTest {
+  // Long enough that the timer never fires during a test: batches leave only when full or on close.
+  private static final Duration NEVER = Duration.ofHours(1);
+
+  @Test
+  void dropsAndCountsSpansWhenTheQueueIsFull() throws Exception {
+    RecordingExporter exporter = RecordingExporter.gated();
+    SpanBatcher batcher =
+        SpanBatcher.builder(exporter)
+            .setMaxQueueSize(4)
+            .setMaxBatchSize(1)
+            .setScheduleDelay(NEVER)
+            .build();
+    assertThat(batcher.offer(numbered(0))).isTrue();
+    // The worker now waits on the stalled collector, so the queue fills up behind it.
+    exporter.awaitBatch();
+
+    List<Boolean> offered = new ArrayList<>();
+    for (int i = 1; i <= 6; i++) {
+      offered.add(batcher.offer(numbered(i)));
+    }
+
+    assertThat(offered).containsExactly(true, true, true, true, false, false);
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(5, 2, 0, 0, 0));
+
+    exporter.open();
+    batcher.close();
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(5, 2, 5, 0, 0));
+  }
+
+  @Test
+  void exportsFullBatchesWithoutWaitingForTheTimer() throws Exception {
+    RecordingExporter exporter = RecordingExporter.succeeding();
+    SpanBatcher batcher =
+        SpanBatcher.builder(exporter)
+            .setMaxQueueSize(100)
+            .setMaxBatchSize(3)
+            .setScheduleDelay(NEVER)
+            .build();
+    List<SpanData> spans = IntStream.range(0, 11).mapToObj(TestSpans::numbered).toList();
+    spans.forEach(batcher::offer);
+
+    assertThat(exporter.awaitBatch()).containsExactlyElementsOf(spans.subList(0, 3));
+    assertThat(exporter.awaitBatch()).containsExactlyElementsOf(spans.subList(3, 6));
+    assertThat(exporter.awaitBatch()).containsExactlyElementsOf(spans.subList(6, 9));
+
+    batcher.close();
+    assertThat(exporter.awaitBatch()).containsExactlyElementsOf(spans.subList(9, 11));
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(11, 0, 11, 0, 0));
+  }
+
+  @Test
+  void closeFlushesEverythingQueuedThenShutsTheExporterDownOnce() {
+    RecordingExporter exporter = RecordingExporter.succeeding();
+    SpanBatcher batcher =
+        SpanBatcher.builder(exporter).setMaxBatchSize(4).setScheduleDelay(NEVER).build();
+    List<SpanData> spans = IntStream.range(0, 10).mapToObj(TestSpans::numbered).toList();
+    spans.forEach(batcher::offer);
+
+    batcher.close();
+    batcher.close();
+
+    assertThat(exporter.allBatches()).allSatisfy(batch -> assertThat(batch).hasSizeLessThan(5));
+    assertThat(exporter.allBatches().stream().flatMap(List::stream))
+        .containsExactlyElementsOf(spans);
+    assertThat(exporter.shutdowns()).isEqualTo(1);
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(10, 0, 10, 0, 0));
+  }
+
+  @Test
+  void spansOfferedAfterCloseAreDroppedAndCounted() {
+    RecordingExporter exporter = RecordingExporter.succeeding();
+    SpanBatcher batcher = SpanBatcher.builder(exporter).build();
+    batcher.close();
+
+    assertThat(batcher.offer(numbered(0))).isFalse();
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(0, 1, 0, 0, 0));
+    assertThat(exporter.allBatches()).isEmpty();
+  }
+
+  @Test
+  void countsFailedExports() {
+    RecordingExporter exporter = RecordingExporter.failing();
+    SpanBatcher batcher =
+        SpanBatcher.builder(exporter).setMaxBatchSize(2).setScheduleDelay(NEVER).build();
+    IntStream.range(0, 5).mapToObj(TestSpans::numbered).forEach(batcher::offer);
+
+    batcher.close();
+
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(5, 0, 0, 3, 5));
+    assertThat(exporter.shutdowns()).isEqualTo(1);
+  }
+
+  @Test
+  void countsAnExporterThatThrowsAsAFailureAndKeepsGoing() {
+    List<Integer> sizes = new ArrayList<>();
+    SpanExporter throwsOnce =
+        new SpanExporter() {
+          @Override
+          public CompletableResultCode export(Collection<SpanData> spans) {
+            sizes.add(spans.size());
+            if (sizes.size() == 1) {
+              throw new IllegalStateException("collector client broke");
+            }
+            return CompletableResultCode.ofSuccess();
+          }
+
+          @Override
+          public CompletableResultCode flush() {
+            return CompletableResultCode.ofSuccess();
+          }
+
+          @Override
+          public CompletableResultCode shutdown() {
+            return CompletableResultCode.ofSuccess();
+          }
+        };
+    SpanBatcher batcher =
+        SpanBatcher.builder(throwsOnce).setMaxBatchSize(2).setScheduleDelay(NEVER).build();
+    IntStream.range(0, 4).mapToObj(TestSpans::numbered).forEach(batcher::offer);
+
+    batcher.close();
+
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(4, 0, 2, 1, 2));
+  }
+
+  @Test
+  void countsAnExportThatNeverCompletesAsFailedAfterTheTimeout() throws Exception {
+    RecordingExporter exporter = RecordingExporter.gated(); // never opened
+    SpanBatcher batcher =
+        SpanBatcher.builder(exporter)
+            .setMaxBatchSize(1)
+            .setScheduleDelay(NEVER)
+            .setExportTimeout(Duration.ofMillis(50))
+            .build();
+    batcher.offer(numbered(0));
+    exporter.awaitBatch();
+
+    batcher.close();
+
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(1, 0, 0, 1, 1));
+    assertThat(exporter.shutdowns()).isEqualTo(1);
+  }
+
+  @Test
+  void builderRejectsNonPositiveSettings() {
+    SpanBatcherBuilder builder = SpanBatcher.builder(RecordingExporter.succeeding());
+
+    assertThatThrownBy(() -> builder.setMaxQueueSize(0))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("maxQueueSize must be positive, got 0");
+    assertThatThrownBy(() -> builder.setMaxBatchSize(-1))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("maxBatchSize must be positive, got -1");
+    assertThatThrownBy(() -> builder.setScheduleDelay(Duration.ZERO))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageStartingWith("scheduleDelay must be positive");
+    assertThatThrownBy(() -> builder.setExportTimeout(Duration.ofSeconds(-1)))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageStartingWith("exportTimeout must be positive");
+    assertThatThrownBy(() -> SpanBatcher.builder(null)).isInstanceOf(NullPointerException.class);
+  }
+
+  @Test
+  void builderRejectsABatchLargerThanTheQueue() {
+    SpanBatcherBuilder builder =
+        SpanBatcher.builder(RecordingExporter.succeeding()).setMaxQueueSize(10).setMaxBatchSize(11);
+
+    assertThatThrownBy(builder::build)
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("maxBatchSize (11) must not exceed maxQueueSize (10)");
+  }
+
+  @Test
+  void exportsOnADaemonThreadNamedPeriscopeExport() throws Exception {
+    RecordingExporter exporter = RecordingExporter.succeeding();
+    try (SpanBatcher batcher =
+        SpanBatcher.builder(exporter).setMaxBatchSize(1).setScheduleDelay(NEVER).build()) {
+      batcher.offer(numbered(0));
+      exporter.awaitBatch();
+    }
+
+    assertThat(exporter.exportThread()).isNotNull();
+    assertThat(exporter.exportThread().getName()).isEqualTo("periscope-export");
+    assertThat(exporter.exportThread().isDaemon()).isTrue();
+  }
+}
