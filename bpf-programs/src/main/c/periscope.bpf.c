@@ -84,12 +84,23 @@ struct fd_key {
 	__s32 fd;
 };
 
-/* fd -> sock cache for traced sockets; dropped on close() and when the socket reaches TCP_CLOSE. */
+/* What a traced socket fd is, worked out once: every later syscall on it costs one lookup. */
+struct sock_info {
+	__u64 sock;
+	__u8 local_addr[16];
+	__u8 remote_addr[16];
+	__u16 local_port;
+	__u16 remote_port;
+	__u8 port_traced;  /* the port filter passed (always, without one) */
+	__u8 pad[3];
+};
+
+/* fd -> socket cache; dropped on close() and when the socket reaches TCP_CLOSE. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct fd_key);
-	__type(value, __u64);
+	__type(value, struct sock_info);
 } fd_socks SEC(".maps");
 
 /* The reverse of fd_socks, so the TCP_CLOSE transition (softirq, no fd) can find the cache entry. */
@@ -101,7 +112,7 @@ struct {
 } sock_fds SEC(".maps");
 
 struct inflight {
-	__u64 sock;
+	struct sock_info info;
 	__u64 buf;      /* user buffer, iovec array, or msghdr */
 	__u64 enter_ns;
 	__s32 fd;
@@ -109,14 +120,18 @@ struct inflight {
 	__u32 iovcnt;   /* 0 for a flat buffer */
 	__u8 syscall;
 	__u8 direction;
-	__u8 pad[2];
+	__u8 active;    /* set at entry, cleared at exit */
+	__u8 pad;
 };
 
-/* Syscalls between entry and exit, by thread. */
+/*
+ * The syscall a thread is in, between entry and exit. Task-local storage: no hashing, bounded by
+ * the number of threads, freed by the kernel when a thread exits.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct inflight);
 } inflight SEC(".maps");
 
@@ -191,52 +206,63 @@ static __always_inline __u64 tcp_sock_of_fd(__s32 fd)
 	return (__u64)sk;
 }
 
-static __always_inline void remember_fd(__u32 tgid, __s32 fd, __u64 sock)
-{
-	struct fd_key key = {.tgid = tgid, .fd = fd};
-	bpf_map_update_elem(&fd_socks, &key, &sock, BPF_ANY);
-	bpf_map_update_elem(&sock_fds, &sock, &key, BPF_ANY);
-}
-
-/* Cached lookup; the slow walk runs once per traced socket fd, and for every non-socket fd. */
-static __always_inline __u64 lookup_sock(__u32 tgid, __s32 fd)
-{
-	struct fd_key key = {.tgid = tgid, .fd = fd};
-	__u64 *cached = bpf_map_lookup_elem(&fd_socks, &key);
-	if (cached)
-		return *cached;
-	__u64 sock = tcp_sock_of_fd(fd);
-	if (sock)
-		remember_fd(tgid, fd, sock);
-	return sock;
-}
-
-static __always_inline void read_endpoints(struct sock *sk, struct socket_event *e)
+static __always_inline void read_endpoints(struct sock *sk, struct sock_info *info)
 {
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	e->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
-	e->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	info->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	info->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	if (family == AF_INET) {
 		/* IPv4 as a v4-mapped IPv6 address, so there is one address format downstream. */
-		__builtin_memset(e->local_addr, 0, 16);
-		__builtin_memset(e->remote_addr, 0, 16);
-		e->local_addr[10] = 0xff;
-		e->local_addr[11] = 0xff;
-		e->remote_addr[10] = 0xff;
-		e->remote_addr[11] = 0xff;
-		bpf_core_read(&e->local_addr[12], 4, &sk->__sk_common.skc_rcv_saddr);
-		bpf_core_read(&e->remote_addr[12], 4, &sk->__sk_common.skc_daddr);
+		__builtin_memset(info->local_addr, 0, 16);
+		__builtin_memset(info->remote_addr, 0, 16);
+		info->local_addr[10] = 0xff;
+		info->local_addr[11] = 0xff;
+		info->remote_addr[10] = 0xff;
+		info->remote_addr[11] = 0xff;
+		bpf_core_read(&info->local_addr[12], 4, &sk->__sk_common.skc_rcv_saddr);
+		bpf_core_read(&info->remote_addr[12], 4, &sk->__sk_common.skc_daddr);
 	} else {
-		bpf_core_read(e->local_addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
-		bpf_core_read(e->remote_addr, 16, &sk->__sk_common.skc_v6_daddr);
+		bpf_core_read(info->local_addr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(info->remote_addr, 16, &sk->__sk_common.skc_v6_daddr);
 	}
 }
 
-static __always_inline bool is_agent_connection(struct socket_event *e)
+/*
+ * Caches what a socket fd is; returns the cache entry, or NULL when the fd is not a TCP socket.
+ * The slow walk runs once per socket fd (and for every non-socket fd: nothing could invalidate a
+ * negative entry).
+ */
+static __always_inline struct sock_info *remember_sock(__u32 tgid, __s32 fd, __u64 sock)
+{
+	struct fd_key key = {.tgid = tgid, .fd = fd};
+	struct sock_info info = {.sock = sock};
+	read_endpoints((struct sock *)sock, &info);
+	info.port_traced = port_traced(info.local_port, info.remote_port);
+	bpf_map_update_elem(&fd_socks, &key, &info, BPF_ANY);
+	bpf_map_update_elem(&sock_fds, &sock, &key, BPF_ANY);
+	return bpf_map_lookup_elem(&fd_socks, &key);
+}
+
+static __always_inline struct sock_info *lookup_sock(__u32 tgid, __s32 fd)
+{
+	struct fd_key key = {.tgid = tgid, .fd = fd};
+	struct sock_info *cached = bpf_map_lookup_elem(&fd_socks, &key);
+	if (cached)
+		return cached;
+	__u64 sock = tcp_sock_of_fd(fd);
+	return sock ? remember_sock(tgid, fd, sock) : NULL;
+}
+
+/*
+ * Checked when bytes move, not cached: the agent's connect() has surely returned (and recorded
+ * its endpoint) once the agent has written to the connection, but not necessarily when the
+ * collector accepted it.
+ */
+static __always_inline bool is_agent_peer(struct sock_info *info)
 {
 	struct endpoint peer = {};
-	__builtin_memcpy(peer.addr, e->remote_addr, 16);
-	peer.port = e->remote_port;
+	__builtin_memcpy(peer.addr, info->remote_addr, 16);
+	peer.port = info->remote_port;
 	return bpf_map_lookup_elem(&agent_endpoints, &peer) != NULL;
 }
 
@@ -246,8 +272,9 @@ static __always_inline struct scratch *scratch_record(void)
 	return bpf_map_lookup_elem(&scratch_space, &zero);
 }
 
-/* Fill the fields every record has; false when the socket is filtered out. */
-static __always_inline bool fill_header(struct socket_event *e, __u8 type, __u64 sock, __s32 fd, __u8 syscall)
+/* Fill the fields every record has. */
+static __always_inline void fill_header(struct socket_event *e, __u8 type, struct sock_info *info, __s32 fd,
+					__u8 syscall)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	e->type = type;
@@ -257,15 +284,17 @@ static __always_inline bool fill_header(struct socket_event *e, __u8 type, __u64
 	e->tgid = pid_tgid >> 32;
 	e->tid = (__u32)pid_tgid;
 	e->fd = fd;
-	e->sock = sock;
+	e->sock = info->sock;
 	e->enter_ns = 0;
 	e->exit_ns = bpf_ktime_get_ns();
 	e->seq = 0;
 	e->total_len = 0;
 	e->captured_len = 0;
+	e->local_port = info->local_port;
+	e->remote_port = info->remote_port;
+	__builtin_memcpy(e->local_addr, info->local_addr, 16);
+	__builtin_memcpy(e->remote_addr, info->remote_addr, 16);
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	read_endpoints((struct sock *)sock, e);
-	return port_traced(e->local_port, e->remote_port) && !is_agent_connection(e);
 }
 
 static __always_inline void submit(struct socket_event *e)
@@ -329,59 +358,64 @@ static __always_inline __u32 tcp_seq(__u64 sock, __u8 direction)
 	return direction == DIR_EGRESS ? BPF_CORE_READ(tp, write_seq) : BPF_CORE_READ(tp, copied_seq);
 }
 
+static __always_inline struct inflight *inflight_of_current(__u64 flags)
+{
+	return bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, flags);
+}
+
 static __always_inline int io_enter(__s32 fd, __u64 buf, __u32 iovcnt, __u8 syscall, __u8 direction)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (!process_traced(tgid))
 		return 0;
-	__u64 sock = lookup_sock(tgid, fd);
-	if (!sock)
+	struct sock_info *info = lookup_sock(tgid, fd);
+	if (!info || !info->port_traced)
 		return 0;
-	struct inflight io = {
-		.sock = sock,
-		.buf = buf,
-		.enter_ns = bpf_ktime_get_ns(),
-		.fd = fd,
-		.seq = tcp_seq(sock, direction),
-		.iovcnt = iovcnt,
-		.syscall = syscall,
-		.direction = direction,
-	};
-	if (bpf_map_update_elem(&inflight, &pid_tgid, &io, BPF_ANY))
+	struct inflight *io = inflight_of_current(BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!io) {
 		count(COUNTER_INFLIGHT_DROPS);
+		return 0;
+	}
+	io->info = *info;
+	io->buf = buf;
+	io->enter_ns = bpf_ktime_get_ns();
+	io->fd = fd;
+	io->seq = tcp_seq(info->sock, direction);
+	io->iovcnt = iovcnt;
+	io->syscall = syscall;
+	io->direction = direction;
+	io->active = 1;
 	return 0;
 }
 
 static __always_inline int io_exit(long ret)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct inflight *io = bpf_map_lookup_elem(&inflight, &pid_tgid);
-	if (!io)
+	struct inflight *io = inflight_of_current(0);
+	if (!io || !io->active)
 		return 0;
-	struct inflight call = *io;
-	bpf_map_delete_elem(&inflight, &pid_tgid);
+	io->active = 0;
 	/* Errors (EAGAIN above all) moved nothing; a write of 0 bytes says nothing; a read of 0 is EOF. */
-	if (ret < 0 || (ret == 0 && call.direction == DIR_EGRESS))
+	if (ret < 0 || (ret == 0 && io->direction == DIR_EGRESS))
+		return 0;
+	if (is_agent_peer(&io->info))
 		return 0;
 
 	struct scratch *s = scratch_record();
 	if (!s)
 		return 0;
 	struct socket_event *e = &s->event;
-	if (!fill_header(e, EVENT_DATA, call.sock, call.fd, call.syscall))
-		return 0;
-	e->direction = call.direction;
-	e->enter_ns = call.enter_ns;
-	e->seq = call.seq;
+	fill_header(e, EVENT_DATA, &io->info, io->fd, io->syscall);
+	e->direction = io->direction;
+	e->enter_ns = io->enter_ns;
+	e->seq = io->seq;
 	e->total_len = ret;
-	if (call.syscall == SYS_SENDFILE)
+	if (io->syscall == SYS_SENDFILE)
 		e->captured_len = 0; /* file contents: counted so parsers can skip them, never copied */
-	else if (call.iovcnt)
-		e->captured_len = copy_iovec(s, call.buf, call.iovcnt, ret);
+	else if (io->iovcnt)
+		e->captured_len = copy_iovec(s, io->buf, io->iovcnt, ret);
 	else
-		e->captured_len = copy_user(s, 0, call.buf, ret);
-	if (e->captured_len < e->total_len && call.syscall != SYS_SENDFILE)
+		e->captured_len = copy_user(s, 0, io->buf, ret);
+	if (e->captured_len < e->total_len && io->syscall != SYS_SENDFILE)
 		count(COUNTER_TRUNCATED);
 	submit(e);
 	return 0;
@@ -480,44 +514,53 @@ int exit_sendfile(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->re
 
 static __always_inline int remember_call(__s32 fd, __u8 syscall)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct inflight call = {.fd = fd, .syscall = syscall, .enter_ns = bpf_ktime_get_ns()};
-	bpf_map_update_elem(&inflight, &pid_tgid, &call, BPF_ANY);
+	struct inflight *call = inflight_of_current(BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!call)
+		return 0;
+	call->fd = fd;
+	call->syscall = syscall;
+	call->enter_ns = bpf_ktime_get_ns();
+	call->active = 1;
 	return 0;
 }
 
-static __always_inline int conn_open(__s32 fd, __u8 origin)
+static __always_inline int conn_open(long ret, __u8 origin)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32;
-	struct inflight *call = bpf_map_lookup_elem(&inflight, &pid_tgid);
-	if (!call)
+	struct inflight *call = inflight_of_current(0);
+	if (!call || !call->active)
 		return 0;
+	call->active = 0;
 	__u64 enter_ns = call->enter_ns;
-	bpf_map_delete_elem(&inflight, &pid_tgid);
+	/* accept returns the new fd; connect returns 0, or EINPROGRESS with the local port already bound. */
+	__s32 fd = origin == ORIGIN_ACCEPT ? ret : call->fd;
+	if (origin == ORIGIN_ACCEPT ? ret < 0 : (ret != 0 && ret != -EINPROGRESS))
+		return 0;
+
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	__u64 sock = tcp_sock_of_fd(fd);
 	if (!sock)
 		return 0;
-
-	struct scratch *s = scratch_record();
-	if (!s)
-		return 0;
-	struct socket_event *e = &s->event;
 	if (tgid == settings.agent_tgid) {
 		/* Remember where the agent's own export connections come from; trace nothing of them. */
-		struct endpoint self = {};
-		read_endpoints((struct sock *)sock, e);
-		__builtin_memcpy(self.addr, e->local_addr, 16);
-		self.port = e->local_port;
+		struct sock_info self = {};
+		read_endpoints((struct sock *)sock, &self);
+		struct endpoint key = {};
+		__builtin_memcpy(key.addr, self.local_addr, 16);
+		key.port = self.local_port;
 		__u8 one = 1;
-		bpf_map_update_elem(&agent_endpoints, &self, &one, BPF_ANY);
+		bpf_map_update_elem(&agent_endpoints, &key, &one, BPF_ANY);
 		return 0;
 	}
 	if (!process_traced(tgid))
 		return 0;
-	remember_fd(tgid, fd, sock);
-	if (!fill_header(e, EVENT_CONN_OPEN, sock, fd, origin == ORIGIN_ACCEPT ? SYS_ACCEPT : SYS_CONNECT))
+	struct sock_info *info = remember_sock(tgid, fd, sock);
+	if (!info || !info->port_traced)
 		return 0;
+	struct scratch *s = scratch_record();
+	if (!s)
+		return 0;
+	struct socket_event *e = &s->event;
+	fill_header(e, EVENT_CONN_OPEN, info, fd, origin == ORIGIN_ACCEPT ? SYS_ACCEPT : SYS_CONNECT);
 	e->origin = origin;
 	e->enter_ns = enter_ns;
 	submit(e);
@@ -527,59 +570,43 @@ static __always_inline int conn_open(__s32 fd, __u8 origin)
 SEC("tracepoint/syscalls/sys_enter_accept")
 int enter_accept(struct trace_event_raw_sys_enter *ctx) { return remember_call(ctx->args[0], SYS_ACCEPT); }
 
-static __always_inline int accept_exit(long ret)
-{
-	if (ret >= 0)
-		return conn_open(ret, ORIGIN_ACCEPT);
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	bpf_map_delete_elem(&inflight, &pid_tgid);
-	return 0;
-}
-
 SEC("tracepoint/syscalls/sys_exit_accept")
-int exit_accept(struct trace_event_raw_sys_exit *ctx) { return accept_exit(ctx->ret); }
+int exit_accept(struct trace_event_raw_sys_exit *ctx) { return conn_open(ctx->ret, ORIGIN_ACCEPT); }
 
 SEC("tracepoint/syscalls/sys_enter_accept4")
 int enter_accept4(struct trace_event_raw_sys_enter *ctx) { return remember_call(ctx->args[0], SYS_ACCEPT); }
 
 SEC("tracepoint/syscalls/sys_exit_accept4")
-int exit_accept4(struct trace_event_raw_sys_exit *ctx) { return accept_exit(ctx->ret); }
+int exit_accept4(struct trace_event_raw_sys_exit *ctx) { return conn_open(ctx->ret, ORIGIN_ACCEPT); }
 
 SEC("tracepoint/syscalls/sys_enter_connect")
 int enter_connect(struct trace_event_raw_sys_enter *ctx) { return remember_call(ctx->args[0], SYS_CONNECT); }
 
 SEC("tracepoint/syscalls/sys_exit_connect")
-int exit_connect(struct trace_event_raw_sys_exit *ctx)
+int exit_connect(struct trace_event_raw_sys_exit *ctx) { return conn_open(ctx->ret, ORIGIN_CONNECT); }
+
+static __always_inline void forget(struct fd_key *key, __u64 sock)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct inflight *call = bpf_map_lookup_elem(&inflight, &pid_tgid);
-	if (!call)
-		return 0;
-	/* A non-blocking connect returns EINPROGRESS with the local port already bound. */
-	if (ctx->ret == 0 || ctx->ret == -EINPROGRESS)
-		return conn_open(call->fd, ORIGIN_CONNECT);
-	bpf_map_delete_elem(&inflight, &pid_tgid);
-	return 0;
+	bpf_map_delete_elem(&fd_socks, key);
+	bpf_map_delete_elem(&sock_fds, &sock);
 }
 
 SEC("tracepoint/syscalls/sys_enter_close")
 int enter_close(struct trace_event_raw_sys_enter *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct fd_key key = {.tgid = pid_tgid >> 32, .fd = ctx->args[0]};
-	__u64 *cached = bpf_map_lookup_elem(&fd_socks, &key);
+	struct fd_key key = {.tgid = bpf_get_current_pid_tgid() >> 32, .fd = ctx->args[0]};
+	struct sock_info *cached = bpf_map_lookup_elem(&fd_socks, &key);
 	if (!cached)
 		return 0; /* never a traced socket: the common case, and cheap */
-	__u64 sock = *cached;
-	bpf_map_delete_elem(&fd_socks, &key);
-	bpf_map_delete_elem(&sock_fds, &sock);
-
+	struct sock_info info = *cached;
+	forget(&key, info.sock);
+	if (!info.port_traced)
+		return 0;
 	struct scratch *s = scratch_record();
 	if (!s)
 		return 0;
 	struct socket_event *e = &s->event;
-	if (!fill_header(e, EVENT_CONN_CLOSE, sock, key.fd, SYS_CLOSE))
-		return 0;
+	fill_header(e, EVENT_CONN_CLOSE, &info, key.fd, SYS_CLOSE);
 	e->enter_ns = e->exit_ns;
 	submit(e);
 	return 0;
@@ -595,24 +622,31 @@ int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	if (ctx->newstate != TCP_CLOSE || ctx->protocol != IPPROTO_TCP)
 		return 0;
 	__u64 sock = (__u64)ctx->skaddr;
-	struct scratch *s = scratch_record();
-	if (!s)
-		return 0;
-	struct socket_event *e = &s->event;
-	read_endpoints((struct sock *)sock, e);
-	struct endpoint self = {};
-	__builtin_memcpy(self.addr, e->local_addr, 16);
-	self.port = e->local_port;
-	bpf_map_delete_elem(&agent_endpoints, &self);
+	struct sock_info self = {};
+	read_endpoints((struct sock *)sock, &self);
+	struct endpoint agent = {};
+	__builtin_memcpy(agent.addr, self.local_addr, 16);
+	agent.port = self.local_port;
+	bpf_map_delete_elem(&agent_endpoints, &agent);
 
 	struct fd_key *owner = bpf_map_lookup_elem(&sock_fds, &sock);
 	if (!owner)
 		return 0; /* a socket we never traced */
 	struct fd_key key = *owner;
-	bpf_map_delete_elem(&fd_socks, &key);
-	bpf_map_delete_elem(&sock_fds, &sock);
-
-	fill_header(e, EVENT_CONN_CLOSE, sock, -1, SYS_STATE);
+	struct sock_info *cached = bpf_map_lookup_elem(&fd_socks, &key);
+	if (!cached) {
+		bpf_map_delete_elem(&sock_fds, &sock);
+		return 0;
+	}
+	struct sock_info info = *cached;
+	forget(&key, sock);
+	if (!info.port_traced)
+		return 0;
+	struct scratch *s = scratch_record();
+	if (!s)
+		return 0;
+	struct socket_event *e = &s->event;
+	fill_header(e, EVENT_CONN_CLOSE, &info, -1, SYS_STATE);
 	/* Not the owner's identity (softirq); the Java side keys this event on the socket alone. */
 	e->tgid = key.tgid;
 	e->tid = 0;

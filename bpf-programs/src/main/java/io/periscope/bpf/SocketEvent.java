@@ -66,7 +66,11 @@ public final class SocketEvent {
     this.memory = memory;
     this.base = offset;
     this.length = length;
-    return length >= SIZE && (long) SIZE + capturedLength() <= length;
+    if (length < SIZE) {
+      return false;
+    }
+    int captured = capturedLength();
+    return captured >= 0 && captured <= totalLength() && (long) SIZE + captured <= length;
   }
 
   public byte type() {

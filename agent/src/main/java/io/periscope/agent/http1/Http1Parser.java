@@ -24,6 +24,10 @@ public final class Http1Parser {
   public static final int MAX_HEAD_BYTES = 64 * 1024;
   /** Longest trailer section after a chunked body. */
   public static final int MAX_TRAILER_BYTES = 16 * 1024;
+  /** Longest chunk size line, extensions included. */
+  public static final int MAX_CHUNK_LINE_BYTES = 4096;
+  /** A head buffer grown past this is released after its message, so one huge head is not kept per connection. */
+  private static final int RETAINED_HEAD_BYTES = 4096;
   /** Chunk sizes above this are treated as corrupt input (2^40: a terabyte). */
   private static final long MAX_CHUNK_SIZE = 1L << 40;
 
@@ -204,12 +208,18 @@ public final class Http1Parser {
         ? Http1HeadParser.parseRequest(head, headLength)
         : Http1HeadParser.parseResponse(head, headLength);
     headLength = 0;
+    if (head.length > RETAINED_HEAD_BYTES) {
+      head = new byte[512];
+    }
     if (parsed.head() == null) {
       fail(parsed.error());
       return;
     }
     Http1Head message = parsed.head();
     listener.onHead(message);
+    if (state != State.HEAD) {
+      return; // the listener called stop(): framing the body would undo it
+    }
     frame(message);
   }
 
@@ -255,6 +265,7 @@ public final class Http1Parser {
     remaining = 0;
     chunkDigits = 0;
     chunkExtension = false;
+    lineLength = 0;
   }
 
   private long chunkSize(MemorySegment data, long pos, long end) {
@@ -272,13 +283,18 @@ public final class Http1Parser {
         }
         return pos;
       }
+      if (++lineLength > MAX_CHUNK_LINE_BYTES) {
+        fail("chunk size line longer than " + MAX_CHUNK_LINE_BYTES + " bytes");
+        return pos;
+      }
       if (chunkExtension || b == '\r') {
         continue;
       }
       int digit = Character.digit(b, 16);
       if (digit >= 0) {
         remaining = remaining * 16 + digit;
-        if (++chunkDigits > 11 || remaining > MAX_CHUNK_SIZE) {
+        chunkDigits++;
+        if (remaining > MAX_CHUNK_SIZE) {
           fail("chunk size too large");
           return pos;
         }

@@ -78,6 +78,13 @@ final class Connection {
     }
   }
 
+  /** Dropped while still open (the table was full, or it was idle too long). */
+  void onEvicted() {
+    if (http1 != null && protocol == Protocol.HTTP1) {
+      http1.onEvicted();
+    }
+  }
+
   Protocol protocol() {
     return protocol;
   }

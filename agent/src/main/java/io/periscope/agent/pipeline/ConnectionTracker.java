@@ -43,7 +43,7 @@ public final class ConnectionTracker implements RingBuffer.RecordHandler {
           return false;
         }
         stats.connectionsEvicted++;
-        eldest.getValue().onClose();
+        eldest.getValue().onEvicted();
         return true;
       }
     };
@@ -106,7 +106,7 @@ public final class ConnectionTracker implements RingBuffer.RecordHandler {
         break; // access order: everything after this one is more recent
       }
       it.remove();
-      c.onClose();
+      c.onEvicted();
       stats.connectionsEvicted++;
     }
   }

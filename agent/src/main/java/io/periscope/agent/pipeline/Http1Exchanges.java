@@ -71,6 +71,11 @@ final class Http1Exchanges {
   /** The connection closed: a response delimited by the close completes; unanswered requests are counted. */
   void onClose() {
     responses.endOfStream();
+    onEvicted();
+  }
+
+  /** The tracker gave up on the connection while it was still open: what is unfinished is counted, never completed. */
+  void onEvicted() {
     stats.incompleteExchanges += unanswered.size();
     if (reading != null && reading.head == null) {
       stats.incompleteExchanges++; // closed in the middle of a request head
@@ -143,7 +148,7 @@ final class Http1Exchanges {
         return; // 100 Continue and friends: the final response to the same request follows
       }
       response = head;
-      if (head.status() == 101 || ("CONNECT".equals(matched.head.method()) && head.status() / 100 == 2)) {
+      if (head.status() == 101 || opensTunnel(matched, head)) {
         requests.stop(); // the connection now carries another protocol, or a tunnel
       }
     }
@@ -158,6 +163,9 @@ final class Http1Exchanges {
         return;
       }
       unanswered.pollFirst();
+      if (opensTunnel(request, head)) {
+        responses.stop(); // the bytes after this head are the tunnel's, not HTTP/1
+      }
       stats.exchanges++;
       sink.onExchange(new HttpExchange(peer, request.tid, request.head, head, request.startNanos, eventExit,
           request.sequence));
@@ -165,7 +173,12 @@ final class Http1Exchanges {
 
     @Override
     public boolean answersHeadRequest() {
-      return matched != null && "HEAD".equals(matched.head.method());
+      // No body follows a response to HEAD, nor a 2xx to CONNECT (RFC 9112 §6.3 rules 1 and 2).
+      return matched != null && ("HEAD".equals(matched.head.method()) || opensTunnel(matched, response));
+    }
+
+    private static boolean opensTunnel(Pending request, @Nullable Http1Head response) {
+      return response != null && "CONNECT".equals(request.head.method()) && response.status() / 100 == 2;
     }
   }
 }
