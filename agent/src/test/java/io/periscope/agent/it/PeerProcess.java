@@ -67,6 +67,23 @@ final class PeerProcess implements AutoCloseable {
     }
   }
 
+  /** A client that ran to completion: its own pid (the one its spans carry) and what it printed. */
+  record Ran(long pid, String output) {}
+
+  /**
+   * Runs a client to completion like {@link #run}, through a shell that prints its pid and then
+   * execs the command, so the pid printed is the client's own. Fails the test when the client fails.
+   */
+  static Ran runWithPid(Path dir, String... command) throws IOException, InterruptedException {
+    StringBuilder script = new StringBuilder("echo $$; exec");
+    for (String arg : command) {
+      script.append(" '").append(arg.replace("'", "'\\''")).append("'");
+    }
+    String output = run(dir, "/bin/sh", "-c", script.toString());
+    int newline = output.indexOf('\n');
+    return new Ran(Long.parseLong(output.substring(0, newline).strip()), output.substring(newline + 1));
+  }
+
   long pid() {
     return process.pid();
   }
@@ -81,6 +98,34 @@ final class PeerProcess implements AutoCloseable {
 
   String output() {
     return output.text();
+  }
+
+  /** Waits until the output contains {@code text}; fails the test when it does not in time. */
+  void awaitOutput(String text, Duration timeout) throws InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (!output().contains(text)) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError(command + " did not print '" + text + "' within " + timeout + ": " + output());
+      }
+      if (!process.isAlive()) {
+        output.awaitEnd();
+        if (output().contains(text)) {
+          return;
+        }
+        throw new AssertionError(command + " exited with " + process.exitValue() + " before printing '" + text
+            + "': " + output());
+      }
+      Thread.sleep(20);
+    }
+  }
+
+  /** Waits for the process to end and returns its exit status; fails the test when it does not in time. */
+  int awaitExit(Duration timeout) throws InterruptedException {
+    if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+      throw new AssertionError(command + " did not finish within " + timeout + ": " + output());
+    }
+    output.awaitEnd();
+    return process.exitValue();
   }
 
   @Override

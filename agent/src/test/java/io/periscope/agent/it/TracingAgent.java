@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.opentelemetry.exporter.otlp.http.trace.OtlpHttpSpanExporter;
 import io.periscope.agent.Agent;
 import io.periscope.agent.AgentConfig;
+import io.periscope.agent.pipeline.PipelineStats;
 import io.periscope.agent.testing.OtlpReceiver;
 import io.periscope.agent.testing.ReceivedSpan;
 import java.time.Duration;
@@ -73,6 +74,36 @@ final class TracingAgent implements AutoCloseable {
       Thread.currentThread().interrupt();
       throw new AssertionError(e);
     }
+  }
+
+  /**
+   * The pipeline's counters once none of them but {@code events} changed for {@code quiet}: what
+   * the kernel submitted before the call has then been counted, so differences between two calls
+   * are exact. ({@code events} is left out: the kernel reports the close of every TCP socket any
+   * process on the host used, whatever the port filter, and the pipeline ignores those.)
+   */
+  PipelineStats.Snapshot quietPipelineStats(Duration quiet) {
+    long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+    PipelineStats.Snapshot last = withoutEvents(agent.pipelineStats());
+    long stableSince = System.nanoTime();
+    while (System.nanoTime() - stableSince < quiet.toNanos()) {
+      if (System.nanoTime() > deadline) {
+        throw new AssertionError("the pipeline counters did not settle within 20 s: " + last);
+      }
+      sleep(Duration.ofMillis(50));
+      PipelineStats.Snapshot now = withoutEvents(agent.pipelineStats());
+      if (!now.equals(last)) {
+        last = now;
+        stableSince = System.nanoTime();
+      }
+    }
+    return last;
+  }
+
+  private static PipelineStats.Snapshot withoutEvents(PipelineStats.Snapshot s) {
+    return new PipelineStats.Snapshot(0, s.malformedEvents(), s.connectionsTracked(), s.connectionsEvicted(),
+        s.connectionsNotHttp(), s.connectionsHttp2(), s.http1ParseFailures(), s.unmatchedResponses(),
+        s.incompleteExchanges(), s.pipelineOverflows(), s.exchanges());
   }
 
   void assertNoKernelDrops() {

@@ -1,0 +1,459 @@
+package io.periscope.agent.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.opentelemetry.proto.trace.v1.Span.SpanKind;
+import io.periscope.agent.testing.OtlpReceiver;
+import io.periscope.agent.testing.ReceivedSpan;
+import java.io.BufferedReader;
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The agent as a user runs it: {@code io.periscope.agent.Main} in its own JVM, started the way the
+ * {@code ./periscope} launcher starts it (same JVM flags), from this test's class path. The
+ * launcher script itself is not run: it builds {@code agent/target/periscope.jar} when the jar is
+ * missing or older than the sources, and during {@code mvn verify} tests run before the agent
+ * module is packaged.
+ */
+@Tag("kernel")
+class LauncherTest {
+  private static final int OTLP_PORT = 18_450;
+  private static final int CONSOLE_PORT = 18_451;
+  private static final int ENV_PORT = 18_452;
+  private static final int NOT_ROOT_PORT = 18_453;
+  private static final Duration STARTUP = Duration.ofSeconds(20);
+  private static final Pattern SUMMARY =
+      Pattern.compile("periscope \\S+: tracing HTTP/1\\.x on kernel \\S+, (\\d+) eBPF programs attached");
+  /** Programs every capture has (bpftool shows names cut to 15 characters; these are shorter). */
+  private static final Set<String> CORE_PROGRAMS =
+      Set.of("enter_read", "exit_read", "enter_write", "exit_write", "enter_close", "sock_state");
+
+  @TempDir
+  static Path site;
+  private static PeerProcess otlpServer;
+  private static PeerProcess consoleServer;
+  private static PeerProcess envServer;
+
+  @BeforeAll
+  static void startServers() throws Exception {
+    Files.writeString(site.resolve("hello.txt"), "hello\n");
+    otlpServer = pythonServer(OTLP_PORT);
+    consoleServer = pythonServer(CONSOLE_PORT);
+    envServer = pythonServer(ENV_PORT);
+  }
+
+  @AfterAll
+  static void stopServers() {
+    for (PeerProcess p : new PeerProcess[] {otlpServer, consoleServer, envServer}) {
+      if (p != null) {
+        p.close();
+      }
+    }
+  }
+
+  @Test
+  void otlpEndpointFlagExportsAndSigtermDetachesEverything() throws Exception {
+    Set<String> pinnedBefore = pinned();
+    try (OtlpReceiver receiver = OtlpReceiver.start();
+        AgentProcess agent = AgentProcess.start(Map.of(),
+            "--otlp-endpoint", receiver.endpoint(), "--port", Integer.toString(OTLP_PORT))) {
+      int programs = Integer.parseInt(agent.awaitStdout(SUMMARY, STARTUP).group(1));
+      agent.awaitStdout(Pattern.compile(Pattern.quote("  ports:     [" + OTLP_PORT + "]")), STARTUP);
+      agent.awaitStdout(Pattern.compile(Pattern.quote(
+          "  export:    OTLP http/protobuf to " + receiver.endpoint() + "/v1/traces")), STARTUP);
+
+      // What the agent holds in the kernel, from its own file descriptors.
+      BpfObjects held = BpfObjects.heldBy(agent.pid());
+      assertThat(held.programs()).as("programs held by the agent").hasSize(programs);
+      assertThat(held.maps()).as("maps held by the agent").isNotEmpty();
+      Map<Long, String> names = bpftoolNames("prog");
+      assertThat(held.programs()).allSatisfy(id -> assertThat(names).containsKey(id));
+      assertThat(held.programs().stream().map(names::get).toList()).containsAll(CORE_PROGRAMS);
+
+      long curl = curl(OTLP_PORT);
+      List<ReceivedSpan> spans = receiver.awaitSpans(s -> isOf(s, otlpServer.pid(), curl), 2, Duration.ofSeconds(20));
+      assertTwoSpansOfOneRequest(spans, otlpServer.pid(), curl);
+
+      long stopping = System.nanoTime();
+      int exit = agent.stop(Duration.ofSeconds(10));
+      Duration took = Duration.ofNanos(System.nanoTime() - stopping);
+      String stderr = agent.stderr();
+      assertThat(stderr).as("stderr").contains("periscope: stopping: flushing spans and detaching from the kernel\n");
+      assertThat(stderr).as("stderr").containsPattern(
+          "periscope: kernel: \\d+ events, 0 lost \\(ring buffer full\\), 0 cut at capture limit\n");
+      assertThat(stderr).as("stderr").containsPattern("periscope: pipeline: \\d+ events, 2 connections \\(0 not HTTP,"
+          + " 0 HTTP/2 not yet decoded\\), 2 exchanges, 0 parse failures, 0 responses without request, 0 incomplete\n");
+      assertThat(stderr).as("stderr")
+          .contains("periscope: export: 2 spans exported, 0 dropped (queue full), 0 failed\n");
+
+      // Nothing of the agent stays in the kernel: no program, map or link, and nothing pinned.
+      BpfObjects left = BpfObjects.awaitGone(held, Duration.ofSeconds(5));
+      assertThat(left.programs()).as("programs left after exit").isEmpty();
+      assertThat(left.maps()).as("maps left after exit").isEmpty();
+      assertThat(left.links()).as("links left after exit").isEmpty();
+      assertThat(pinned()).as("pinned under /sys/fs/bpf").isEqualTo(pinnedBefore);
+
+      assertThat(took).as("time from SIGTERM to exit").isLessThan(Duration.ofSeconds(10));
+      assertThat(exit).as("exit status after SIGTERM; stderr:\n" + stderr).isZero();
+    }
+  }
+
+  @Test
+  void withoutAnEndpointTracesArePrintedAsAWaterfall() throws Exception {
+    try (AgentProcess agent = AgentProcess.start(Map.of(), "--port", Integer.toString(CONSOLE_PORT))) {
+      agent.awaitStdout(SUMMARY, STARTUP);
+      agent.awaitStdout(Pattern.compile(Pattern.quote(
+          "  export:    terminal (set --otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT to send OTLP)")), STARTUP);
+      curl(CONSOLE_PORT);
+      long requestDone = System.nanoTime();
+      // curl's span, and python's as its child: the agent links them through the TCP sequence number.
+      Matcher header = agent.awaitStdout(Pattern.compile("trace ([0-9a-f]{32})  2 spans  \\d+\\.\\d\\d ms"),
+          Duration.ofSeconds(10));
+      Duration printedAfter = Duration.ofNanos(System.nanoTime() - requestDone);
+      String trace = agent.stdout().substring(header.start());
+      assertThat(trace.lines().skip(1).limit(2).toList()).as(agent.stdout()).satisfiesExactly(
+          curlRow -> assertThat(curlRow).matches("  curl GET +client +200 +\\d+\\.\\d\\d ms +\\|[ #]+\\|"),
+          serverRow -> assertThat(serverRow).matches("    http\\.server GET +server +200 +\\d+\\.\\d\\d ms +\\|[ #]+\\|"));
+      // Printed once the trace has been quiet for the console exporter's 2 s.
+      assertThat(printedAfter).isBetween(Duration.ofMillis(1800), Duration.ofSeconds(6));
+    }
+  }
+
+  @Test
+  void otlpEndpointVariableExportsToV1Traces() throws Exception {
+    try (OtlpReceiver receiver = OtlpReceiver.start();
+        AgentProcess agent = AgentProcess.start(Map.of("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint()),
+            "--port", Integer.toString(ENV_PORT))) {
+      agent.awaitStdout(SUMMARY, STARTUP);
+      agent.awaitStdout(Pattern.compile(Pattern.quote(
+          "  export:    OTLP http/protobuf to " + receiver.endpoint() + "/v1/traces")), STARTUP);
+      long curl = curl(ENV_PORT);
+      // The receiver takes only POST /v1/traces: any other path would be refused, and no span kept.
+      List<ReceivedSpan> spans = receiver.awaitSpans(s -> isOf(s, envServer.pid(), curl), 2, Duration.ofSeconds(20));
+      assertTwoSpansOfOneRequest(spans, envServer.pid(), curl);
+    }
+  }
+
+  static Stream<Arguments> configurationMistakes() {
+    return Stream.of(
+        Arguments.of(List.of("--port", "70000"), Map.of(), "periscope: --port: '70000' is not a port (1-65535)"),
+        Arguments.of(List.of("--otlp-protocol", "http/json"), Map.of(),
+            "periscope: --otlp-protocol: unsupported OTLP protocol 'http/json', allowed: grpc, http/protobuf"),
+        Arguments.of(List.of("--capture-bytes", "0"), Map.of(),
+            "periscope: --capture-bytes: '0' is not a byte count from 1 to 8192"),
+        Arguments.of(List.of("--verbose"), Map.of(), "periscope: unknown option '--verbose' (see --help)"),
+        Arguments.of(List.of("--port", "8080"), Map.of("OTEL_EXPORTER_OTLP_PROTOCOL", "bogus"),
+            "periscope: OTEL_EXPORTER_OTLP_PROTOCOL: unsupported OTLP protocol 'bogus', allowed: grpc, http/protobuf"));
+  }
+
+  @ParameterizedTest
+  @MethodSource("configurationMistakes")
+  void configurationMistakesExitWithStatus2AndNameTheOption(List<String> args, Map<String, String> env,
+      String message) throws Exception {
+    try (AgentProcess agent = AgentProcess.start(env, args.toArray(String[]::new))) {
+      assertThat(agent.awaitExit(Duration.ofSeconds(20))).as("exit status; stderr: " + agent.stderr()).isEqualTo(2);
+      assertThat(agent.stderr()).isEqualTo(message + "\n");
+      assertThat(agent.stdout()).isEmpty();
+    }
+  }
+
+  @Test
+  void notRootExitsWithStatus1AndSaysWhatItNeeds(@TempDir Path readable) throws Exception {
+    // The class path lives under /root (mode 700): copy it where the user nobody can read it.
+    Files.setPosixFilePermissions(readable, PosixFilePermissions.fromString("rwxr-xr-x"));
+    List<String> copied = new ArrayList<>();
+    int n = 0;
+    for (String entry : System.getProperty("java.class.path").split(File.pathSeparator)) {
+      Path source = Path.of(entry);
+      if (!Files.exists(source)) {
+        continue;
+      }
+      Path target = readable.resolve((n++) + "-" + source.getFileName());
+      copyReadable(source, target);
+      copied.add(target.toString());
+    }
+    List<String> command = new ArrayList<>(List.of("/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+        "--clear-groups", "--"));
+    command.addAll(AgentProcess.javaCommand(String.join(File.pathSeparator, copied)));
+    command.addAll(List.of("--port", Integer.toString(NOT_ROOT_PORT)));
+    try (AgentProcess agent = AgentProcess.start(command, Map.of(), readable)) {
+      assertThat(agent.awaitExit(Duration.ofSeconds(20))).as("exit status; stderr: " + agent.stderr()).isEqualTo(1);
+      assertThat(agent.stderr()).isEqualTo("periscope: cannot start: running as not root: Periscope loads eBPF"
+          + " programs, which needs root (sudo ./periscope) or the capabilities CAP_BPF and CAP_PERFMON (or"
+          + " CAP_SYS_ADMIN)\n");
+      assertThat(agent.stdout()).isEmpty();
+    }
+  }
+
+  // ---- helpers ----
+
+  private static PeerProcess pythonServer(int port) throws Exception {
+    return PeerProcess.server(site, port, PeerProcess.PYTHON, "-m", "http.server", "--bind", "127.0.0.1",
+        Integer.toString(port));
+  }
+
+  private static long curl(int port) throws Exception {
+    return Long.parseLong(PythonHttpServerTest.curlPidOf(site, "-sS", "-o", "/dev/null",
+        "http://127.0.0.1:" + port + "/hello.txt"));
+  }
+
+  private static boolean isOf(ReceivedSpan span, long serverPid, long clientPid) {
+    long pid = TracingAgent.pid(span);
+    return pid == serverPid || pid == clientPid;
+  }
+
+  private static void assertTwoSpansOfOneRequest(List<ReceivedSpan> spans, long serverPid, long curlPid) {
+    TracingAgent.sleep(Duration.ofMillis(1500)); // give a wrong extra span the time to show
+    assertThat(spans).as(TracingAgent.describe(spans)).hasSize(2)
+        .allSatisfy(s -> assertThat(s.attributes())
+            .containsEntry("url.path", "/hello.txt")
+            .containsEntry("http.response.status_code", 200L));
+    ReceivedSpan server = spans.stream().filter(s -> s.kind() == SpanKind.SPAN_KIND_SERVER).findFirst().orElseThrow();
+    ReceivedSpan client = spans.stream().filter(s -> s.kind() == SpanKind.SPAN_KIND_CLIENT).findFirst().orElseThrow();
+    assertThat(TracingAgent.pid(server)).isEqualTo(serverPid);
+    assertThat(TracingAgent.pid(client)).isEqualTo(curlPid);
+    assertThat(server.resourceAttributes()).containsEntry("service.name", "http.server");
+    assertThat(client.resourceAttributes()).containsEntry("service.name", "curl");
+    assertThat(server.traceId()).isEqualTo(client.traceId());
+    assertThat(server.parentSpanId()).isEqualTo(client.spanId());
+  }
+
+  private static void copyReadable(Path source, Path target) throws IOException {
+    if (Files.isDirectory(source)) {
+      try (Stream<Path> tree = Files.walk(source)) {
+        for (Path p : (Iterable<Path>) tree::iterator) {
+          Path t = target.resolve(source.relativize(p).toString());
+          if (Files.isDirectory(p)) {
+            Files.createDirectories(t);
+            Files.setPosixFilePermissions(t, PosixFilePermissions.fromString("rwxr-xr-x"));
+          } else {
+            Files.copy(p, t, StandardCopyOption.REPLACE_EXISTING);
+            Files.setPosixFilePermissions(t, PosixFilePermissions.fromString("rw-r--r--"));
+          }
+        }
+      }
+    } else {
+      Files.copy(source, target);
+      Files.setPosixFilePermissions(target, PosixFilePermissions.fromString("rw-r--r--"));
+    }
+  }
+
+  private static Set<String> pinned() throws IOException {
+    try (Stream<Path> tree = Files.walk(Path.of("/sys/fs/bpf"))) {
+      return tree.map(Path::toString).collect(java.util.stream.Collectors.toCollection(TreeSet::new));
+    }
+  }
+
+  /** id -> name of every BPF object of a kind ("prog", "map", "link") bpftool lists. */
+  private static Map<Long, String> bpftoolNames(String kind) throws Exception {
+    String json = PeerProcess.run(site, "bpftool", "-j", kind, "show");
+    Map<Long, String> names = new java.util.HashMap<>();
+    Matcher m = Pattern.compile("\\{\"id\":(\\d+)(?:,\"type\":\"[^\"]*\")?(?:,\"name\":\"([^\"]*)\")?").matcher(json);
+    while (m.find()) {
+      names.put(Long.parseLong(m.group(1)), m.group(2) == null ? "" : m.group(2));
+    }
+    return names;
+  }
+
+  /** BPF programs, maps and links by id. */
+  record BpfObjects(Set<Long> programs, Set<Long> maps, Set<Long> links) {
+    /** What a process holds open, from the fdinfo of its file descriptors (link fds name their program too). */
+    static BpfObjects heldBy(long pid) throws IOException {
+      Set<Long> programs = new TreeSet<>();
+      Set<Long> maps = new TreeSet<>();
+      Set<Long> links = new TreeSet<>();
+      try (Stream<Path> fds = Files.list(Path.of("/proc/" + pid + "/fdinfo"))) {
+        for (Path fd : (Iterable<Path>) fds::iterator) {
+          List<String> lines;
+          try {
+            lines = Files.readAllLines(fd);
+          } catch (IOException closedMeanwhile) {
+            continue;
+          }
+          for (String line : lines) {
+            String[] kv = line.split(":\\s*", 2);
+            switch (kv[0]) {
+              case "prog_id" -> programs.add(Long.parseLong(kv[1].strip()));
+              case "map_id" -> maps.add(Long.parseLong(kv[1].strip()));
+              case "link_id" -> links.add(Long.parseLong(kv[1].strip()));
+              default -> { }
+            }
+          }
+        }
+      }
+      return new BpfObjects(programs, maps, links);
+    }
+
+    /** Waits until bpftool lists none of {@code held} (the kernel frees them shortly after the last fd closes). */
+    static BpfObjects awaitGone(BpfObjects held, Duration timeout) throws Exception {
+      long deadline = System.nanoTime() + timeout.toNanos();
+      while (true) {
+        BpfObjects left = new BpfObjects(
+            intersect(held.programs(), bpftoolNames("prog").keySet()),
+            intersect(held.maps(), bpftoolNames("map").keySet()),
+            intersect(held.links(), bpftoolNames("link").keySet()));
+        if (left.programs().isEmpty() && left.maps().isEmpty() && left.links().isEmpty()
+            || System.nanoTime() > deadline) {
+          return left;
+        }
+        Thread.sleep(100);
+      }
+    }
+
+    private static Set<Long> intersect(Set<Long> a, Set<Long> b) {
+      Set<Long> both = new TreeSet<>(a);
+      both.retainAll(b);
+      return both;
+    }
+  }
+
+  /**
+   * {@code io.periscope.agent.Main} in a JVM of its own, with stdout and stderr kept apart. The
+   * child gets this environment without any {@code OTEL_*} variable, plus what the test adds.
+   */
+  static final class AgentProcess implements AutoCloseable {
+    private final Process process;
+    private final StringBuffer stdout = new StringBuffer();
+    private final StringBuffer stderr = new StringBuffer();
+    private final Thread[] readers;
+
+    private AgentProcess(Process process) {
+      this.process = process;
+      this.readers = new Thread[] {
+        Thread.ofVirtual().start(() -> drain(process.getInputStream(), stdout)),
+        Thread.ofVirtual().start(() -> drain(process.getErrorStream(), stderr)),
+      };
+    }
+
+    /** The launcher's JVM and flags, on the given class path, running Main. */
+    static List<String> javaCommand(String classPath) {
+      return List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+          "--enable-native-access=ALL-UNNAMED", "-XX:+UseSerialGC", "-Xms32m", "-Xmx192m", "-cp", classPath, "io.periscope.agent.Main");
+    }
+
+    static AgentProcess start(Map<String, String> env, String... args) throws IOException {
+      List<String> command = new ArrayList<>(javaCommand(System.getProperty("java.class.path")));
+      command.addAll(List.of(args));
+      return start(command, env, site);
+    }
+
+    static AgentProcess start(List<String> command, Map<String, String> env, Path dir) throws IOException {
+      ProcessBuilder builder = new ProcessBuilder(command).directory(dir.toFile());
+      builder.environment().keySet().removeIf(k -> k.startsWith("OTEL_"));
+      builder.environment().putAll(env);
+      return new AgentProcess(builder.start());
+    }
+
+    long pid() {
+      return process.pid();
+    }
+
+    String stdout() {
+      return stdout.toString();
+    }
+
+    String stderr() {
+      return stderr.toString();
+    }
+
+    /** Waits until stdout has a line matching {@code line}; returns the match (offsets into {@link #stdout()}). */
+    Matcher awaitStdout(Pattern line, Duration timeout) throws InterruptedException {
+      Pattern anchored = Pattern.compile("(?m)^" + line.pattern() + "$");
+      long deadline = System.nanoTime() + timeout.toNanos();
+      while (true) {
+        Matcher m = anchored.matcher(stdout());
+        if (m.find()) {
+          return m;
+        }
+        if (!process.isAlive()) {
+          joinReaders();
+          m = anchored.matcher(stdout());
+          if (m.find()) {
+            return m;
+          }
+          throw new AssertionError("the agent exited with " + process.exitValue() + " before printing a line like '"
+              + line + "'\nstdout:\n" + stdout() + "\nstderr:\n" + stderr());
+        }
+        if (System.nanoTime() > deadline) {
+          throw new AssertionError("the agent printed no line like '" + line + "' within " + timeout + "\nstdout:\n"
+              + stdout() + "\nstderr:\n" + stderr());
+        }
+        Thread.sleep(20);
+      }
+    }
+
+    /** Sends SIGTERM and waits for the exit; returns the exit status. */
+    int stop(Duration timeout) throws InterruptedException {
+      process.destroy();
+      return awaitExit(timeout);
+    }
+
+    int awaitExit(Duration timeout) throws InterruptedException {
+      if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+        throw new AssertionError("the agent did not exit within " + timeout + "\nstdout:\n" + stdout() + "\nstderr:\n"
+            + stderr());
+      }
+      joinReaders();
+      return process.exitValue();
+    }
+
+    private void joinReaders() throws InterruptedException {
+      for (Thread reader : readers) {
+        reader.join(Duration.ofSeconds(5));
+      }
+    }
+
+    private static void drain(InputStream in, StringBuffer into) {
+      try (BufferedReader reader = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
+        char[] buf = new char[4096];
+        int n;
+        while ((n = reader.read(buf)) > 0) {
+          into.append(buf, 0, n);
+        }
+      } catch (IOException e) {
+        // the process went away
+      }
+    }
+
+    @Override
+    public void close() {
+      if (process.isAlive()) {
+        process.destroy();
+        try {
+          if (!process.waitFor(10, TimeUnit.SECONDS)) {
+            process.destroyForcibly();
+          }
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          process.destroyForcibly();
+        }
+      }
+    }
+  }
+}
