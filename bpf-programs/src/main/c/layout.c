@@ -26,6 +26,8 @@ int main(void)
 	FIELD(socket_event, local_addr);
 	FIELD(socket_event, remote_addr);
 	FIELD(socket_event, comm);
+	FIELD(socket_event, tail_len);
+	printf("tail_bytes=%d\n", TAIL_BYTES);
 	printf("periscope_config.size=%zu\n", sizeof(struct periscope_config));
 	FIELD(periscope_config, agent_tgid);
 	FIELD(periscope_config, capture_bytes);

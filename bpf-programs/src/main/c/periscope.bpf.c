@@ -137,8 +137,11 @@ struct {
 
 struct scratch {
 	struct socket_event event;
-	/* Twice MAX_CAPTURE so that "offset < MAX_CAPTURE, length <= MAX_CAPTURE" is provably in bounds. */
-	__u8 payload[2 * MAX_CAPTURE];
+	/*
+	 * Twice MAX_CAPTURE so that "offset < MAX_CAPTURE, length <= MAX_CAPTURE" is provably in
+	 * bounds, and room for the tail after a full capture.
+	 */
+	__u8 payload[2 * MAX_CAPTURE + TAIL_BYTES];
 };
 
 struct {
@@ -290,6 +293,8 @@ static __always_inline void fill_header(struct socket_event *e, __u8 type, struc
 	e->seq = 0;
 	e->total_len = 0;
 	e->captured_len = 0;
+	e->tail_len = 0;
+	e->reserved = 0;
 	e->local_port = info->local_port;
 	e->remote_port = info->remote_port;
 	__builtin_memcpy(e->local_addr, info->local_addr, 16);
@@ -299,7 +304,7 @@ static __always_inline void fill_header(struct socket_event *e, __u8 type, struc
 
 static __always_inline void submit(struct socket_event *e)
 {
-	__u64 size = sizeof(*e) + (e->captured_len & (2 * MAX_CAPTURE - 1));
+	__u64 size = sizeof(*e) + (e->captured_len & (2 * MAX_CAPTURE - 1)) + (e->tail_len & (2 * TAIL_BYTES - 1));
 	if (size > sizeof(struct scratch))
 		return;
 	if (bpf_ringbuf_output(&events, e, size, BPF_RB_NO_WAKEUP)) {
@@ -350,6 +355,39 @@ static __always_inline __u32 copy_iovec(struct scratch *s, __u64 iov_ptr, __u32 
 			break; /* capture limit reached */
 	}
 	return copied;
+}
+
+/* Copies the last n (<= TAIL_BYTES) of the len bytes at src to payload[offset]; returns n or 0. */
+static __always_inline __u32 copy_tail(struct scratch *s, __u32 offset, __u64 src, __u64 len, __u32 n)
+{
+	if (n > TAIL_BYTES || n > len || offset > MAX_CAPTURE)
+		return 0;
+	offset &= 2 * MAX_CAPTURE - 1;
+	if (bpf_probe_read_user(&s->payload[offset], n, (void *)(src + len - n)))
+		return 0;
+	return n;
+}
+
+/* The tail of what an iovec array moved: taken from the iovec holding the last byte. */
+static __always_inline __u32 copy_iovec_tail(struct scratch *s, __u32 offset, __u64 iov_ptr, __u32 iovcnt,
+					      __u64 len, __u32 want)
+{
+	__u64 left = len;
+/* A bounded loop (kernel >= 5.3): the early return keeps clang from unrolling it. */
+	for (int i = 0; i < MAX_IOV; i++) {
+		if (i >= iovcnt)
+			return 0;
+		struct iovec iov = {};
+		if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(iov_ptr + i * sizeof(struct iovec))))
+			return 0;
+		if (iov.iov_len >= left) {
+			/* The last byte is in this iovec, `left` bytes into it. */
+			__u32 n = left < want ? left : want;
+			return copy_tail(s, offset, (__u64)iov.iov_base, left, n);
+		}
+		left -= iov.iov_len;
+	}
+	return 0; /* beyond MAX_IOV iovecs: no tail */
 }
 
 static __always_inline __u32 tcp_seq(__u64 sock, __u8 direction)
@@ -415,8 +453,15 @@ static __always_inline int io_exit(long ret)
 		e->captured_len = copy_iovec(s, io->buf, io->iovcnt, ret);
 	else
 		e->captured_len = copy_user(s, 0, io->buf, ret);
-	if (e->captured_len < e->total_len && io->syscall != SYS_SENDFILE)
+	if (e->captured_len < e->total_len && io->syscall != SYS_SENDFILE) {
 		count(COUNTER_TRUNCATED);
+		__u64 cut = ret - e->captured_len;
+		__u32 want = cut < TAIL_BYTES ? cut : TAIL_BYTES;
+		if (io->iovcnt)
+			e->tail_len = copy_iovec_tail(s, e->captured_len, io->buf, io->iovcnt, ret, want);
+		else
+			e->tail_len = copy_tail(s, e->captured_len, io->buf, ret, want);
+	}
 	submit(e);
 	return 0;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The contract between the kernel programs and the Java side: every record in the ring
- * buffer is one struct socket_event followed by captured_len payload bytes. The Java layout
+ * buffer is one struct socket_event followed by captured_len payload bytes (the first bytes the
+ * syscall moved) and tail_len tail bytes (the last bytes it moved, when the payload was cut). The Java layout
  * (io.periscope.bpf.SocketEvent) mirrors this struct; a test compares both against the sizes
  * and offsets the C compiler reports (layout.c). Keep explicit padding; never reorder fields.
  */
@@ -16,6 +17,12 @@
 #define MAX_CAPTURE 8192
 /* iovecs looked at per readv/writev/sendmsg/recvmsg; bytes behind them are counted, not copied. */
 #define MAX_IOV 8
+/*
+ * When a syscall moves more than the capture limit, its last TAIL_BYTES are copied too: a parser
+ * skipping a body it did not see can still find where the body's framing ends (the CRLF after a
+ * chunk, the "0\r\n\r\n" that ends a chunked body).
+ */
+#define TAIL_BYTES 32
 
 enum event_type {
 	EVENT_DATA = 1,       /* bytes moved on a TCP socket (or EOF: total_len 0 on a read) */
@@ -66,6 +73,8 @@ struct socket_event {
 	__u8 local_addr[16];  /* IPv6, or IPv4 as ::ffff:a.b.c.d */
 	__u8 remote_addr[16];
 	__u8 comm[16];
+	__u32 tail_len;     /* the last tail_len of the total_len bytes, after the payload (0 unless cut) */
+	__u32 reserved;
 };
 
 /* Read-only configuration, written by the loader before the object is loaded. */

@@ -15,10 +15,18 @@ public final class Main {
   static final String VERSION = Main.class.getPackage().getImplementationVersion() == null
       ? "dev" : Main.class.getPackage().getImplementationVersion();
 
+  /**
+   * The OTLP exporters log every failed request with a stack trace; the batcher already reports
+   * an outage once and counts every lost span, so theirs is only noise. (Held here: JUL keeps
+   * loggers weakly, and a collected logger forgets its level.)
+   */
+  private static final java.util.logging.Logger OTEL_LOGS = java.util.logging.Logger.getLogger("io.opentelemetry");
+
   private Main() {}
 
   public static void main(String[] args) throws InterruptedException {
     System.setProperty("java.util.logging.SimpleFormatter.format", "periscope: %4$s: %5$s%6$s%n");
+    OTEL_LOGS.setLevel(java.util.logging.Level.OFF);
     PrintStream out = System.out;
     PrintStream err = System.err;
     AgentConfig config;

@@ -13,9 +13,11 @@ import java.nio.ByteOrder;
  * and offsets the C compiler reports.
  */
 public final class SocketEvent {
-  public static final int SIZE = 104;
+  public static final int SIZE = 112;
   /** The kernel side's hard cap on payload bytes per record (MAX_CAPTURE). */
   public static final int MAX_CAPTURE = 8192;
+  /** Most tail bytes a record carries (TAIL_BYTES). */
+  public static final int TAIL_BYTES = 32;
 
   public static final byte TYPE_DATA = 1;
   public static final byte TYPE_CONN_OPEN = 2;
@@ -46,6 +48,7 @@ public final class SocketEvent {
   static final int OFFSET_LOCAL_ADDR = 56;
   static final int OFFSET_REMOTE_ADDR = 72;
   static final int OFFSET_COMM = 88;
+  static final int OFFSET_TAIL_LEN = 104;
   static final int COMM_SIZE = 16;
   static final int ADDR_SIZE = 16;
 
@@ -70,7 +73,9 @@ public final class SocketEvent {
       return false;
     }
     int captured = capturedLength();
-    return captured >= 0 && captured <= totalLength() && (long) SIZE + captured <= length;
+    int tail = tailLength();
+    return captured >= 0 && tail >= 0 && tail <= TAIL_BYTES && (long) captured + tail <= totalLength()
+        && (long) SIZE + captured + tail <= length;
   }
 
   public byte type() {
@@ -127,6 +132,18 @@ public final class SocketEvent {
   /** Payload bytes present in the record; fewer than {@link #totalLength()} when the capture was cut. */
   public int capturedLength() {
     return memory.get(INT, base + OFFSET_CAPTURED_LEN);
+  }
+
+  /**
+   * When the payload was cut: how many of the syscall's last bytes follow the payload. The bytes
+   * between payload and tail were not captured.
+   */
+  public int tailLength() {
+    return memory.get(INT, base + OFFSET_TAIL_LEN);
+  }
+
+  public long tailOffset() {
+    return base + SIZE + capturedLength();
   }
 
   public int localPort() {

@@ -31,6 +31,7 @@ public final class SocketEventEncoder {
   private byte[] remoteAddress = v4(127, 0, 0, 1);
   private String comm = "";
   private byte[] payload = new byte[0];
+  private byte[] tail = new byte[0];
 
   public static SocketEventEncoder data(byte direction, byte[] payload) {
     SocketEventEncoder e = new SocketEventEncoder();
@@ -102,8 +103,14 @@ public final class SocketEventEncoder {
     return this;
   }
 
+  /** The last bytes the syscall moved, beyond the captured payload (the kernel copies them when it cuts). */
+  public SocketEventEncoder tail(byte[] tail) {
+    this.tail = tail;
+    return this;
+  }
+
   public byte[] encode() {
-    byte[] record = new byte[SocketEvent.SIZE + payload.length];
+    byte[] record = new byte[SocketEvent.SIZE + payload.length + tail.length];
     MemorySegment m = MemorySegment.ofArray(record);
     m.set(ValueLayout.JAVA_BYTE, SocketEvent.OFFSET_TYPE, type);
     m.set(ValueLayout.JAVA_BYTE, SocketEvent.OFFSET_DIRECTION, direction);
@@ -115,7 +122,7 @@ public final class SocketEventEncoder {
     m.set(LONG, SocketEvent.OFFSET_ENTER_NS, enterNanos);
     m.set(LONG, SocketEvent.OFFSET_EXIT_NS, exitNanos);
     m.set(INT, SocketEvent.OFFSET_SEQ, (int) sequence);
-    m.set(INT, SocketEvent.OFFSET_TOTAL_LEN, totalLength < 0 ? payload.length : totalLength);
+    m.set(INT, SocketEvent.OFFSET_TOTAL_LEN, totalLength < 0 ? payload.length + tail.length : totalLength);
     m.set(INT, SocketEvent.OFFSET_CAPTURED_LEN, payload.length);
     m.set(SHORT, SocketEvent.OFFSET_LOCAL_PORT, (short) localPort);
     m.set(SHORT, SocketEvent.OFFSET_REMOTE_PORT, (short) remotePort);
@@ -125,6 +132,8 @@ public final class SocketEventEncoder {
     MemorySegment.copy(name, 0, m, ValueLayout.JAVA_BYTE, SocketEvent.OFFSET_COMM,
         Math.min(name.length, SocketEvent.COMM_SIZE - 1));
     MemorySegment.copy(payload, 0, m, ValueLayout.JAVA_BYTE, SocketEvent.SIZE, payload.length);
+    m.set(INT, SocketEvent.OFFSET_TAIL_LEN, tail.length);
+    MemorySegment.copy(tail, 0, m, ValueLayout.JAVA_BYTE, SocketEvent.SIZE + payload.length, tail.length);
     return record;
   }
 }

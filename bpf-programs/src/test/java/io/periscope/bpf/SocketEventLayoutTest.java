@@ -49,6 +49,8 @@ class SocketEventLayoutTest {
     assertThat(SocketEvent.OFFSET_LOCAL_ADDR).isEqualTo(c("socket_event.local_addr"));
     assertThat(SocketEvent.OFFSET_REMOTE_ADDR).isEqualTo(c("socket_event.remote_addr"));
     assertThat(SocketEvent.OFFSET_COMM).isEqualTo(c("socket_event.comm"));
+    assertThat(SocketEvent.OFFSET_TAIL_LEN).isEqualTo(c("socket_event.tail_len"));
+    assertThat(SocketEvent.TAIL_BYTES).isEqualTo(c("tail_bytes"));
   }
 
   @Test
@@ -87,6 +89,27 @@ class SocketEventLayoutTest {
     assertThat(view.capturedLength()).isEqualTo(16);
     assertThat(view.enterNanos()).isEqualTo(1_000);
     assertThat(view.exitNanos()).isEqualTo(2_000);
+  }
+
+  @Test
+  void tailFollowsThePayload() {
+    byte[] record = SocketEventEncoder.data(SocketEvent.DIRECTION_EGRESS, "HTTP/1.1 200 OK\r\n".getBytes())
+        .tail("\r\n0\r\n\r\n".getBytes())
+        .totalLength(100_000)
+        .encode();
+    SocketEvent view = new SocketEvent();
+    assertThat(view.wrap(java.lang.foreign.MemorySegment.ofArray(record), 0, record.length)).isTrue();
+    assertThat(view.capturedLength()).isEqualTo(17);
+    assertThat(view.tailLength()).isEqualTo(7);
+    assertThat(view.tailOffset()).isEqualTo(SocketEvent.SIZE + 17);
+    assertThat(record[(int) view.tailOffset() + 2]).isEqualTo((byte) '0');
+  }
+
+  @Test
+  void recordClaimingMoreTailThanItMovedIsRejected() {
+    byte[] record = SocketEventEncoder.data(SocketEvent.DIRECTION_EGRESS, new byte[10]).tail(new byte[10])
+        .totalLength(15).encode();
+    assertThat(new SocketEvent().wrap(java.lang.foreign.MemorySegment.ofArray(record), 0, record.length)).isFalse();
   }
 
   @Test

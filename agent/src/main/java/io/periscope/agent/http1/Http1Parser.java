@@ -28,6 +28,10 @@ public final class Http1Parser {
   public static final int MAX_CHUNK_LINE_BYTES = 4096;
   /** A head buffer grown past this is released after its message, so one huge head is not kept per connection. */
   private static final int RETAINED_HEAD_BYTES = 4096;
+  /** CRLF "0" CRLF CRLF: the end of a chunked body without trailers, as 7 bytes in a long. */
+  private static final long LAST_CHUNK = 0x0D0A300D0A0D0AL;
+  private static final long LAST_CHUNK_MASK = 0xFFFFFFFFFFFFFFL;
+  private static final int LAST_CHUNK_LENGTH = 7;
   /** Chunk sizes above this are treated as corrupt input (2^40: a terabyte). */
   private static final long MAX_CHUNK_SIZE = 1L << 40;
 
@@ -50,7 +54,8 @@ public final class Http1Parser {
   }
 
   enum State {
-    IDLE, HEAD, BODY_FIXED, CHUNK_SIZE, CHUNK_DATA, CHUNK_DATA_END, TRAILERS, BODY_UNTIL_CLOSE, OPAQUE, FAILED
+    IDLE, HEAD, BODY_FIXED, CHUNK_SIZE, CHUNK_DATA, CHUNK_DATA_END, TRAILERS, CHUNK_LOST, BODY_UNTIL_CLOSE, OPAQUE,
+    FAILED
   }
 
   private final boolean requests;
@@ -63,6 +68,9 @@ public final class Http1Parser {
   private boolean chunkExtension;
   private int lineLength;
   private int trailerBytes;
+  /** In CHUNK_LOST: the last bytes seen (up to 7), newest in the low byte, and how many are known. */
+  private long recent;
+  private int recentKnown;
   private boolean switchesProtocol;
   private @Nullable String failure;
 
@@ -84,22 +92,38 @@ public final class Http1Parser {
    * {@code gap} bytes that followed them on the wire but were not captured.
    */
   public void feed(MemorySegment data, long offset, int length, long gap) {
-    long pos = offset;
-    long end = offset + length;
+    feed(data, offset, length, gap, 0, 0);
+  }
+
+  /**
+   * Like {@link #feed(MemorySegment, long, int, long)}, then parses {@code tailLength} bytes at
+   * {@code tailOffset}: the last bytes the syscall moved, which followed the gap.
+   */
+  public void feed(MemorySegment data, long offset, int length, long gap, long tailOffset, int tailLength) {
+    parse(data, offset, offset + length, offset);
+    if (gap > 0) {
+      skipGap(gap);
+    }
+    if (tailLength > 0) {
+      // Offsets reported to the listener count from the start of the piece, gap included.
+      parse(data, tailOffset, tailOffset + tailLength, tailOffset - length - gap);
+    }
+  }
+
+  private void parse(MemorySegment data, long from, long end, long pieceStart) {
+    long pos = from;
     while (pos < end && state != State.FAILED && state != State.OPAQUE) {
       pos = switch (state) {
-        case IDLE -> idle(data, pos, end, offset);
+        case IDLE -> idle(data, pos, end, pieceStart);
         case HEAD -> head(data, pos, end);
         case BODY_FIXED -> bodyFixed(pos, end);
         case CHUNK_SIZE -> chunkSize(data, pos, end);
         case CHUNK_DATA -> chunkData(pos, end);
         case CHUNK_DATA_END -> chunkDataEnd(data, pos);
         case TRAILERS -> trailers(data, pos, end);
+        case CHUNK_LOST -> chunkLost(data, pos, end);
         case BODY_UNTIL_CLOSE, OPAQUE, FAILED -> end;
       };
-    }
-    if (gap > 0) {
-      skipGap(gap);
     }
   }
 
@@ -352,24 +376,60 @@ public final class Http1Parser {
 
   private void skipGap(long gap) {
     switch (state) {
-      case BODY_FIXED, CHUNK_DATA -> {
+      case BODY_FIXED -> {
         if (gap > remaining) {
-          fail("capture gap runs past the end of a body");
+          fail("capture gap runs past the end of a body"); // the next head is in it
           return;
         }
         remaining -= gap;
         if (remaining == 0) {
-          if (state == State.BODY_FIXED) {
-            messageEnd();
-          } else {
-            state = State.CHUNK_DATA_END;
-            lineLength = 0;
-          }
+          messageEnd();
         }
       }
+      case CHUNK_DATA -> {
+        if (gap > remaining) {
+          loseChunkFraming();
+          return;
+        }
+        remaining -= gap;
+        if (remaining == 0) {
+          state = State.CHUNK_DATA_END;
+          lineLength = 0;
+        }
+      }
+      case CHUNK_SIZE, CHUNK_DATA_END, TRAILERS -> loseChunkFraming();
+      case CHUNK_LOST -> recentKnown = 0; // what came before the gap no longer ends the stream
       case BODY_UNTIL_CLOSE, OPAQUE, FAILED -> { }
-      default -> fail("capture gap where a message head or chunk size was expected");
+      default -> fail("capture gap where a message head was expected");
     }
+  }
+
+  /**
+   * A gap hid chunk framing (a size line, the CRLF after chunk data). The body is then skipped
+   * until the bytes seen end with the last chunk, {@code CRLF 0 CRLF CRLF}: a chunked body without
+   * trailers ends so. The tail the kernel copies of every cut syscall makes that end visible even
+   * in one big read. A body whose data happens to contain that sequence right where framing was
+   * lost ends early; one with trailers never ends, and fails at close. Both are counted failures
+   * at worst, never a span with another message's bytes.
+   */
+  private void loseChunkFraming() {
+    state = State.CHUNK_LOST;
+    recent = 0;
+    recentKnown = 0;
+  }
+
+  private long chunkLost(MemorySegment data, long pos, long end) {
+    while (pos < end) {
+      recent = (recent << 8) | (data.get(ValueLayout.JAVA_BYTE, pos++) & 0xff);
+      if (recentKnown < LAST_CHUNK_LENGTH) {
+        recentKnown++;
+      }
+      if (recentKnown == LAST_CHUNK_LENGTH && (recent & LAST_CHUNK_MASK) == LAST_CHUNK) {
+        messageEnd();
+        return pos;
+      }
+    }
+    return pos;
   }
 
   private void messageEnd() {

@@ -63,7 +63,9 @@ final class Http1Exchanges {
     if (event.totalLength() == 0) {
       parser.endOfStream();
     } else {
-      parser.feed(event.memory(), event.payloadOffset(), captured, (long) event.totalLength() - captured);
+      int tail = event.tailLength();
+      parser.feed(event.memory(), event.payloadOffset(), captured, (long) event.totalLength() - captured - tail,
+          event.tailOffset(), tail);
     }
     return !failed();
   }

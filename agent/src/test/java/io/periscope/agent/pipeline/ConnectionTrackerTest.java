@@ -388,6 +388,46 @@ class ConnectionTrackerTest {
   }
 
   @Test
+  void aChunkLargerThanTheCaptureKeepsItsFramingThroughTheTail() {
+    // python's http.server writes size line, data and CRLF of a chunk in one write.
+    Conn server = conn(0x8400, 603, "python3", "127.0.0.1", 8000, "127.0.0.1", 40_034);
+    read(server, "GET /chunked HTTP/1.1\r\n\r\n");
+    write(server, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+    kernelCut(server, SocketEvent.DIRECTION_EGRESS, "19000\r\n" + "x".repeat(0x19000) + "\r\n");
+    Fed last = write(server, "0\r\n\r\n");
+    read(server, "GET /after HTTP/1.1\r\n\r\n");
+    write(server, "HTTP/1.1 204 No Content\r\n\r\n");
+
+    assertThat(exchanges).extracting(e -> e.request().target()).containsExactly("/chunked", "/after");
+    assertThat(exchanges.getFirst().endNanos()).isEqualTo(last.exit());
+    assertThat(stats.snapshot().http1ParseFailures()).isZero();
+  }
+
+  @Test
+  void manyChunksInOneLargeReadEndAtTheLastChunkInTheTail() {
+    // curl reads 100 KiB at a time: most chunk boundaries fall where the capture was cut.
+    Conn client = conn(0x8500, 604, "curl", "127.0.0.1", 40_035, "127.0.0.1", 8000);
+    write(client, "GET /many HTTP/1.1\r\nHost: x\r\n\r\n");
+    StringBuilder body = new StringBuilder("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for (int i = 0; i < 60; i++) {
+      body.append("3e8\r\n").append("y".repeat(1000)).append("\r\n");
+    }
+    kernelCut(client, SocketEvent.DIRECTION_INGRESS, body.toString());
+    assertThat(exchanges).as("the body is not over yet").isEmpty();
+    Fed end = kernelCut(client, SocketEvent.DIRECTION_INGRESS,
+        ("3e8\r\n" + "z".repeat(1000) + "\r\n").repeat(40) + "0\r\n\r\n");
+
+    assertThat(exchanges).singleElement().satisfies(e -> {
+      assertThat(e.request().target()).isEqualTo("/many");
+      assertThat(e.endNanos()).isEqualTo(end.exit());
+    });
+    write(client, "GET /again HTTP/1.1\r\nHost: x\r\n\r\n");
+    read(client, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    assertThat(exchanges).hasSize(2);
+    assertThat(stats.snapshot().http1ParseFailures()).isZero();
+  }
+
+  @Test
   void switchingProtocolsEndsHttp1ParsingWithoutFailures() {
     Conn server = conn(0x8400, 603, "ws-server", "127.0.0.1", 8080, "127.0.0.1", 40_034);
 
@@ -761,9 +801,26 @@ class ConnectionTrackerTest {
   }
 
   private static byte[] record(Conn c, byte direction, byte[] captured, int total, long enter, long exit, long seq) {
-    return SocketEventEncoder.data(direction, captured).process(c.tgid, c.tid, c.comm).socket(c.sock, c.fd)
+    return record(c, direction, captured, new byte[0], total, enter, exit, seq);
+  }
+
+  private static byte[] record(Conn c, byte direction, byte[] captured, byte[] tail, int total, long enter, long exit,
+      long seq) {
+    return SocketEventEncoder.data(direction, captured).tail(tail).process(c.tgid, c.tid, c.comm).socket(c.sock, c.fd)
         .endpoints(c.localAddress, c.localPort, c.remoteAddress, c.remotePort).time(enter, exit).sequence(seq)
         .totalLength(total).encode();
+  }
+
+  /** One syscall moving {@code whole}, recorded as the kernel does: the first MAX_CAPTURE bytes and the tail. */
+  private Fed kernelCut(Conn c, byte direction, String whole) {
+    byte[] bytes = whole.getBytes(StandardCharsets.ISO_8859_1);
+    int captured = Math.min(bytes.length, SocketEvent.MAX_CAPTURE);
+    int tail = Math.min(bytes.length - captured, SocketEvent.TAIL_BYTES);
+    long enter = clock += 10;
+    long exit = clock += 7;
+    feed(record(c, direction, Arrays.copyOf(bytes, captured), Arrays.copyOfRange(bytes, bytes.length - tail, bytes.length),
+        bytes.length, enter, exit, 0));
+    return new Fed(enter, exit, 0, c.tid);
   }
 
   private void open(Conn c, byte origin) {
