@@ -426,11 +426,61 @@ static __always_inline int io_enter(__s32 fd, __u64 buf, __u32 iovcnt, __u8 sysc
 	return 0;
 }
 
-static __always_inline int io_exit(long ret)
+/*
+ * A thread's first syscall exit since the programs were attached, with no entry recorded: it may
+ * have been blocked since before (an idle keep-alive connection waiting in recv). Its arguments are
+ * still in the registers the task saved at entry, so the call is rebuilt from those. Runs once per
+ * thread: afterwards the thread has in-flight storage, and an exit without an entry is ignored.
+ */
+static __always_inline bool recover_entry(struct inflight *io, long ret, __u8 syscall, __u8 direction)
+{
+	if (ret < 0 || (ret == 0 && direction == DIR_EGRESS))
+		return false;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!process_traced(tgid))
+		return false;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	__s32 fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
+	__u64 buf = PT_REGS_PARM2_CORE_SYSCALL(regs);
+	__u64 count = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	struct sock_info *info = lookup_sock(tgid, fd);
+	if (!info || !info->port_traced)
+		return false;
+	__u32 iovcnt = 0;
+	if (syscall == SYS_READV || syscall == SYS_WRITEV) {
+		iovcnt = count > MAX_IOV ? MAX_IOV : count;
+	} else if (syscall == SYS_RECVMSG || syscall == SYS_SENDMSG) {
+		struct user_msghdr msg = {};
+		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)buf))
+			return false;
+		buf = (__u64)msg.msg_iov;
+		iovcnt = msg.msg_iovlen > MAX_IOV ? MAX_IOV : msg.msg_iovlen;
+	}
+	if ((syscall == SYS_READV || syscall == SYS_WRITEV || syscall == SYS_RECVMSG || syscall == SYS_SENDMSG) &&
+	    iovcnt == 0)
+		return false;
+	io->info = *info;
+	io->buf = buf;
+	io->enter_ns = bpf_ktime_get_ns(); /* the real entry is unknown */
+	io->fd = fd;
+	/* The syscall has moved ret bytes: the sequence number of the first one is ret back. */
+	io->seq = tcp_seq(info->sock, direction) - (ret > 0 ? ret : 0);
+	io->iovcnt = iovcnt;
+	io->syscall = syscall;
+	io->direction = direction;
+	return true;
+}
+
+static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
 {
 	struct inflight *io = inflight_of_current(0);
-	if (!io || !io->active)
+	if (!io) {
+		io = inflight_of_current(BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (!io || !recover_entry(io, ret, syscall, direction))
+			return 0;
+	} else if (!io->active) {
 		return 0;
+	}
 	io->active = 0;
 	/* Errors (EAGAIN above all) moved nothing; a write of 0 bytes says nothing; a read of 0 is EOF. */
 	if (ret < 0 || (ret == 0 && io->direction == DIR_EGRESS))
@@ -475,7 +525,7 @@ int enter_read(struct trace_event_raw_sys_enter *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_exit_read")
-int exit_read(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret); }
+int exit_read(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret, SYS_READ, DIR_INGRESS); }
 
 SEC("tracepoint/syscalls/sys_enter_write")
 int enter_write(struct trace_event_raw_sys_enter *ctx)
@@ -484,7 +534,7 @@ int enter_write(struct trace_event_raw_sys_enter *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_exit_write")
-int exit_write(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret); }
+int exit_write(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret, SYS_WRITE, DIR_EGRESS); }
 
 SEC("tracepoint/syscalls/sys_enter_readv")
 int enter_readv(struct trace_event_raw_sys_enter *ctx)
@@ -493,7 +543,7 @@ int enter_readv(struct trace_event_raw_sys_enter *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_exit_readv")
-int exit_readv(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret); }
+int exit_readv(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret, SYS_READV, DIR_INGRESS); }
 
 SEC("tracepoint/syscalls/sys_enter_writev")
 int enter_writev(struct trace_event_raw_sys_enter *ctx)
@@ -502,7 +552,7 @@ int enter_writev(struct trace_event_raw_sys_enter *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_exit_writev")
-int exit_writev(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret); }
+int exit_writev(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret, SYS_WRITEV, DIR_EGRESS); }
 
 SEC("tracepoint/syscalls/sys_enter_recvfrom")
 int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
@@ -511,7 +561,7 @@ int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
-int exit_recvfrom(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret); }
+int exit_recvfrom(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret, SYS_RECVFROM, DIR_INGRESS); }
 
 SEC("tracepoint/syscalls/sys_enter_sendto")
 int enter_sendto(struct trace_event_raw_sys_enter *ctx)
@@ -520,7 +570,7 @@ int enter_sendto(struct trace_event_raw_sys_enter *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_exit_sendto")
-int exit_sendto(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret); }
+int exit_sendto(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret, SYS_SENDTO, DIR_EGRESS); }
 
 /* msghdr lives in user memory: read its iovec pointer and count at entry. */
 static __always_inline int msg_enter(struct trace_event_raw_sys_enter *ctx, __u8 syscall, __u8 direction)
@@ -538,13 +588,13 @@ SEC("tracepoint/syscalls/sys_enter_recvmsg")
 int enter_recvmsg(struct trace_event_raw_sys_enter *ctx) { return msg_enter(ctx, SYS_RECVMSG, DIR_INGRESS); }
 
 SEC("tracepoint/syscalls/sys_exit_recvmsg")
-int exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret); }
+int exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret, SYS_RECVMSG, DIR_INGRESS); }
 
 SEC("tracepoint/syscalls/sys_enter_sendmsg")
 int enter_sendmsg(struct trace_event_raw_sys_enter *ctx) { return msg_enter(ctx, SYS_SENDMSG, DIR_EGRESS); }
 
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret); }
+int exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret, SYS_SENDMSG, DIR_EGRESS); }
 
 SEC("tracepoint/syscalls/sys_enter_sendfile64")
 int enter_sendfile(struct trace_event_raw_sys_enter *ctx)
@@ -553,7 +603,7 @@ int enter_sendfile(struct trace_event_raw_sys_enter *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_exit_sendfile64")
-int exit_sendfile(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret); }
+int exit_sendfile(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret, SYS_SENDFILE, DIR_EGRESS); }
 
 /* ---- connection lifecycle ---- */
 
@@ -674,6 +724,13 @@ int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	agent.port = self.local_port;
 	bpf_map_delete_elem(&agent_endpoints, &agent);
 
+	/*
+	 * A socket can reach TCP_CLOSE while its process still holds it (a reset from the peer, or a
+	 * half-close ending in TIME_WAIT): the process may still read or write, and close() reports
+	 * the end. Only an orphaned socket (SOCK_DEAD: its file is gone) has ended here.
+	 */
+	if (!(BPF_CORE_READ((struct sock *)sock, __sk_common.skc_flags) & (1UL << SOCK_DEAD)))
+		return 0;
 	struct fd_key *owner = bpf_map_lookup_elem(&sock_fds, &sock);
 	if (!owner)
 		return 0; /* a socket we never traced */

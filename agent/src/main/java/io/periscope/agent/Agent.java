@@ -26,6 +26,8 @@ public final class Agent implements AutoCloseable {
   /** How long the capture thread sleeps when the ring buffer is empty: the kernel never wakes it. */
   static final long POLL_INTERVAL_NANOS = 5_000_000L;
   private static final long IDLE_SWEEP_NANOS = 1_000_000_000L;
+  static final int EXPORT_QUEUE_SPANS = 16_384;
+  static final int EXPORT_BATCH_SPANS = 2_048;
   private static final System.Logger LOG = System.getLogger(Agent.class.getName());
 
   private final KernelCapture capture;
@@ -51,7 +53,12 @@ public final class Agent implements AutoCloseable {
   public static Agent start(AgentConfig config, SpanExporter exporter) {
     String kernel = KernelSupport.check();
     int self = (int) ProcessHandle.current().pid();
-    SpanBatcher batcher = SpanBatcher.builder(exporter).build();
+    // Larger batches than the SDK's 512: at tens of thousands of spans a second, the cost per export
+    // request (HTTP round trip, connection-pool bookkeeping) is what limits throughput.
+    SpanBatcher batcher = SpanBatcher.builder(exporter)
+        .setMaxQueueSize(EXPORT_QUEUE_SPANS)
+        .setMaxBatchSize(EXPORT_BATCH_SPANS)
+        .build();
     PipelineStats stats = new PipelineStats();
     ResourceResolver resources = ProcessResources.builder().build();
     SpanFactory spans = new SpanFactory(ClockAnchor.measure(), resources, batcher, config.queryValues());

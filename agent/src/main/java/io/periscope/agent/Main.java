@@ -9,6 +9,7 @@ import io.periscope.exporter.Exporters;
 import java.io.PrintStream;
 import java.util.Arrays;
 import java.util.concurrent.CountDownLatch;
+import sun.misc.Signal;
 
 /** {@code periscope}: starts the agent, prints what it traces, and runs until SIGINT or SIGTERM. */
 public final class Main {
@@ -57,14 +58,17 @@ public final class Main {
     }
     printSummary(out, config, agent);
 
-    CountDownLatch stopped = new CountDownLatch(1);
-    Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("periscope-shutdown").unstarted(() -> {
-      err.println("periscope: stopping: flushing spans and detaching from the kernel");
-      agent.close();
-      printCounters(err, agent);
-      stopped.countDown();
-    }));
-    stopped.await();
+    // SIGINT and SIGTERM end tracing normally (exit 0) rather than through shutdown hooks, whose
+    // exit status would be 128 + the signal. The hook stays for every other way the JVM ends.
+    CountDownLatch stop = new CountDownLatch(1);
+    Signal.handle(new Signal("INT"), signal -> stop.countDown());
+    Signal.handle(new Signal("TERM"), signal -> stop.countDown());
+    Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("periscope-shutdown").unstarted(agent::close));
+    stop.await();
+    err.println("periscope: stopping: flushing spans and detaching from the kernel");
+    agent.close();
+    printCounters(err, agent);
+    System.exit(0);
   }
 
   private static void printSummary(PrintStream out, AgentConfig config, Agent agent) {

@@ -18,6 +18,7 @@ import java.net.InetAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
+import java.nio.file.FileSystemException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -230,6 +231,9 @@ public final class ProcessResources implements ResourceResolver {
   }
 
   private void failed(String what, IOException e) {
+    if (e instanceof FileSystemException f && "No such process".equals(f.getReason())) {
+      return; // it exited between open and read: as normal as a missing entry
+    }
     readFailures.increment();
     if (warned.compareAndSet(false, true)) {
       logger.logp(Level.WARNING, ProcessResources.class.getName(), "resolve",

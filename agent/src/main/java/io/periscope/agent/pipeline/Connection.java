@@ -65,23 +65,33 @@ final class Connection {
     byte[] remote = new byte[16];
     event.localAddress(local);
     event.remoteAddress(remote);
-    Peer peer = new Peer(event.tgid(), event.comm(), role, Peer.address(local), event.localPort(),
+    Peer peer = Peer.of(event.tgid(), event.comm(), role, Peer.address(local), event.localPort(),
         Peer.address(remote), event.remotePort());
     http1 = new Http1Exchanges(peer, sink, stats);
     protocol = Protocol.HTTP1;
     return true;
   }
 
-  void onClose() {
+  void onClose(PipelineStats stats) {
     if (http1 != null && protocol == Protocol.HTTP1) {
       http1.onClose();
     }
+    countUndetected(stats);
   }
 
   /** Dropped while still open (the table was full, or it was idle too long). */
-  void onEvicted() {
+  void onEvicted(PipelineStats stats) {
     if (http1 != null && protocol == Protocol.HTTP1) {
       http1.onEvicted();
+    }
+    countUndetected(stats);
+  }
+
+  /** Bytes that never looked like a protocol we know, on a connection that ended before we gave up: not HTTP. */
+  private void countUndetected(PipelineStats stats) {
+    if (protocol == Protocol.DETECTING && detectionAttempts > 0) {
+      protocol = Protocol.NOT_HTTP;
+      stats.connectionsNotHttp++;
     }
   }
 

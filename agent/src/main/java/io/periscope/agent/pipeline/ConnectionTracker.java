@@ -43,7 +43,7 @@ public final class ConnectionTracker implements RingBuffer.RecordHandler {
           return false;
         }
         stats.connectionsEvicted++;
-        eldest.getValue().onEvicted();
+        eldest.getValue().onEvicted(stats);
         return true;
       }
     };
@@ -67,14 +67,14 @@ public final class ConnectionTracker implements RingBuffer.RecordHandler {
         case SocketEvent.TYPE_CONN_OPEN -> {
           Connection previous = connections.remove(sock);
           if (previous != null) {
-            previous.onClose(); // the kernel reused the socket's memory: the old one is gone
+            previous.onClose(stats); // the kernel reused the socket's memory: the old one is gone
           }
           connection(sock, event.origin());
         }
         case SocketEvent.TYPE_CONN_CLOSE -> {
           Connection closed = connections.remove(sock);
           if (closed != null) {
-            closed.onClose();
+            closed.onClose(stats);
           }
         }
         default -> stats.malformedEvents++;
@@ -106,7 +106,7 @@ public final class ConnectionTracker implements RingBuffer.RecordHandler {
         break; // access order: everything after this one is more recent
       }
       it.remove();
-      c.onEvicted();
+      c.onEvicted(stats);
       stats.connectionsEvicted++;
     }
   }

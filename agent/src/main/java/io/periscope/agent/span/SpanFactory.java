@@ -89,7 +89,7 @@ public final class SpanFactory implements ExchangeSink {
         .put(NetworkAttributes.NETWORK_PROTOCOL_NAME, "http")
         .put(NetworkAttributes.NETWORK_PROTOCOL_VERSION, "1." + request.minorVersion())
         .put(NetworkAttributes.NETWORK_TRANSPORT, "tcp")
-        .put(NetworkAttributes.NETWORK_PEER_ADDRESS, peer.remoteAddress().getHostAddress())
+        .put(NetworkAttributes.NETWORK_PEER_ADDRESS, peer.remoteHost())
         .put(NetworkAttributes.NETWORK_PEER_PORT, peer.remotePort())
         .put(THREAD_ID, exchange.tid());
     if (!known) {
@@ -105,7 +105,7 @@ public final class SpanFactory implements ExchangeSink {
     attributes.put(UrlAttributes.URL_SCHEME, target.scheme() != null ? target.scheme() : "http");
     serverAddress(attributes, request, target, peer, server);
     if (server) {
-      attributes.put(ClientAttributes.CLIENT_ADDRESS, peer.remoteAddress().getHostAddress());
+      attributes.put(ClientAttributes.CLIENT_ADDRESS, peer.remoteHost());
       attributes.put(ClientAttributes.CLIENT_PORT, peer.remotePort());
     }
     if (request.userAgent() != null) {
@@ -139,8 +139,7 @@ public final class SpanFactory implements ExchangeSink {
       attributes.put(ServerAttributes.SERVER_ADDRESS, host.host());
       attributes.put(ServerAttributes.SERVER_PORT, host.port() > 0 ? host.port() : server ? peer.localPort() : peer.remotePort());
     } else {
-      attributes.put(ServerAttributes.SERVER_ADDRESS,
-          (server ? peer.localAddress() : peer.remoteAddress()).getHostAddress());
+      attributes.put(ServerAttributes.SERVER_ADDRESS, server ? peer.localHost() : peer.remoteHost());
       attributes.put(ServerAttributes.SERVER_PORT, server ? peer.localPort() : peer.remotePort());
     }
   }
