@@ -4,10 +4,11 @@
  * process moves over TCP, with the socket's addresses and the TCP sequence number of the first
  * byte, into one ring buffer. Nothing here knows HTTP; the Java side parses the streams.
  *
- * Per syscall: *_enter resolves fd -> struct sock (cached per tgid+fd), filters, and stashes the
- * user buffer; *_exit, knowing the byte count, copies a payload prefix into a per-CPU scratch
- * record and submits it without waking the reader (the reader polls; a wakeup per event
- * quadruples the in-kernel cost).
+ * Per syscall: the exit does the work, once the byte count is known: it takes the arguments from
+ * the registers the task saved at entry, resolves fd -> struct sock (cached per tgid+fd), filters,
+ * copies a payload prefix (and, when that was cut, the last bytes) into a per-CPU scratch record
+ * and submits it without waking the reader (the reader polls; a wakeup per event quadruples the
+ * in-kernel cost). Egress entries only note the time a request began to leave.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -24,6 +25,7 @@
 #define S_IFSOCK 0140000
 #define EINPROGRESS 115
 #define TCP_CLOSE 7
+#define MSG_PEEK 2
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -92,7 +94,9 @@ struct sock_info {
 	__u16 local_port;
 	__u16 remote_port;
 	__u8 port_traced;  /* the port filter passed (always, without one) */
-	__u8 pad[3];
+	__u8 peer_checked; /* agent_peer below is known (decided at the first bytes moved) */
+	__u8 agent_peer;   /* the other end is the agent's own export connection */
+	__u8 pad;
 };
 
 /* fd -> socket cache; dropped on close() and when the socket reaches TCP_CLOSE. */
@@ -112,16 +116,11 @@ struct {
 } sock_fds SEC(".maps");
 
 struct inflight {
-	struct sock_info info;
-	__u64 buf;      /* user buffer, iovec array, or msghdr */
 	__u64 enter_ns;
-	__s32 fd;
-	__u32 seq;
-	__u32 iovcnt;   /* 0 for a flat buffer */
+	__s32 fd;       /* accept/connect: the listening or connecting fd */
 	__u8 syscall;
-	__u8 direction;
 	__u8 active;    /* set at entry, cleared at exit */
-	__u8 pad;
+	__u8 pad[2];
 };
 
 /*
@@ -257,9 +256,9 @@ static __always_inline struct sock_info *lookup_sock(__u32 tgid, __s32 fd)
 }
 
 /*
- * Checked when bytes move, not cached: the agent's connect() has surely returned (and recorded
- * its endpoint) once the agent has written to the connection, but not necessarily when the
- * collector accepted it.
+ * Decided when the first bytes move, then kept in the socket's cache entry: the agent's connect()
+ * has surely returned (and recorded its endpoint) once the agent has written to the connection,
+ * but not necessarily when the collector accepted it.
  */
 static __always_inline bool is_agent_peer(struct sock_info *info)
 {
@@ -401,206 +400,153 @@ static __always_inline struct inflight *inflight_of_current(__u64 flags)
 	return bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, flags);
 }
 
-static __always_inline int io_enter(__s32 fd, __u64 buf, __u32 iovcnt, __u8 syscall, __u8 direction)
+/*
+ * An egress syscall keeps only its entry time: a client span starts when its request begins to
+ * leave. Everything else is worked out at exit, where the byte count is known.
+ */
+static __always_inline int egress_enter(__u8 syscall)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (!process_traced(tgid))
+	if (!process_traced(bpf_get_current_pid_tgid() >> 32))
 		return 0;
-	struct sock_info *info = lookup_sock(tgid, fd);
-	if (!info || !info->port_traced)
-		return 0;
-	struct inflight *io = inflight_of_current(BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!io) {
+	struct inflight *call = inflight_of_current(BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!call) {
 		count(COUNTER_INFLIGHT_DROPS);
 		return 0;
 	}
-	io->info = *info;
-	io->buf = buf;
-	io->enter_ns = bpf_ktime_get_ns();
-	io->fd = fd;
-	io->seq = tcp_seq(info->sock, direction);
-	io->iovcnt = iovcnt;
-	io->syscall = syscall;
-	io->direction = direction;
-	io->active = 1;
+	call->enter_ns = bpf_ktime_get_ns();
+	call->syscall = syscall;
+	call->active = 1;
 	return 0;
 }
 
 /*
- * A thread's first syscall exit since the programs were attached, with no entry recorded: it may
- * have been blocked since before (an idle keep-alive connection waiting in recv). Its arguments are
- * still in the registers the task saved at entry, so the call is rebuilt from those. Runs once per
- * thread: afterwards the thread has in-flight storage, and an exit without an entry is ignored.
+ * The data path runs at syscall exit, where the byte count is known. The arguments come from the
+ * registers the task saved at entry, so there is no per-call state to keep, a failed call (EAGAIN
+ * above all) costs one comparison, and a call that was already blocked when the programs were
+ * attached (an idle keep-alive connection waiting in recv) is captured like any other. The
+ * sequence number of the first byte moved is the socket's counter minus the bytes moved.
  */
-static __always_inline bool recover_entry(struct inflight *io, long ret, __u8 syscall, __u8 direction)
+static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
 {
+	/* Errors moved nothing; a write of 0 bytes says nothing; a read of 0 is end of stream. */
 	if (ret < 0 || (ret == 0 && direction == DIR_EGRESS))
-		return false;
+		return 0;
+	__u64 exit_ns = bpf_ktime_get_ns();
+	__u64 enter_ns = exit_ns;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (!process_traced(tgid))
-		return false;
+	if (direction == DIR_EGRESS) {
+		/*
+		 * A write needs its entry: egress_enter records only traced processes, so this is also
+		 * the process filter. (A write already blocked when the programs were attached, on a full
+		 * socket buffer, is rare enough to lose; a read blocked on an idle connection is not.)
+		 */
+		struct inflight *call = inflight_of_current(0);
+		if (!call || !call->active || call->syscall != syscall)
+			return 0;
+		enter_ns = call->enter_ns;
+		call->active = 0;
+	} else if (!process_traced(tgid)) {
+		return 0;
+	}
+
+	/* Saved user registers: plain loads from a trusted pointer, not helper calls. */
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	__s32 fd = PT_REGS_PARM1_CORE_SYSCALL(regs);
-	__u64 buf = PT_REGS_PARM2_CORE_SYSCALL(regs);
-	__u64 count = PT_REGS_PARM3_CORE_SYSCALL(regs);
-	struct sock_info *info = lookup_sock(tgid, fd);
-	if (!info || !info->port_traced)
-		return false;
+	__s32 fd = PT_REGS_PARM1_SYSCALL(regs);
+	__u64 buf = PT_REGS_PARM2_SYSCALL(regs);
+	__u64 arg3 = PT_REGS_PARM3_SYSCALL(regs);
 	__u32 iovcnt = 0;
+	if (syscall == SYS_RECVFROM && (PT_REGS_PARM4_SYSCALL(regs) & MSG_PEEK))
+		return 0; /* the same bytes will be read again */
 	if (syscall == SYS_READV || syscall == SYS_WRITEV) {
-		iovcnt = count > MAX_IOV ? MAX_IOV : count;
+		iovcnt = arg3 > MAX_IOV ? MAX_IOV : arg3;
 	} else if (syscall == SYS_RECVMSG || syscall == SYS_SENDMSG) {
+		if (syscall == SYS_RECVMSG && (arg3 & MSG_PEEK))
+			return 0;
 		struct user_msghdr msg = {};
 		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)buf))
-			return false;
+			return 0;
 		buf = (__u64)msg.msg_iov;
 		iovcnt = msg.msg_iovlen > MAX_IOV ? MAX_IOV : msg.msg_iovlen;
 	}
-	if ((syscall == SYS_READV || syscall == SYS_WRITEV || syscall == SYS_RECVMSG || syscall == SYS_SENDMSG) &&
-	    iovcnt == 0)
-		return false;
-	io->info = *info;
-	io->buf = buf;
-	io->enter_ns = bpf_ktime_get_ns(); /* the real entry is unknown */
-	io->fd = fd;
-	/* The syscall has moved ret bytes: the sequence number of the first one is ret back. */
-	io->seq = tcp_seq(info->sock, direction) - (ret > 0 ? ret : 0);
-	io->iovcnt = iovcnt;
-	io->syscall = syscall;
-	io->direction = direction;
-	return true;
-}
 
-static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
-{
-	struct inflight *io = inflight_of_current(0);
-	if (!io) {
-		io = inflight_of_current(BPF_LOCAL_STORAGE_GET_F_CREATE);
-		if (!io || !recover_entry(io, ret, syscall, direction))
-			return 0;
-	} else if (!io->active) {
+	struct sock_info *info = lookup_sock(tgid, fd);
+	if (!info || !info->port_traced)
 		return 0;
+	if (!info->peer_checked) {
+		info->agent_peer = is_agent_peer(info);
+		info->peer_checked = 1;
 	}
-	io->active = 0;
-	/* Errors (EAGAIN above all) moved nothing; a write of 0 bytes says nothing; a read of 0 is EOF. */
-	if (ret < 0 || (ret == 0 && io->direction == DIR_EGRESS))
+	if (info->agent_peer)
 		return 0;
-	if (is_agent_peer(&io->info))
-		return 0;
-
 	struct scratch *s = scratch_record();
 	if (!s)
 		return 0;
 	struct socket_event *e = &s->event;
-	fill_header(e, EVENT_DATA, &io->info, io->fd, io->syscall);
-	e->direction = io->direction;
-	e->enter_ns = io->enter_ns;
-	e->seq = io->seq;
+	fill_header(e, EVENT_DATA, info, fd, syscall);
+	e->direction = direction;
+	e->enter_ns = enter_ns;
+	e->exit_ns = exit_ns;
+	e->seq = tcp_seq(info->sock, direction) - (__u32)ret;
 	e->total_len = ret;
-	if (io->syscall == SYS_SENDFILE)
+	if (syscall == SYS_SENDFILE)
 		e->captured_len = 0; /* file contents: counted so parsers can skip them, never copied */
-	else if (io->iovcnt)
-		e->captured_len = copy_iovec(s, io->buf, io->iovcnt, ret);
+	else if (iovcnt)
+		e->captured_len = copy_iovec(s, buf, iovcnt, ret);
 	else
-		e->captured_len = copy_user(s, 0, io->buf, ret);
-	if (e->captured_len < e->total_len && io->syscall != SYS_SENDFILE) {
+		e->captured_len = copy_user(s, 0, buf, ret);
+	if (e->captured_len < e->total_len && syscall != SYS_SENDFILE) {
 		count(COUNTER_TRUNCATED);
 		__u64 cut = ret - e->captured_len;
 		__u32 want = cut < TAIL_BYTES ? cut : TAIL_BYTES;
-		if (io->iovcnt)
-			e->tail_len = copy_iovec_tail(s, e->captured_len, io->buf, io->iovcnt, ret, want);
+		if (iovcnt)
+			e->tail_len = copy_iovec_tail(s, e->captured_len, buf, iovcnt, ret, want);
 		else
-			e->tail_len = copy_tail(s, e->captured_len, io->buf, ret, want);
+			e->tail_len = copy_tail(s, e->captured_len, buf, ret, want);
 	}
 	submit(e);
 	return 0;
 }
 
-/* ---- data syscalls ---- */
-
-SEC("tracepoint/syscalls/sys_enter_read")
-int enter_read(struct trace_event_raw_sys_enter *ctx)
-{
-	return io_enter(ctx->args[0], ctx->args[1], 0, SYS_READ, DIR_INGRESS);
-}
+/* ---- data syscalls: exits for all, entries for egress only ---- */
 
 SEC("tracepoint/syscalls/sys_exit_read")
 int exit_read(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret, SYS_READ, DIR_INGRESS); }
 
-SEC("tracepoint/syscalls/sys_enter_write")
-int enter_write(struct trace_event_raw_sys_enter *ctx)
-{
-	return io_enter(ctx->args[0], ctx->args[1], 0, SYS_WRITE, DIR_EGRESS);
-}
-
-SEC("tracepoint/syscalls/sys_exit_write")
-int exit_write(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret, SYS_WRITE, DIR_EGRESS); }
-
-SEC("tracepoint/syscalls/sys_enter_readv")
-int enter_readv(struct trace_event_raw_sys_enter *ctx)
-{
-	return io_enter(ctx->args[0], ctx->args[1], ctx->args[2], SYS_READV, DIR_INGRESS);
-}
-
 SEC("tracepoint/syscalls/sys_exit_readv")
 int exit_readv(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret, SYS_READV, DIR_INGRESS); }
-
-SEC("tracepoint/syscalls/sys_enter_writev")
-int enter_writev(struct trace_event_raw_sys_enter *ctx)
-{
-	return io_enter(ctx->args[0], ctx->args[1], ctx->args[2], SYS_WRITEV, DIR_EGRESS);
-}
-
-SEC("tracepoint/syscalls/sys_exit_writev")
-int exit_writev(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret, SYS_WRITEV, DIR_EGRESS); }
-
-SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
-{
-	return io_enter(ctx->args[0], ctx->args[1], 0, SYS_RECVFROM, DIR_INGRESS);
-}
 
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
 int exit_recvfrom(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret, SYS_RECVFROM, DIR_INGRESS); }
 
+SEC("tracepoint/syscalls/sys_exit_recvmsg")
+int exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret, SYS_RECVMSG, DIR_INGRESS); }
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int enter_write(struct trace_event_raw_sys_enter *ctx) { return egress_enter(SYS_WRITE); }
+
+SEC("tracepoint/syscalls/sys_exit_write")
+int exit_write(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret, SYS_WRITE, DIR_EGRESS); }
+
+SEC("tracepoint/syscalls/sys_enter_writev")
+int enter_writev(struct trace_event_raw_sys_enter *ctx) { return egress_enter(SYS_WRITEV); }
+
+SEC("tracepoint/syscalls/sys_exit_writev")
+int exit_writev(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret, SYS_WRITEV, DIR_EGRESS); }
+
 SEC("tracepoint/syscalls/sys_enter_sendto")
-int enter_sendto(struct trace_event_raw_sys_enter *ctx)
-{
-	return io_enter(ctx->args[0], ctx->args[1], 0, SYS_SENDTO, DIR_EGRESS);
-}
+int enter_sendto(struct trace_event_raw_sys_enter *ctx) { return egress_enter(SYS_SENDTO); }
 
 SEC("tracepoint/syscalls/sys_exit_sendto")
 int exit_sendto(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret, SYS_SENDTO, DIR_EGRESS); }
 
-/* msghdr lives in user memory: read its iovec pointer and count at entry. */
-static __always_inline int msg_enter(struct trace_event_raw_sys_enter *ctx, __u8 syscall, __u8 direction)
-{
-	struct user_msghdr msg = {};
-	if (bpf_probe_read_user(&msg, sizeof(msg), (void *)ctx->args[1]))
-		return 0;
-	__u32 iovcnt = msg.msg_iovlen > MAX_IOV ? MAX_IOV : msg.msg_iovlen;
-	if (iovcnt == 0)
-		return 0;
-	return io_enter(ctx->args[0], (__u64)msg.msg_iov, iovcnt, syscall, direction);
-}
-
-SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int enter_recvmsg(struct trace_event_raw_sys_enter *ctx) { return msg_enter(ctx, SYS_RECVMSG, DIR_INGRESS); }
-
-SEC("tracepoint/syscalls/sys_exit_recvmsg")
-int exit_recvmsg(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret, SYS_RECVMSG, DIR_INGRESS); }
-
 SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int enter_sendmsg(struct trace_event_raw_sys_enter *ctx) { return msg_enter(ctx, SYS_SENDMSG, DIR_EGRESS); }
+int enter_sendmsg(struct trace_event_raw_sys_enter *ctx) { return egress_enter(SYS_SENDMSG); }
 
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
 int exit_sendmsg(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret, SYS_SENDMSG, DIR_EGRESS); }
 
 SEC("tracepoint/syscalls/sys_enter_sendfile64")
-int enter_sendfile(struct trace_event_raw_sys_enter *ctx)
-{
-	return io_enter(ctx->args[0], 0, 0, SYS_SENDFILE, DIR_EGRESS);
-}
+int enter_sendfile(struct trace_event_raw_sys_enter *ctx) { return egress_enter(SYS_SENDFILE); }
 
 SEC("tracepoint/syscalls/sys_exit_sendfile64")
 int exit_sendfile(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret, SYS_SENDFILE, DIR_EGRESS); }

@@ -16,7 +16,7 @@ public record CaptureConfig(int agentPid, int captureBytes, int ringBufferBytes,
     Set<Integer> pids, Set<String> comms, Set<Integer> ports) {
 
   public static final int DEFAULT_CAPTURE_BYTES = SocketEvent.MAX_CAPTURE;
-  public static final int DEFAULT_RING_BUFFER_BYTES = 16 << 20;
+  public static final int DEFAULT_RING_BUFFER_BYTES = 8 << 20;
   /** Longest command name the kernel keeps (TASK_COMM_LEN - 1). */
   public static final int MAX_COMM_LENGTH = 15;
 

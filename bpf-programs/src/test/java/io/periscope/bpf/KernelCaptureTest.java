@@ -34,7 +34,7 @@ class KernelCaptureTest {
     Process server;
     Process client;
     try (KernelCapture capture = KernelCapture.start(config)) {
-      assertThat(capture.programs()).contains("enter_read", "exit_write", "sock_state");
+      assertThat(capture.programs()).contains("exit_read", "enter_write", "exit_write", "exit_accept4", "sock_state");
       server = new ProcessBuilder("/usr/bin/python3", "-c", """
           import socket
           s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

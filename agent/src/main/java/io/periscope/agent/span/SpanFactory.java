@@ -86,9 +86,9 @@ public final class SpanFactory implements ExchangeSink {
     AttributesBuilder attributes = Attributes.builder()
         .put(HttpAttributes.HTTP_REQUEST_METHOD, known ? method : "_OTHER")
         .put(HttpAttributes.HTTP_RESPONSE_STATUS_CODE, response.status())
-        .put(NetworkAttributes.NETWORK_PROTOCOL_NAME, "http")
-        .put(NetworkAttributes.NETWORK_PROTOCOL_VERSION, "1." + request.minorVersion())
-        .put(NetworkAttributes.NETWORK_TRANSPORT, "tcp")
+        // network.protocol.name and network.transport are left out: the conventions want them only
+        // when they are not "http" and "tcp".
+        .put(NetworkAttributes.NETWORK_PROTOCOL_VERSION, protocolVersion(request.minorVersion()))
         .put(NetworkAttributes.NETWORK_PEER_ADDRESS, peer.remoteHost())
         .put(NetworkAttributes.NETWORK_PEER_PORT, peer.remotePort())
         .put(THREAD_ID, exchange.tid());
@@ -142,6 +142,14 @@ public final class SpanFactory implements ExchangeSink {
       attributes.put(ServerAttributes.SERVER_ADDRESS, server ? peer.localHost() : peer.remoteHost());
       attributes.put(ServerAttributes.SERVER_PORT, server ? peer.localPort() : peer.remotePort());
     }
+  }
+
+  private static String protocolVersion(int minor) {
+    return switch (minor) {
+      case 1 -> "1.1";
+      case 0 -> "1.0";
+      default -> "1." + minor;
+    };
   }
 
   /** "a=1&b=2" becomes "a=REDACTED&b=REDACTED": names stay useful, values may be secrets. */

@@ -52,7 +52,7 @@ class LauncherTest {
       Pattern.compile("periscope \\S+: tracing HTTP/1\\.x on kernel \\S+, (\\d+) eBPF programs attached");
   /** Programs every capture has (bpftool shows names cut to 15 characters; these are shorter). */
   private static final Set<String> CORE_PROGRAMS =
-      Set.of("enter_read", "exit_read", "enter_write", "exit_write", "enter_close", "sock_state");
+      Set.of("exit_read", "exit_recvfrom", "enter_write", "exit_write", "enter_close", "sock_state");
 
   @TempDir
   static Path site;
