@@ -1,6 +1,7 @@
 package io.periscope.agent;
 
 import io.opentelemetry.sdk.trace.export.SpanExporter;
+import io.periscope.agent.link.SameNodeLinker;
 import io.periscope.agent.pipeline.ConnectionTracker;
 import io.periscope.agent.pipeline.PipelineStats;
 import io.periscope.agent.span.ClockAnchor;
@@ -32,6 +33,7 @@ public final class Agent implements AutoCloseable {
 
   private final KernelCapture capture;
   private final ConnectionTracker tracker;
+  private final SameNodeLinker linker;
   private final PipelineStats stats;
   private final SpanBatcher batcher;
   private final String kernel;
@@ -39,10 +41,11 @@ public final class Agent implements AutoCloseable {
   private volatile boolean running = true;
   private boolean closed;
 
-  private Agent(KernelCapture capture, ConnectionTracker tracker, PipelineStats stats, SpanBatcher batcher,
-      String kernel) {
+  private Agent(KernelCapture capture, ConnectionTracker tracker, SameNodeLinker linker, PipelineStats stats,
+      SpanBatcher batcher, String kernel) {
     this.capture = capture;
     this.tracker = tracker;
+    this.linker = linker;
     this.stats = stats;
     this.batcher = batcher;
     this.kernel = kernel;
@@ -62,7 +65,8 @@ public final class Agent implements AutoCloseable {
     PipelineStats stats = new PipelineStats();
     ResourceResolver resources = ProcessResources.builder().build();
     SpanFactory spans = new SpanFactory(ClockAnchor.measure(), resources, batcher, config.queryValues());
-    ConnectionTracker tracker = new ConnectionTracker(spans, stats);
+    SameNodeLinker linker = new SameNodeLinker(spans, config.linkWindowNanos(), SameNodeLinker.DEFAULT_MAX_HELD);
+    ConnectionTracker tracker = new ConnectionTracker(linker, stats);
     KernelCapture capture;
     try {
       capture = KernelCapture.start(config.capture(self));
@@ -70,7 +74,7 @@ public final class Agent implements AutoCloseable {
       batcher.close();
       throw e;
     }
-    Agent agent = new Agent(capture, tracker, stats, batcher, kernel);
+    Agent agent = new Agent(capture, tracker, linker, stats, batcher, kernel);
     agent.thread.start();
     return agent;
   }
@@ -83,6 +87,7 @@ public final class Agent implements AutoCloseable {
           Thread.sleep(Duration.ofNanos(POLL_INTERVAL_NANOS));
         }
         long now = Libc.monotonicNanos();
+        linker.expire(now);
         if (now >= nextSweep) {
           tracker.evictIdle(now);
           nextSweep = now + IDLE_SWEEP_NANOS;
@@ -113,6 +118,10 @@ public final class Agent implements AutoCloseable {
     return capture.counters();
   }
 
+  public SameNodeLinker.LinkStats linkStats() {
+    return linker.stats();
+  }
+
   public ExportStats exportStats() {
     return batcher.stats();
   }
@@ -135,6 +144,7 @@ public final class Agent implements AutoCloseable {
     }
     capture.close();
     tracker.clear();
+    linker.flush();
     batcher.close();
   }
 }

@@ -1,5 +1,6 @@
 package io.periscope.agent;
 
+import io.periscope.agent.link.SameNodeLinker;
 import io.periscope.bpf.CaptureConfig;
 import io.periscope.bpf.SocketEvent;
 import io.periscope.exporter.ExporterConfig;
@@ -23,6 +24,7 @@ public record AgentConfig(
     Set<Integer> ports,
     int captureBytes,
     int ringBufferBytes,
+    long linkWindowNanos,
     boolean queryValues,
     boolean help,
     boolean version) {
@@ -48,10 +50,14 @@ public record AgentConfig(
         --ring-buffer-mb N       kernel ring buffer size in MiB, a power of two (default %d)
         --query-values           export query parameter values (default: replaced by REDACTED)
 
+      Linking:
+        --link-window-ms N       how long a server span waits for the client span of the same request
+                                 from a traced process on this host, 0-10000 (default %d; 0: never wait)
+
         --help                   this text
         --version                the version
       """.formatted(SocketEvent.MAX_CAPTURE, CaptureConfig.DEFAULT_CAPTURE_BYTES,
-          CaptureConfig.DEFAULT_RING_BUFFER_BYTES >> 20);
+          CaptureConfig.DEFAULT_RING_BUFFER_BYTES >> 20, SameNodeLinker.DEFAULT_WINDOW_NANOS / 1_000_000);
 
   /** A configuration mistake: the message names the option and what it allows. */
   public static final class ConfigException extends RuntimeException {
@@ -68,6 +74,7 @@ public record AgentConfig(
     Set<Integer> ports = new LinkedHashSet<>();
     int captureBytes = CaptureConfig.DEFAULT_CAPTURE_BYTES;
     int ringBufferBytes = CaptureConfig.DEFAULT_RING_BUFFER_BYTES;
+    long linkWindowNanos = SameNodeLinker.DEFAULT_WINDOW_NANOS;
     boolean queryValues = false;
     boolean help = false;
     boolean version = false;
@@ -123,6 +130,8 @@ public record AgentConfig(
           }
           ringBufferBytes = mib << 20;
         }
+        case "--link-window-ms" -> linkWindowNanos = 1_000_000L * integer(option, value(option, inline, rest), 0,
+            10_000, "a number of milliseconds from 0 to 10000");
         default -> throw new ConfigException("unknown option '" + arg + "' (see --help)");
       }
     }
@@ -143,7 +152,7 @@ public record AgentConfig(
       throw new ConfigException(e.getMessage());
     }
     return new AgentConfig(exporter, Set.copyOf(pids), Set.copyOf(processes), Set.copyOf(ports), captureBytes,
-        ringBufferBytes, queryValues, help, version);
+        ringBufferBytes, linkWindowNanos, queryValues, help, version);
   }
 
   /** The kernel capture's part of the configuration. */

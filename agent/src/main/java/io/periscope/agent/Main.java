@@ -1,6 +1,7 @@
 package io.periscope.agent;
 
 import io.opentelemetry.sdk.trace.export.SpanExporter;
+import io.periscope.agent.link.SameNodeLinker;
 import io.periscope.agent.pipeline.PipelineStats;
 import io.periscope.bpf.BpfException;
 import io.periscope.bpf.CaptureCounters;
@@ -98,6 +99,10 @@ public final class Main {
             + " %d exchanges, %d parse failures, %d responses without request, %d incomplete%n",
         p.events(), p.connectionsTracked(), p.connectionsNotHttp(), p.connectionsHttp2(), p.exchanges(),
         p.http1ParseFailures(), p.unmatchedResponses(), p.incompleteExchanges());
+    SameNodeLinker.LinkStats l = agent.linkStats();
+    err.printf("periscope: linking: %d server spans joined their client's trace on this host,"
+        + " %d waited in vain, %d released early (too many waiting)%n", l.linked(), l.unlinkedAfterWait(),
+        l.heldOverflow());
     err.printf("periscope: export: %d spans exported, %d dropped (queue full), %d failed%n",
         e.spansExported(), e.spansDropped(), e.spansFailed());
   }

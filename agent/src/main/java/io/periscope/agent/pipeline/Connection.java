@@ -18,6 +18,7 @@ final class Connection {
   private Protocol protocol = Protocol.DETECTING;
   private int detectionAttempts;
   private @Nullable Http1Exchanges http1;
+  private @Nullable Peer peer;
   long lastActivityNanos;
 
   Connection(long sock, byte origin, long nowNanos) {
@@ -68,7 +69,9 @@ final class Connection {
     Peer peer = Peer.of(event.tgid(), event.comm(), role, Peer.address(local), event.localPort(),
         Peer.address(remote), event.remotePort());
     http1 = new Http1Exchanges(peer, sink, stats);
+    this.peer = peer;
     protocol = Protocol.HTTP1;
+    sink.onConnection(peer);
     return true;
   }
 
@@ -93,6 +96,11 @@ final class Connection {
       protocol = Protocol.NOT_HTTP;
       stats.connectionsNotHttp++;
     }
+  }
+
+  /** Who is on the connection, once it was recognised as HTTP/1. */
+  @Nullable Peer peer() {
+    return peer;
   }
 
   Protocol protocol() {

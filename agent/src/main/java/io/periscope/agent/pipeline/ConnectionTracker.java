@@ -44,6 +44,7 @@ public final class ConnectionTracker implements RingBuffer.RecordHandler {
         }
         stats.connectionsEvicted++;
         eldest.getValue().onEvicted(stats);
+        ended(eldest.getValue());
         return true;
       }
     };
@@ -68,6 +69,7 @@ public final class ConnectionTracker implements RingBuffer.RecordHandler {
           Connection previous = connections.remove(sock);
           if (previous != null) {
             previous.onClose(stats); // the kernel reused the socket's memory: the old one is gone
+            ended(previous);
           }
           connection(sock, event.origin());
         }
@@ -75,6 +77,7 @@ public final class ConnectionTracker implements RingBuffer.RecordHandler {
           Connection closed = connections.remove(sock);
           if (closed != null) {
             closed.onClose(stats);
+            ended(closed);
           }
         }
         default -> stats.malformedEvents++;
@@ -97,6 +100,13 @@ public final class ConnectionTracker implements RingBuffer.RecordHandler {
     return c;
   }
 
+  private void ended(Connection c) {
+    Peer peer = c.peer();
+    if (peer != null) {
+      sink.onConnectionEnd(peer);
+    }
+  }
+
   /** Drops connections with no traffic for the idle timeout (monotonic clock, as the kernel's). */
   public void evictIdle(long nowNanos) {
     Iterator<Connection> it = connections.values().iterator();
@@ -107,6 +117,7 @@ public final class ConnectionTracker implements RingBuffer.RecordHandler {
       }
       it.remove();
       c.onEvicted(stats);
+      ended(c);
       stats.connectionsEvicted++;
     }
   }

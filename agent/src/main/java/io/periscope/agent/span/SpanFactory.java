@@ -59,27 +59,40 @@ public final class SpanFactory implements ExchangeSink {
     this.queryValues = queryValues;
   }
 
+  /** Spans every exchange on its own: a server with a valid {@code traceparent} joins the caller's trace. */
   @Override
   public void onExchange(HttpExchange exchange) {
-    sink.offer(toSpan(exchange)); // a full queue drops the span and counts it there
+    SpanContext parent = incomingParent(exchange);
+    emit(exchange, childOf(parent), parent);
   }
 
-  ExchangeSpan toSpan(HttpExchange exchange) {
+  /** The caller's span context from a server request's {@code traceparent}, or the invalid context. */
+  public static SpanContext incomingParent(HttpExchange exchange) {
+    Http1Head request = exchange.request();
+    if (exchange.peer().role() != Peer.Role.SERVER || request.traceparent() == null) {
+      return SpanContext.getInvalid();
+    }
+    SpanContext incoming = TraceParent.parse(request.traceparent(), request.tracestate());
+    return incoming != null ? incoming : SpanContext.getInvalid();
+  }
+
+  /** A new span's context: in the parent's trace, or (invalid parent) at the root of a new one. */
+  public SpanContext childOf(SpanContext parent) {
+    return parent.isValid()
+        ? SpanContext.create(parent.getTraceId(), ids.generateSpanId(), parent.getTraceFlags(), parent.getTraceState())
+        : SpanContext.create(ids.generateTraceId(), ids.generateSpanId(), TraceFlags.getSampled(), TraceState.getDefault());
+  }
+
+  /** Builds the span and hands it to the export queue (which counts what it must drop). */
+  public void emit(HttpExchange exchange, SpanContext context, SpanContext parent) {
+    sink.offer(toSpan(exchange, context, parent));
+  }
+
+  ExchangeSpan toSpan(HttpExchange exchange, SpanContext context, SpanContext parent) {
     Peer peer = exchange.peer();
     Http1Head request = exchange.request();
     Http1Head response = exchange.response();
     boolean server = peer.role() == Peer.Role.SERVER;
-
-    SpanContext parent = SpanContext.getInvalid();
-    if (server && request.traceparent() != null) {
-      SpanContext incoming = TraceParent.parse(request.traceparent(), request.tracestate());
-      if (incoming != null) {
-        parent = incoming;
-      }
-    }
-    SpanContext context = parent.isValid()
-        ? SpanContext.create(parent.getTraceId(), ids.generateSpanId(), parent.getTraceFlags(), parent.getTraceState())
-        : SpanContext.create(ids.generateTraceId(), ids.generateSpanId(), TraceFlags.getSampled(), TraceState.getDefault());
 
     String method = request.method();
     boolean known = KNOWN_METHODS.contains(method);

@@ -109,14 +109,17 @@ class PythonHttpServerTest {
   }
 
   @Test
-  void requestWithoutTraceparentStartsATrace() throws Exception {
+  void requestWithoutTraceparentJoinsTheTraceOfTheClientOnThisHost() throws Exception {
     String client = curlPidOf(site, "-sS", "-o", "/dev/null", "http://127.0.0.1:" + PORT + "/missing");
     List<ReceivedSpan> spans = tracing.awaitSpans(List.of(server.pid(), Long.parseLong(client)), 2);
     assertThat(spans).as(TracingAgent.describe(spans)).hasSize(2);
     ReceivedSpan serverSpan = only(spans, SpanKind.SPAN_KIND_SERVER);
     ReceivedSpan clientSpan = only(spans, SpanKind.SPAN_KIND_CLIENT);
-    assertThat(serverSpan.parentSpanId()).isEmpty();
-    assertThat(serverSpan.traceId()).matches("[0-9a-f]{32}").isNotEqualTo("0".repeat(32));
+    // No header: the two ends are joined by the client's endpoint and the request's TCP sequence number.
+    assertThat(clientSpan.parentSpanId()).isEmpty();
+    assertThat(clientSpan.traceId()).matches("[0-9a-f]{32}").isNotEqualTo("0".repeat(32));
+    assertThat(serverSpan.traceId()).isEqualTo(clientSpan.traceId());
+    assertThat(serverSpan.parentSpanId()).isEqualTo(clientSpan.spanId());
     assertThat(serverSpan.attributes()).containsEntry("http.response.status_code", 404L);
     assertThat(serverSpan.statusCode()).isEqualTo(StatusCode.STATUS_CODE_UNSET); // 4xx is the client's fault
     assertThat(clientSpan.statusCode()).isEqualTo(StatusCode.STATUS_CODE_ERROR);
