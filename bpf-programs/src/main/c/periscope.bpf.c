@@ -117,11 +117,16 @@ struct {
 
 struct inflight {
 	__u64 enter_ns;
+	__u64 exec_id;  /* the task's self_exec_id when the verdict was made */
 	__s32 fd;       /* accept/connect: the listening or connecting fd */
 	__u8 syscall;
 	__u8 active;    /* set at entry, cleared at exit */
-	__u8 pad[2];
+	__u8 verdict;   /* the process filter's answer for this thread: 0 unknown, 1 traced, 2 not */
+	__u8 pad;
 };
+
+#define VERDICT_TRACED 1
+#define VERDICT_IGNORED 2
 
 /*
  * The syscall a thread is in, between entry and exit. Task-local storage: no hashing, bounded by
@@ -157,22 +162,41 @@ static __always_inline void count(__u32 id)
 		*value += 1;
 }
 
-/* The agent itself, and processes outside the pid/comm filter, are never traced. */
+static __always_inline struct inflight *inflight_of_current(__u64 flags)
+{
+	return bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, flags);
+}
+
+/*
+ * The agent itself, and processes outside the pid/comm filter, are never traced. With a filter
+ * the verdict is cached per thread (in its task storage) until the thread execs, so a thread of
+ * an untraced process pays for the filter lookups once, not per syscall. The name compared is the
+ * process's (its main thread's comm), not the calling thread's: JVM threads rename themselves.
+ */
 static __always_inline bool process_traced(__u32 tgid)
 {
 	if (tgid == settings.agent_tgid)
 		return false;
 	if (!settings.filter_pids && !settings.filter_comms)
 		return true;
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 exec_id = task->self_exec_id;
+	struct inflight *cache = inflight_of_current(BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (cache && cache->verdict && cache->exec_id == exec_id)
+		return cache->verdict == VERDICT_TRACED;
+	bool traced = false;
 	if (settings.filter_pids && bpf_map_lookup_elem(&filter_pids, &tgid))
-		return true;
-	if (settings.filter_comms) {
+		traced = true;
+	if (!traced && settings.filter_comms) {
 		char comm[16] = {};
-		bpf_get_current_comm(comm, sizeof(comm));
-		if (bpf_map_lookup_elem(&filter_comms, comm))
-			return true;
+		BPF_CORE_READ_STR_INTO(&comm, task, group_leader, comm);
+		traced = bpf_map_lookup_elem(&filter_comms, comm) != NULL;
 	}
-	return false;
+	if (cache) {
+		cache->exec_id = exec_id;
+		cache->verdict = traced ? VERDICT_TRACED : VERDICT_IGNORED;
+	}
+	return traced;
 }
 
 static __always_inline bool port_traced(__u16 local_port, __u16 remote_port)
@@ -395,10 +419,6 @@ static __always_inline __u32 tcp_seq(__u64 sock, __u8 direction)
 	return direction == DIR_EGRESS ? BPF_CORE_READ(tp, write_seq) : BPF_CORE_READ(tp, copied_seq);
 }
 
-static __always_inline struct inflight *inflight_of_current(__u64 flags)
-{
-	return bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, flags);
-}
 
 /*
  * An egress syscall keeps only its entry time: a client span starts when its request begins to
@@ -431,8 +451,7 @@ static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
 	/* Errors moved nothing; a write of 0 bytes says nothing; a read of 0 is end of stream. */
 	if (ret < 0 || (ret == 0 && direction == DIR_EGRESS))
 		return 0;
-	__u64 exit_ns = bpf_ktime_get_ns();
-	__u64 enter_ns = exit_ns;
+	__u64 enter_ns = 0;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (direction == DIR_EGRESS) {
 		/*
@@ -448,6 +467,9 @@ static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
 	} else if (!process_traced(tgid)) {
 		return 0;
 	}
+	__u64 exit_ns = bpf_ktime_get_ns();
+	if (!enter_ns)
+		enter_ns = exit_ns; /* a read: its entry time says nothing (it may have waited for data) */
 
 	/* Saved user registers: plain loads from a trusted pointer, not helper calls. */
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());

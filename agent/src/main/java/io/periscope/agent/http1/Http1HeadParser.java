@@ -252,13 +252,19 @@ final class Http1HeadParser {
     return -1;
   }
 
-  /** RFC 9110 §5.6.2 tchar. */
+  /** RFC 9110 §5.6.2 tchar, as a table: every header name is checked, so this is on the hot path. */
+  private static final boolean[] TCHAR = new boolean[256];
+
+  static {
+    for (int c = 0; c < 128; c++) {
+      TCHAR[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+          || "!#$%&'*+-.^_`|~".indexOf(c) >= 0;
+    }
+  }
+
   private static boolean isToken(byte[] buf, int from, int to) {
     for (int i = from; i < to; i++) {
-      int c = buf[i];
-      boolean tchar = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-          || "!#$%&'*+-.^_`|~".indexOf(c) >= 0;
-      if (!tchar) {
+      if (!TCHAR[buf[i] & 0xff]) {
         return false;
       }
     }

@@ -1,7 +1,5 @@
 package io.periscope.agent.span;
 
-import io.opentelemetry.api.common.Attributes;
-import io.opentelemetry.api.common.AttributesBuilder;
 import io.opentelemetry.api.trace.SpanContext;
 import io.opentelemetry.api.trace.SpanKind;
 import io.opentelemetry.api.trace.StatusCode;
@@ -24,7 +22,6 @@ import io.periscope.agent.pipeline.Peer;
 import io.periscope.agent.trace.TraceParent;
 import io.periscope.exporter.SpanSink;
 import io.periscope.metadata.ResourceResolver;
-import io.opentelemetry.api.common.AttributeKey;
 import java.util.Set;
 
 /**
@@ -39,7 +36,6 @@ public final class SpanFactory implements ExchangeSink {
           ? "dev" : SpanFactory.class.getPackage().getImplementationVersion())
       .build();
   static final String REDACTED = "REDACTED";
-  static final AttributeKey<Long> THREAD_ID = AttributeKey.longKey("thread.id");
 
   /** Methods the semantic conventions know; others are reported as _OTHER (http.request.method). */
   private static final Set<String> KNOWN_METHODS =
@@ -96,7 +92,7 @@ public final class SpanFactory implements ExchangeSink {
 
     String method = request.method();
     boolean known = KNOWN_METHODS.contains(method);
-    AttributesBuilder attributes = Attributes.builder()
+    ExchangeAttributes.Builder attributes = ExchangeAttributes.builder()
         .put(HttpAttributes.HTTP_REQUEST_METHOD, known ? method : "_OTHER")
         .put(HttpAttributes.HTTP_RESPONSE_STATUS_CODE, response.status())
         // network.protocol.name and network.transport are left out: the conventions want them only
@@ -104,7 +100,7 @@ public final class SpanFactory implements ExchangeSink {
         .put(NetworkAttributes.NETWORK_PROTOCOL_VERSION, protocolVersion(request.minorVersion()))
         .put(NetworkAttributes.NETWORK_PEER_ADDRESS, peer.remoteHost())
         .put(NetworkAttributes.NETWORK_PEER_PORT, peer.remotePort())
-        .put(THREAD_ID, exchange.tid());
+        .put(ExchangeAttributes.THREAD_ID, exchange.tid());
     if (!known) {
       attributes.put(HttpAttributes.HTTP_REQUEST_METHOD_ORIGINAL, method);
     }
@@ -144,7 +140,7 @@ public final class SpanFactory implements ExchangeSink {
   }
 
   /** server.address and server.port: the Host the client asked for, else the socket's server end. */
-  private static void serverAddress(AttributesBuilder attributes, Http1Head request, RequestTarget target, Peer peer,
+  private static void serverAddress(ExchangeAttributes.Builder attributes, Http1Head request, RequestTarget target, Peer peer,
       boolean server) {
     String authority = target.authority() != null ? target.authority() : request.host();
     HostAndPort host = authority == null ? null : HostAndPort.parse(authority);
