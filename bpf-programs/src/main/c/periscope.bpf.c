@@ -396,7 +396,7 @@ static __always_inline __u32 copy_iovec_tail(struct scratch *s, __u32 offset, __
 					      __u64 len, __u32 want)
 {
 	__u64 left = len;
-/* A bounded loop (kernel >= 5.3): the early return keeps clang from unrolling it. */
+	/* A bounded loop (kernel >= 5.3): the early return keeps clang from unrolling it. */
 	for (int i = 0; i < MAX_IOV; i++) {
 		if (i >= iovcnt)
 			return 0;
@@ -419,7 +419,6 @@ static __always_inline __u32 tcp_seq(__u64 sock, __u8 direction)
 	return direction == DIR_EGRESS ? BPF_CORE_READ(tp, write_seq) : BPF_CORE_READ(tp, copied_seq);
 }
 
-
 /*
  * An egress syscall keeps only its entry time: a client span starts when its request begins to
  * leave. Everything else is worked out at exit, where the byte count is known.
@@ -441,10 +440,10 @@ static __always_inline int egress_enter(__u8 syscall)
 
 /*
  * The data path runs at syscall exit, where the byte count is known. The arguments come from the
- * registers the task saved at entry, so there is no per-call state to keep, a failed call (EAGAIN
- * above all) costs one comparison, and a call that was already blocked when the programs were
- * attached (an idle keep-alive connection waiting in recv) is captured like any other. The
- * sequence number of the first byte moved is the socket's counter minus the bytes moved.
+ * registers the task saved at entry, so a failed call (EAGAIN above all) costs one comparison, and
+ * a read that was already blocked when the programs were attached (an idle keep-alive connection
+ * waiting in recv) is captured like any other. The sequence number of the first byte moved is the
+ * socket's counter minus the bytes moved.
  */
 static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
 {
