@@ -12,14 +12,15 @@ import java.util.List;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
 /**
- * A bounded queue in front of a {@link SpanExporter}: {@link #offer} never blocks, and one daemon
- * thread named {@code periscope-export} hands batches to the exporter when a batch is full or the
- * schedule delay has passed. When the queue is full, new spans are dropped and counted, the same
+ * A bounded queue in front of a {@link SpanExporter}: {@link #offer} never blocks, and daemon
+ * threads named {@code periscope-export} (one per export allowed in flight) hand batches to the
+ * exporter when a batch is full or the schedule delay has passed. When the queue is full, new spans are dropped and counted, the same
  * trade-off as the SDK's {@code BatchSpanProcessor}: a slow collector costs spans, never the
  * agent's ability to keep up with the kernel.
  *
@@ -36,6 +37,9 @@ public final class SpanBatcher implements SpanSink {
   /** Default for {@link SpanBatcherBuilder#setScheduleDelay}: 1 s. */
   public static final Duration DEFAULT_SCHEDULE_DELAY = Duration.ofSeconds(1);
 
+  /** Default for {@link SpanBatcherBuilder#setMaxConcurrentExports}. */
+  public static final int DEFAULT_MAX_CONCURRENT_EXPORTS = 1;
+
   /** Default for {@link SpanBatcherBuilder#setExportTimeout}: 10 s. */
   public static final Duration DEFAULT_EXPORT_TIMEOUT = Duration.ofSeconds(10);
 
@@ -50,11 +54,13 @@ public final class SpanBatcher implements SpanSink {
   private final long scheduleDelayNanos;
   private final long exportTimeoutNanos;
 
-  // Holds at most one token, so producers wake the worker once per batch rather than once per span.
-  private final BlockingQueue<Boolean> wakeUp = new ArrayBlockingQueue<>(1);
+  // Holds at most one token per worker, so producers wake workers once per batch rather than once
+  // per span.
+  private final BlockingQueue<Boolean> wakeUp;
   // How many queued spans would complete the worker's batch while it sleeps; MAX_VALUE while it is
   // busy so producers do not bother signalling.
   private volatile int spansNeeded = Integer.MAX_VALUE;
+  private final AtomicInteger sleepers = new AtomicInteger();
 
   private final AtomicBoolean closed = new AtomicBoolean();
   private final LongAdder accepted = new LongAdder();
@@ -62,10 +68,10 @@ public final class SpanBatcher implements SpanSink {
   private final LongAdder exported = new LongAdder();
   private final LongAdder exportFailures = new LongAdder();
   private final LongAdder failed = new LongAdder();
-  private final Thread worker;
+  private final List<Thread> workers = new ArrayList<>();
 
-  // Touched only by the worker: log the first failure of a streak loudly, the rest quietly.
-  private boolean failing;
+  // Log the first failure of a streak loudly, the rest quietly. Workers race on it harmlessly.
+  private volatile boolean failing;
 
   /** Starts configuring a batcher that takes ownership of {@code exporter}. */
   public static SpanBatcherBuilder builder(SpanExporter exporter) {
@@ -77,14 +83,21 @@ public final class SpanBatcher implements SpanSink {
       int maxQueueSize,
       int maxBatchSize,
       Duration scheduleDelay,
-      Duration exportTimeout) {
+      Duration exportTimeout,
+      int maxConcurrentExports) {
     this.exporter = exporter;
     this.queue = new ArrayBlockingQueue<>(maxQueueSize);
     this.maxBatchSize = maxBatchSize;
     this.scheduleDelayNanos = saturatedNanos(scheduleDelay);
     this.exportTimeoutNanos = saturatedNanos(exportTimeout);
-    this.worker = Thread.ofPlatform().name("periscope-export").daemon().unstarted(this::exportLoop);
-    worker.start();
+    this.wakeUp = new ArrayBlockingQueue<>(maxConcurrentExports);
+    // One worker per export allowed in flight: each exports synchronously, so a second worker
+    // keeps the collector busy while the first waits for its answer.
+    for (int i = 1; i <= maxConcurrentExports; i++) {
+      String name = i == 1 ? "periscope-export" : "periscope-export-" + i;
+      workers.add(Thread.ofPlatform().name(name).daemon().unstarted(this::exportLoop));
+    }
+    workers.forEach(Thread::start);
   }
 
   @Override
@@ -123,18 +136,24 @@ public final class SpanBatcher implements SpanSink {
     if (!closed.compareAndSet(false, true)) {
       return;
     }
-    wakeUp.offer(Boolean.TRUE);
+    long deadline = System.nanoTime() + exportTimeoutNanos;
     try {
-      if (!worker.join(Duration.ofNanos(exportTimeoutNanos))) {
-        // An export started before close() may have used up the time; interrupting makes the
-        // worker stop waiting and count what it still holds as failed, which it does at once
-        // unless the exporter blocks inside export() itself.
-        logger.warning("flushing spans did not finish within the export timeout; abandoning it");
-        worker.interrupt();
-        worker.join(ABANDON_GRACE);
+      for (int i = 0; i < workers.size(); i++) {
+        wakeUp.offer(Boolean.TRUE); // one token per sleeping worker
+      }
+      for (Thread worker : workers) {
+        long left = Math.max(0, deadline - System.nanoTime());
+        if (!worker.join(Duration.ofNanos(left))) {
+          // An export started before close() may have used up the time; interrupting makes the
+          // worker stop waiting and count what it still holds as failed, which it does at once
+          // unless the exporter blocks inside export() itself.
+          logger.warning("flushing spans did not finish within the export timeout; abandoning it");
+          worker.interrupt();
+          worker.join(ABANDON_GRACE);
+        }
       }
     } catch (InterruptedException e) {
-      worker.interrupt();
+      workers.forEach(Thread::interrupt);
       Thread.currentThread().interrupt();
     }
     try {
@@ -156,19 +175,28 @@ public final class SpanBatcher implements SpanSink {
         long now = System.nanoTime();
         boolean due = now - deadline >= 0;
         if (batch.size() >= maxBatchSize || (due && !batch.isEmpty())) {
+          if (sleepers.get() > 0 && queue.size() >= maxBatchSize) {
+            wakeUp.offer(Boolean.TRUE); // another full batch is waiting: hand it to a sleeping worker
+          }
           export(batch, exportTimeoutNanos);
           batch.clear();
           deadline = System.nanoTime() + scheduleDelayNanos;
         } else if (due) {
           deadline = now + scheduleDelayNanos;
         } else {
+          sleepers.incrementAndGet();
           spansNeeded = maxBatchSize - batch.size();
           // Re-check after publishing spansNeeded: a producer that read the old value did not
           // signal, and its span must not wait for the timer.
-          if (queue.size() < spansNeeded) {
-            wakeUp.poll(deadline - now, NANOSECONDS);
+          try {
+            if (queue.size() < spansNeeded) {
+              wakeUp.poll(deadline - now, NANOSECONDS);
+            }
+          } finally {
+            if (sleepers.decrementAndGet() == 0) {
+              spansNeeded = Integer.MAX_VALUE; // nobody sleeps: producers need not signal
+            }
           }
-          spansNeeded = Integer.MAX_VALUE;
         }
       }
       flush(batch);

@@ -12,6 +12,7 @@ public final class SpanBatcherBuilder {
   private int maxBatchSize = SpanBatcher.DEFAULT_MAX_BATCH_SIZE;
   private Duration scheduleDelay = SpanBatcher.DEFAULT_SCHEDULE_DELAY;
   private Duration exportTimeout = SpanBatcher.DEFAULT_EXPORT_TIMEOUT;
+  private int maxConcurrentExports = SpanBatcher.DEFAULT_MAX_CONCURRENT_EXPORTS;
 
   SpanBatcherBuilder(SpanExporter exporter) {
     this.exporter = requireNonNull(exporter, "exporter");
@@ -54,7 +55,17 @@ public final class SpanBatcherBuilder {
   }
 
   /**
-   * Starts the export thread. The caller owns the result and must {@link SpanBatcher#close()} it.
+   * How many exports may be in flight at once, each on its own thread. More than one keeps a
+   * collector busy while another batch waits for its answer. Defaults to {@value
+   * SpanBatcher#DEFAULT_MAX_CONCURRENT_EXPORTS}.
+   */
+  public SpanBatcherBuilder setMaxConcurrentExports(int maxConcurrentExports) {
+    this.maxConcurrentExports = positive(maxConcurrentExports, "maxConcurrentExports");
+    return this;
+  }
+
+  /**
+   * Starts the export threads. The caller owns the result and must {@link SpanBatcher#close()} it.
    *
    * @throws IllegalArgumentException if the batch size exceeds the queue size
    */
@@ -68,7 +79,8 @@ public final class SpanBatcherBuilder {
               + maxQueueSize
               + ")");
     }
-    return new SpanBatcher(exporter, maxQueueSize, maxBatchSize, scheduleDelay, exportTimeout);
+    return new SpanBatcher(exporter, maxQueueSize, maxBatchSize, scheduleDelay, exportTimeout,
+        maxConcurrentExports);
   }
 
   private static int positive(int value, String name) {

@@ -45,6 +45,46 @@ class SpanBatcherTest {
   }
 
   @Test
+  void aSecondExportGoesOutWhileTheFirstWaitsForItsAnswer() throws Exception {
+    RecordingExporter exporter = RecordingExporter.gated();
+    SpanBatcher batcher =
+        SpanBatcher.builder(exporter)
+            .setMaxQueueSize(10)
+            .setMaxBatchSize(2)
+            .setScheduleDelay(NEVER)
+            .setMaxConcurrentExports(2)
+            .build();
+    IntStream.range(0, 6).mapToObj(TestSpans::numbered).forEach(batcher::offer);
+
+    // Two batches are handed over although the collector answered neither: both are in flight.
+    exporter.awaitBatch();
+    exporter.awaitBatch();
+    assertThat(exporter.allBatches()).hasSize(2);
+    assertThat(batcher.stats().spansExported()).isZero();
+
+    exporter.open();
+    batcher.close();
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(6, 0, 6, 0, 0));
+    assertThat(exporter.allBatches()).flatExtracting(b -> b).hasSize(6).doesNotHaveDuplicates();
+    assertThat(exporter.shutdowns()).isEqualTo(1);
+  }
+
+  @Test
+  void oneExportAtATimeByDefault() throws Exception {
+    RecordingExporter exporter = RecordingExporter.gated();
+    SpanBatcher batcher =
+        SpanBatcher.builder(exporter).setMaxQueueSize(10).setMaxBatchSize(2).setScheduleDelay(NEVER).build();
+    IntStream.range(0, 4).mapToObj(TestSpans::numbered).forEach(batcher::offer);
+
+    exporter.awaitBatch();
+    assertThat(exporter.allBatches()).as("the second batch waits for the first answer").hasSize(1);
+
+    exporter.open();
+    batcher.close();
+    assertThat(batcher.stats().spansExported()).isEqualTo(4);
+  }
+
+  @Test
   void exportsFullBatchesWithoutWaitingForTheTimer() throws Exception {
     RecordingExporter exporter = RecordingExporter.succeeding();
     SpanBatcher batcher =
