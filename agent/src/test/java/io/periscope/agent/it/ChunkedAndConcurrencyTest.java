@@ -156,15 +156,7 @@ class ChunkedAndConcurrencyTest {
 
   @AfterAll
   static void stop() {
-    for (AutoCloseable c : new AutoCloseable[] {statusServer, chunkedServer, tracing}) {
-      try {
-        if (c != null) {
-          c.close();
-        }
-      } catch (Exception e) {
-        throw new AssertionError(e);
-      }
-    }
+    PeerProcess.closeAll(statusServer, chunkedServer, tracing);
   }
 
   @Test

@@ -101,15 +101,7 @@ class JvmHttpClientTest {
 
   @AfterAll
   static void stop() {
-    for (AutoCloseable c : new AutoCloseable[] {uploadServer, fileServer, tracing}) {
-      try {
-        if (c != null) {
-          c.close();
-        }
-      } catch (Exception e) {
-        throw new AssertionError(e);
-      }
-    }
+    PeerProcess.closeAll(uploadServer, fileServer, tracing);
   }
 
   @Test

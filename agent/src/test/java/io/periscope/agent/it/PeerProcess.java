@@ -84,6 +84,19 @@ final class PeerProcess implements AutoCloseable {
     return new Ran(Long.parseLong(output.substring(0, newline).strip()), output.substring(newline + 1));
   }
 
+  /** Closes each of these that was started (nulls are skipped), in order. */
+  static void closeAll(AutoCloseable... started) {
+    for (AutoCloseable c : started) {
+      try {
+        if (c != null) {
+          c.close();
+        }
+      } catch (Exception e) {
+        throw new AssertionError(e);
+      }
+    }
+  }
+
   long pid() {
     return process.pid();
   }
