@@ -27,6 +27,8 @@ public final class Agent implements AutoCloseable {
   /** How long the capture thread sleeps when the ring buffer is empty: the kernel never wakes it. */
   static final long POLL_INTERVAL_NANOS = 5_000_000L;
   private static final long IDLE_SWEEP_NANOS = 1_000_000_000L;
+  /** How often counters that mean loss are compared and, when they grew, logged. */
+  private static final long DROP_REPORT_NANOS = 60_000_000_000L;
   static final int EXPORT_QUEUE_SPANS = 16_384;
   static final int EXPORT_BATCH_SPANS = 2_048;
   static final int EXPORTS_IN_FLIGHT = 2;
@@ -84,6 +86,8 @@ public final class Agent implements AutoCloseable {
 
   private void run() {
     long nextSweep = Libc.monotonicNanos() + IDLE_SWEEP_NANOS;
+    long nextReport = Libc.monotonicNanos() + DROP_REPORT_NANOS;
+    DropReport reported = drops();
     while (running) {
       try {
         if (capture.poll(tracker) == 0) {
@@ -95,6 +99,15 @@ public final class Agent implements AutoCloseable {
           tracker.evictIdle(now);
           nextSweep = now + IDLE_SWEEP_NANOS;
         }
+        if (now >= nextReport) {
+          DropReport current = drops();
+          String grew = current.since(reported);
+          if (grew != null) {
+            LOG.log(System.Logger.Level.WARNING, "in the last minute: {0}", grew);
+          }
+          reported = current;
+          nextReport = now + DROP_REPORT_NANOS;
+        }
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         return;
@@ -103,6 +116,10 @@ public final class Agent implements AutoCloseable {
         LOG.log(System.Logger.Level.ERROR, "capture loop error", e);
       }
     }
+  }
+
+  private DropReport drops() {
+    return DropReport.of(capture.counters(), stats.snapshot(), linker.stats(), batcher.stats());
   }
 
   public List<String> programs() {

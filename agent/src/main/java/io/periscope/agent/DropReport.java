@@ -1,0 +1,45 @@
+package io.periscope.agent;
+
+import io.periscope.agent.link.SameNodeLinker;
+import io.periscope.agent.pipeline.PipelineStats;
+import io.periscope.bpf.CaptureCounters;
+import io.periscope.exporter.ExportStats;
+import java.util.ArrayList;
+import java.util.List;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Every counter that means something was lost, at one moment. The agent logs the difference once
+ * a minute when there is one, so drops are visible while it runs, not only when it stops.
+ */
+record DropReport(long ringBuffer, long inflight, long malformed, long parseFailures, long evicted,
+    long pipelineOverflows, long linkOverflow, long exportQueue, long exportFailed) {
+
+  static DropReport of(CaptureCounters kernel, PipelineStats.Snapshot pipeline, SameNodeLinker.LinkStats link,
+      ExportStats export) {
+    return new DropReport(kernel.ringBufferDrops(), kernel.inflightDrops(), pipeline.malformedEvents(),
+        pipeline.http1ParseFailures(), pipeline.connectionsEvicted(), pipeline.pipelineOverflows(),
+        link.heldOverflow(), export.spansDropped(), export.spansFailed());
+  }
+
+  /** What grew since {@code earlier}, as one line, or null when nothing did. */
+  @Nullable String since(DropReport earlier) {
+    List<String> grew = new ArrayList<>();
+    add(grew, ringBuffer - earlier.ringBuffer, "events lost in the kernel (ring buffer full)");
+    add(grew, inflight - earlier.inflight, "syscalls not traced (in-flight table full)");
+    add(grew, malformed - earlier.malformed, "malformed events");
+    add(grew, parseFailures - earlier.parseFailures, "connections that failed to parse");
+    add(grew, evicted - earlier.evicted, "connections evicted (table full or idle)");
+    add(grew, pipelineOverflows - earlier.pipelineOverflows, "connections with too many pipelined requests");
+    add(grew, linkOverflow - earlier.linkOverflow, "server spans released unlinked (too many waiting)");
+    add(grew, exportQueue - earlier.exportQueue, "spans dropped (export queue full)");
+    add(grew, exportFailed - earlier.exportFailed, "spans lost in failed exports");
+    return grew.isEmpty() ? null : String.join(", ", grew);
+  }
+
+  private static void add(List<String> grew, long delta, String what) {
+    if (delta > 0) {
+      grew.add(delta + " " + what);
+    }
+  }
+}
