@@ -18,8 +18,49 @@ public record Peer(int tgid, String comm, Role role, InetAddress localAddress, i
 
   static Peer of(int tgid, String comm, Role role, InetAddress local, int localPort, InetAddress remote,
       int remotePort) {
-    return new Peer(tgid, comm, role, local, localPort, remote, remotePort, local.getHostAddress(),
-        remote.getHostAddress());
+    return new Peer(tgid, comm, role, local, localPort, remote, remotePort, text(local), text(remote));
+  }
+
+  /**
+   * An address as text: IPv4 dotted, IPv6 in the RFC 5952 canonical form ({@code ::1}, not Java's
+   * {@code 0:0:0:0:0:0:0:1}), so attributes match what other instrumentation reports.
+   */
+  static String text(InetAddress address) {
+    byte[] bytes = address.getAddress();
+    if (bytes.length == 4) {
+      return address.getHostAddress();
+    }
+    int[] groups = new int[8];
+    for (int i = 0; i < 8; i++) {
+      groups[i] = ((bytes[2 * i] & 0xff) << 8) | (bytes[2 * i + 1] & 0xff);
+    }
+    // §4.2.3: the longest run of two or more zero groups (the first, on a tie) becomes "::".
+    int bestStart = -1;
+    int bestLength = 1;
+    for (int i = 0; i < 8; ) {
+      int j = i;
+      while (j < 8 && groups[j] == 0) {
+        j++;
+      }
+      if (j - i > bestLength) {
+        bestStart = i;
+        bestLength = j - i;
+      }
+      i = j == i ? i + 1 : j;
+    }
+    StringBuilder out = new StringBuilder(39);
+    for (int i = 0; i < 8; i++) {
+      if (i == bestStart) {
+        out.append("::");
+        i += bestLength - 1;
+        continue;
+      }
+      if (out.length() > 0 && out.charAt(out.length() - 1) != ':') {
+        out.append(':');
+      }
+      out.append(Integer.toHexString(groups[i])); // §4.1 and §4.3: no leading zeros, lowercase
+    }
+    return out.toString();
   }
 
   static InetAddress address(byte[] sixteen) {

@@ -36,6 +36,12 @@ final class PeerProcess implements AutoCloseable {
 
   /** Starts a server and waits until it accepts connections on the port. */
   static PeerProcess server(Path dir, int port, String... command) throws IOException, InterruptedException {
+    return serverOn(dir, "127.0.0.1", port, command);
+  }
+
+  /** Starts a server and waits until it accepts connections on that address and port. */
+  static PeerProcess serverOn(Path dir, String host, int port, String... command)
+      throws IOException, InterruptedException {
     PeerProcess peer = start(dir, command);
     long deadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
     while (System.nanoTime() < deadline) {
@@ -43,7 +49,7 @@ final class PeerProcess implements AutoCloseable {
         throw new AssertionError(peer.command + " exited early: " + peer.output());
       }
       try (Socket s = new Socket()) {
-        s.connect(new InetSocketAddress("127.0.0.1", port), 200);
+        s.connect(new InetSocketAddress(host, port), 200);
         return peer;
       } catch (IOException notYet) {
         Thread.sleep(50);
