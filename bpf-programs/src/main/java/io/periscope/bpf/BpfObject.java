@@ -91,10 +91,6 @@ public final class BpfObject implements AutoCloseable {
     return List.copyOf(attached);
   }
 
-  public List<String> attachedPrograms() {
-    return List.copyOf(attached);
-  }
-
   public BpfMap map(String name) {
     checkState(loaded, "maps have file descriptors only after load");
     MemorySegment map = Libbpf.findMap(object, name);

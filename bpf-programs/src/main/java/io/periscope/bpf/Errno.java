@@ -7,10 +7,7 @@ import java.lang.invoke.MethodHandle;
 
 /** errno values and their text, from libc's {@code strerror}. */
 final class Errno {
-  static final int EPERM = 1;
   static final int ENOENT = 2;
-  static final int EACCES = 13;
-  static final int EINVAL = 22;
 
   private static final MethodHandle STRERROR =
       Native.libc().function("strerror", FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.JAVA_INT));

@@ -80,11 +80,6 @@ public final class RingBuffer implements AutoCloseable {
     return records;
   }
 
-  /** Bytes written by producers and not yet consumed. */
-  public long pending() {
-    return (long) LONG.getAcquire(producerPages, 0L) - (long) LONG.getAcquire(consumerPage, 0L);
-  }
-
   /** Unmaps the ring. Idempotent; the reader must have stopped. */
   @Override
   public void close() {

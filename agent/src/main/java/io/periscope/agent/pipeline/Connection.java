@@ -14,16 +14,14 @@ final class Connection {
   enum Protocol { DETECTING, HTTP1, HTTP2, NOT_HTTP, FAILED }
 
   final long sock;
-  private final byte origin;
   private Protocol protocol = Protocol.DETECTING;
   private int detectionAttempts;
   private @Nullable Http1Exchanges http1;
   private @Nullable Peer peer;
   long lastActivityNanos;
 
-  Connection(long sock, byte origin, long nowNanos) {
+  Connection(long sock, long nowNanos) {
     this.sock = sock;
-    this.origin = origin;
     this.lastActivityNanos = nowNanos;
   }
 
@@ -107,7 +105,4 @@ final class Connection {
     return protocol;
   }
 
-  byte origin() {
-    return origin;
-  }
 }

@@ -64,14 +64,14 @@ public final class ConnectionTracker implements RingBuffer.RecordHandler {
     long sock = event.sock();
     try {
       switch (event.type()) {
-        case SocketEvent.TYPE_DATA -> connection(sock, SocketEvent.ORIGIN_UNKNOWN).onData(event, sink, stats);
+        case SocketEvent.TYPE_DATA -> connection(sock).onData(event, sink, stats);
         case SocketEvent.TYPE_CONN_OPEN -> {
           Connection previous = connections.remove(sock);
           if (previous != null) {
             previous.onClose(stats); // the kernel reused the socket's memory: the old one is gone
             ended(previous);
           }
-          connection(sock, event.origin());
+          connection(sock);
         }
         case SocketEvent.TYPE_CONN_CLOSE -> {
           Connection closed = connections.remove(sock);
@@ -90,10 +90,10 @@ public final class ConnectionTracker implements RingBuffer.RecordHandler {
     }
   }
 
-  private Connection connection(long sock, byte origin) {
+  private Connection connection(long sock) {
     Connection c = connections.get(sock);
     if (c == null) {
-      c = new Connection(sock, origin, event.exitNanos());
+      c = new Connection(sock, event.exitNanos());
       connections.put(sock, c);
       stats.connectionsTracked++;
     }
