@@ -359,7 +359,24 @@ static __always_inline __u32 copy_user(struct scratch *s, __u32 offset, __u64 sr
 	return n;
 }
 
-static __always_inline __u32 copy_iovec(struct scratch *s, __u64 iov_ptr, __u32 iovcnt, __u64 len)
+/* The iovec array of a readv/writev/recvmsg/sendmsg, fetched with one copy rather than one per iovec. */
+struct iovecs {
+	struct iovec v[MAX_IOV];
+};
+
+static __always_inline bool read_iovecs(struct iovecs *iovs, __u64 iov_ptr, __u32 iovcnt)
+{
+	__u64 size = (__u64)iovcnt * sizeof(struct iovec);
+	if (size > sizeof(*iovs))
+		size = sizeof(*iovs);
+	/* Keeps the bound visible to the verifier whatever register width clang picks. */
+	size &= 2 * sizeof(*iovs) - 1;
+	if (size > sizeof(*iovs))
+		return false;
+	return bpf_probe_read_user(iovs, size, (void *)iov_ptr) == 0;
+}
+
+static __always_inline __u32 copy_iovec(struct scratch *s, struct iovecs *iovs, __u32 iovcnt, __u64 len)
 {
 	__u32 copied = 0;
 	__u64 left = len;
@@ -367,11 +384,8 @@ static __always_inline __u32 copy_iovec(struct scratch *s, __u64 iov_ptr, __u32 
 	for (int i = 0; i < MAX_IOV; i++) {
 		if (i >= iovcnt || left == 0)
 			break;
-		struct iovec iov = {};
-		if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(iov_ptr + i * sizeof(struct iovec))))
-			break;
-		__u64 n = iov.iov_len < left ? iov.iov_len : left;
-		__u32 got = copy_user(s, copied, (__u64)iov.iov_base, n);
+		__u64 n = iovs->v[i].iov_len < left ? iovs->v[i].iov_len : left;
+		__u32 got = copy_user(s, copied, (__u64)iovs->v[i].iov_base, n);
 		copied += got;
 		left -= n;
 		if (got < n)
@@ -392,7 +406,7 @@ static __always_inline __u32 copy_tail(struct scratch *s, __u32 offset, __u64 sr
 }
 
 /* The tail of what an iovec array moved: taken from the iovec holding the last byte. */
-static __always_inline __u32 copy_iovec_tail(struct scratch *s, __u32 offset, __u64 iov_ptr, __u32 iovcnt,
+static __always_inline __u32 copy_iovec_tail(struct scratch *s, __u32 offset, struct iovecs *iovs, __u32 iovcnt,
 					      __u64 len, __u32 want)
 {
 	__u64 left = len;
@@ -400,15 +414,13 @@ static __always_inline __u32 copy_iovec_tail(struct scratch *s, __u32 offset, __
 	for (int i = 0; i < MAX_IOV; i++) {
 		if (i >= iovcnt)
 			return 0;
-		struct iovec iov = {};
-		if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(iov_ptr + i * sizeof(struct iovec))))
-			return 0;
-		if (iov.iov_len >= left) {
+		__u64 iov_len = iovs->v[i].iov_len;
+		if (iov_len >= left) {
 			/* The last byte is in this iovec, `left` bytes into it. */
 			__u32 n = left < want ? left : want;
-			return copy_tail(s, offset, (__u64)iov.iov_base, left, n);
+			return copy_tail(s, offset, (__u64)iovs->v[i].iov_base, left, n);
 		}
-		left -= iov.iov_len;
+		left -= iov_len;
 	}
 	return 0; /* beyond MAX_IOV iovecs: no tail */
 }
@@ -499,6 +511,9 @@ static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
 	}
 	if (info->agent_peer)
 		return 0;
+	struct iovecs iovs = {};
+	if (iovcnt && !read_iovecs(&iovs, buf, iovcnt))
+		return 0;
 	struct scratch *s = scratch_record();
 	if (!s)
 		return 0;
@@ -512,7 +527,7 @@ static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
 	if (syscall == SYS_SENDFILE)
 		e->captured_len = 0; /* file contents: counted so parsers can skip them, never copied */
 	else if (iovcnt)
-		e->captured_len = copy_iovec(s, buf, iovcnt, ret);
+		e->captured_len = copy_iovec(s, &iovs, iovcnt, ret);
 	else
 		e->captured_len = copy_user(s, 0, buf, ret);
 	if (e->captured_len < e->total_len && syscall != SYS_SENDFILE) {
@@ -520,7 +535,7 @@ static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
 		__u64 cut = ret - e->captured_len;
 		__u32 want = cut < TAIL_BYTES ? cut : TAIL_BYTES;
 		if (iovcnt)
-			e->tail_len = copy_iovec_tail(s, e->captured_len, buf, iovcnt, ret, want);
+			e->tail_len = copy_iovec_tail(s, e->captured_len, &iovs, iovcnt, ret, want);
 		else
 			e->tail_len = copy_tail(s, e->captured_len, buf, ret, want);
 	}
