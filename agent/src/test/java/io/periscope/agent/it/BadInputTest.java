@@ -354,8 +354,8 @@ class BadInputTest {
 
   /** A normal request after the bad input: traced on both ends, whatever came before. */
   private static long curlHello() throws Exception {
-    return Long.parseLong(PythonHttpServerTest.curlPidOf(site, "-sS", "-o", "/dev/null",
-        "http://127.0.0.1:" + PORT + "/hello.txt"));
+    return PeerProcess.runWithPid(site, "curl", "-sS", "-o", "/dev/null",
+        "http://127.0.0.1:" + PORT + "/hello.txt").pid();
   }
 
   /** Waits for curl's two spans and returns every span of the server and curl: there must be no other. */

@@ -2,10 +2,7 @@ package io.periscope.agent.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.opentelemetry.exporter.otlp.http.trace.OtlpHttpSpanExporter;
 import io.opentelemetry.proto.trace.v1.Span.SpanKind;
-import io.periscope.agent.Agent;
-import io.periscope.agent.AgentConfig;
 import io.periscope.agent.testing.OtlpReceiver;
 import io.periscope.agent.testing.ReceivedSpan;
 import java.nio.file.Files;
@@ -13,7 +10,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -35,7 +31,7 @@ class FiltersAndSelfTrafficTest {
   void pidFilterTracesOnlyTheListedProcess() throws Exception {
     Files.writeString(dir.resolve("a.txt"), "a");
     try (PeerProcess a = server(PORT_A); PeerProcess b = server(PORT_B);
-        Tracing tracing = Tracing.start("--pid", Long.toString(a.pid()), "--port", PORT_A + "," + PORT_B)) {
+        TracingAgent tracing = TracingAgent.start("--pid", Long.toString(a.pid()), "--port", PORT_A + "," + PORT_B)) {
       PeerProcess.Ran clientA = curl(PORT_A);
       PeerProcess.Ran clientB = curl(PORT_B);
       List<Long> all = List.of(a.pid(), b.pid(), clientA.pid(), clientB.pid());
@@ -49,7 +45,7 @@ class FiltersAndSelfTrafficTest {
   @Test
   void processNameFilterTracesOnlyThatCommand() throws Exception {
     Files.writeString(dir.resolve("a.txt"), "a");
-    try (PeerProcess a = server(PORT_A); Tracing tracing = Tracing.start("--process", "curl", "--port",
+    try (PeerProcess a = server(PORT_A); TracingAgent tracing = TracingAgent.start("--process", "curl", "--port",
         Integer.toString(PORT_A))) {
       PeerProcess.Ran client = curl(PORT_A);
       List<ReceivedSpan> spans = tracing.awaitSpans(List.of(a.pid(), client.pid()), 1);
@@ -97,26 +93,5 @@ class FiltersAndSelfTrafficTest {
 
   private PeerProcess.Ran curl(int port) throws Exception {
     return PeerProcess.runWithPid(dir, "curl", "-sS", "-o", "/dev/null", "http://127.0.0.1:" + port + "/a.txt");
-  }
-
-  /** An in-process agent with arbitrary options, exporting to its own receiver. */
-  private record Tracing(OtlpReceiver receiver, Agent agent) implements AutoCloseable {
-    static Tracing start(String... args) {
-      OtlpReceiver receiver = OtlpReceiver.start();
-      OtlpHttpSpanExporter exporter = OtlpHttpSpanExporter.builder().setEndpoint(receiver.tracesEndpoint()).build();
-      return new Tracing(receiver, Agent.start(AgentConfig.parse(List.of(args), Map.of()), exporter));
-    }
-
-    List<ReceivedSpan> awaitSpans(List<Long> pids, int count) {
-      receiver.awaitSpans(s -> pids.contains(TracingAgent.pid(s)), count, Duration.ofSeconds(20));
-      TracingAgent.sleep(Duration.ofMillis(1500)); // room for spans that should not be there
-      return receiver.spans().stream().filter(s -> pids.contains(TracingAgent.pid(s))).toList();
-    }
-
-    @Override
-    public void close() {
-      agent.close();
-      receiver.close();
-    }
   }
 }

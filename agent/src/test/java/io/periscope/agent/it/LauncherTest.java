@@ -224,8 +224,8 @@ class LauncherTest {
   }
 
   private static long curl(int port) throws Exception {
-    return Long.parseLong(PythonHttpServerTest.curlPidOf(site, "-sS", "-o", "/dev/null",
-        "http://127.0.0.1:" + port + "/hello.txt"));
+    return PeerProcess.runWithPid(site, "curl", "-sS", "-o", "/dev/null",
+        "http://127.0.0.1:" + port + "/hello.txt").pid();
   }
 
   private static boolean isOf(ReceivedSpan span, long serverPid, long clientPid) {

@@ -54,14 +54,14 @@ class PythonHttpServerTest {
   @Test
   void requestWithTraceparentJoinsTheCallersTrace() throws Exception {
     long before = System.currentTimeMillis() * 1_000_000L;
-    String client = curlPidOf(site, "-sS", "-o", "/dev/null",
+    long client = PeerProcess.runWithPid(site, "curl", "-sS", "-o", "/dev/null",
         "-H", "traceparent: 00-" + TRACE_ID + "-" + PARENT_ID + "-01",
         "-H", "Authorization: Bearer secret-token",
         "-H", "Cookie: session=secret-cookie",
-        "http://127.0.0.1:" + PORT + "/hello.txt?user=alice&token=t0ps3cret");
+        "http://127.0.0.1:" + PORT + "/hello.txt?user=alice&token=t0ps3cret").pid();
     long after = System.currentTimeMillis() * 1_000_000L;
 
-    List<ReceivedSpan> spans = tracing.awaitSpans(List.of(server.pid(), Long.parseLong(client)), 2);
+    List<ReceivedSpan> spans = tracing.awaitSpans(List.of(server.pid(), client), 2);
     assertThat(spans).as(TracingAgent.describe(spans)).hasSize(2);
     ReceivedSpan serverSpan = only(spans, SpanKind.SPAN_KIND_SERVER);
     ReceivedSpan clientSpan = only(spans, SpanKind.SPAN_KIND_CLIENT);
@@ -110,8 +110,8 @@ class PythonHttpServerTest {
 
   @Test
   void requestWithoutTraceparentJoinsTheTraceOfTheClientOnThisHost() throws Exception {
-    String client = curlPidOf(site, "-sS", "-o", "/dev/null", "http://127.0.0.1:" + PORT + "/missing");
-    List<ReceivedSpan> spans = tracing.awaitSpans(List.of(server.pid(), Long.parseLong(client)), 2);
+    long client = PeerProcess.runWithPid(site, "curl", "-sS", "-o", "/dev/null", "http://127.0.0.1:" + PORT + "/missing").pid();
+    List<ReceivedSpan> spans = tracing.awaitSpans(List.of(server.pid(), client), 2);
     assertThat(spans).as(TracingAgent.describe(spans)).hasSize(2);
     ReceivedSpan serverSpan = only(spans, SpanKind.SPAN_KIND_SERVER);
     ReceivedSpan clientSpan = only(spans, SpanKind.SPAN_KIND_CLIENT);
@@ -128,8 +128,8 @@ class PythonHttpServerTest {
 
   @Test
   void oneMebibyteResponseIsOneSpan() throws Exception {
-    String client = curlPidOf(site, "-sS", "-o", "/dev/null", "http://127.0.0.1:" + PORT + "/big.bin");
-    List<ReceivedSpan> spans = tracing.awaitSpans(List.of(server.pid(), Long.parseLong(client)), 2);
+    long client = PeerProcess.runWithPid(site, "curl", "-sS", "-o", "/dev/null", "http://127.0.0.1:" + PORT + "/big.bin").pid();
+    List<ReceivedSpan> spans = tracing.awaitSpans(List.of(server.pid(), client), 2);
     assertThat(spans).as(TracingAgent.describe(spans)).hasSize(2);
     assertThat(spans).allSatisfy(s -> assertThat(s.attributes())
         .containsEntry("url.path", "/big.bin")
@@ -140,15 +140,5 @@ class PythonHttpServerTest {
     List<ReceivedSpan> matching = spans.stream().filter(s -> s.kind() == kind).toList();
     assertThat(matching).as(kind + " spans in" + TracingAgent.describe(spans)).hasSize(1);
     return matching.getFirst();
-  }
-
-  /** Runs curl through a shell that prints curl's pid first, so spans can be matched to it. */
-  static String curlPidOf(Path dir, String... curlArgs) throws Exception {
-    StringBuilder command = new StringBuilder("echo $$; exec curl");
-    for (String arg : curlArgs) {
-      command.append(" '").append(arg.replace("'", "'\\''")).append("'");
-    }
-    String output = PeerProcess.run(dir, "/bin/sh", "-c", command.toString());
-    return output.lines().findFirst().orElseThrow().strip();
   }
 }

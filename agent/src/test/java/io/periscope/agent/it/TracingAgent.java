@@ -36,12 +36,17 @@ final class TracingAgent implements AutoCloseable {
       args.add("--port");
       args.add(Integer.toString(port));
     }
+    return start(args.toArray(String[]::new));
+  }
+
+  /** The agent with these command-line options, exporting to its own receiver. */
+  static TracingAgent start(String... args) {
     OtlpReceiver receiver = OtlpReceiver.start();
     OtlpHttpSpanExporter exporter = OtlpHttpSpanExporter.builder()
         .setEndpoint(receiver.tracesEndpoint())
         .build();
     try {
-      return new TracingAgent(receiver, Agent.start(AgentConfig.parse(args, Map.of()), exporter));
+      return new TracingAgent(receiver, Agent.start(AgentConfig.parse(List.of(args), Map.of()), exporter));
     } catch (RuntimeException | Error e) {
       receiver.close();
       throw e;
