@@ -27,6 +27,12 @@ int main(void)
 	FIELD(socket_event, remote_addr);
 	FIELD(socket_event, comm);
 	FIELD(socket_event, tail_len);
+	FIELD(socket_event, mode);
+	FIELD(socket_event, frames_len);
+	FIELD(socket_event, frame_start);
+	FIELD(socket_event, frame_start_wire);
+	printf("h2_last_known_type=%d\n", H2_LAST_KNOWN_TYPE);
+	printf("counter_max=%d\n", COUNTER_MAX);
 	printf("tail_bytes=%d\n", TAIL_BYTES);
 	printf("periscope_config.size=%zu\n", sizeof(struct periscope_config));
 	FIELD(periscope_config, agent_tgid);

@@ -26,6 +26,7 @@
 #define EINPROGRESS 115
 #define TCP_CLOSE 7
 #define MSG_PEEK 2
+#define RCV_SHUTDOWN 1
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -86,6 +87,22 @@ struct fd_key {
 	__s32 fd;
 };
 
+/*
+ * Where one direction of an HTTP/2 connection stands between two syscalls: inside the payload of
+ * a frame, or inside a frame header that a syscall boundary cut (RFC 9113 §4.1: a frame is a
+ * 9-byte header, whose first 3 bytes are the payload length and the 4th the type, then the payload).
+ */
+struct h2_cursor {
+	__u32 remaining;  /* payload bytes of the current frame still to come */
+	__u8 elide;       /* the current frame's payload is skipped, not copied (DATA, unknown types) */
+	__u8 have;        /* bytes of the next frame header already seen (0-8) ... */
+	__u8 synced;      /* frame boundaries in this direction are known */
+	__u8 pad;
+	__u8 header[8];   /* ... and those bytes */
+};
+
+enum h2_verdict { H2_UNDECIDED = 0, H2_YES = 1, H2_NO = 2 };
+
 /* What a traced socket fd is, worked out once: every later syscall on it costs one lookup. */
 struct sock_info {
 	__u64 sock;
@@ -96,7 +113,11 @@ struct sock_info {
 	__u8 port_traced;  /* the port filter passed (always, without one) */
 	__u8 peer_checked; /* agent_peer below is known (decided at the first bytes moved) */
 	__u8 agent_peer;   /* the other end is the agent's own export connection */
-	__u8 pad;
+	__u8 h2;           /* enum h2_verdict: does this connection carry HTTP/2 frames? */
+	__u8 h2_probes;    /* syscalls looked at for frames while undecided */
+	__u8 pad[7];
+	struct h2_cursor h2_ingress;
+	struct h2_cursor h2_egress;
 };
 
 /* fd -> socket cache; dropped on close() and when the socket reaches TCP_CLOSE. */
@@ -317,6 +338,11 @@ static __always_inline void fill_header(struct socket_event *e, __u8 type, struc
 	e->total_len = 0;
 	e->captured_len = 0;
 	e->tail_len = 0;
+	e->mode = CAPTURE_BYTES;
+	e->pad[0] = e->pad[1] = e->pad[2] = 0;
+	e->frames_len = 0;
+	e->frame_start = 0;
+	e->frame_start_wire = 0;
 	e->reserved = 0;
 	e->local_port = info->local_port;
 	e->remote_port = info->remote_port;
@@ -369,7 +395,8 @@ static __always_inline bool read_iovecs(struct iovecs *iovs, __u64 iov_ptr, __u3
 	__u64 size = (__u64)iovcnt * sizeof(struct iovec);
 	if (size > sizeof(*iovs))
 		size = sizeof(*iovs);
-	/* Keeps the bound visible to the verifier whatever register width clang picks. */
+	/* Keeps the bound visible to the verifier whatever registers clang picks. */
+	barrier_var(size);
 	size &= 2 * sizeof(*iovs) - 1;
 	if (size > sizeof(*iovs))
 		return false;
@@ -425,10 +452,238 @@ static __always_inline __u32 copy_iovec_tail(struct scratch *s, __u32 offset, st
 	return 0; /* beyond MAX_IOV iovecs: no tail */
 }
 
-static __always_inline __u32 tcp_seq(__u64 sock, __u8 direction)
+/* TCP sequence number of the first byte a syscall moved, from the socket's counter after the call. */
+static __always_inline __u32 first_seq(__u64 sock, __u8 direction, long ret)
 {
 	struct tcp_sock *tp = (struct tcp_sock *)sock;
-	return direction == DIR_EGRESS ? BPF_CORE_READ(tp, write_seq) : BPF_CORE_READ(tp, copied_seq);
+	if (direction == DIR_EGRESS)
+		return BPF_CORE_READ(tp, write_seq) - (__u32)ret;
+	__u32 copied = BPF_CORE_READ(tp, copied_seq);
+	/*
+	 * A read that reached the peer's FIN counted the FIN too (it takes one sequence number):
+	 * then everything received was read, and the receive side is shut down.
+	 */
+	struct sock *sk = (struct sock *)sock;
+	if ((BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown) & RCV_SHUTDOWN) && copied == BPF_CORE_READ(tp, rcv_nxt))
+		copied--;
+	return copied - (__u32)ret;
+}
+
+/* ---- HTTP/2: frame-aware capture ---- */
+
+#define H2_FRAME_HEADER 9
+/* "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", RFC 9113 §3.4: the first bytes a client sends. */
+#define H2_PREFACE_LEN 24
+/*
+ * Pieces walked per syscall: a frame header (or the part of one inside an iovec), a payload
+ * stretch, a step to the next iovec. A gRPC write of a few calls takes tens; a syscall needing
+ * more loses the frame boundaries (counted), and the capture finds them again later.
+ */
+#define H2_MAX_STEPS 4096
+/* Syscalls of a connection of unknown protocol whose bytes are tried as frames before giving up. */
+#define H2_PROBES 8
+/* iovecs an HTTP/2 walk follows (the kernel's UIO_MAXIOV). */
+#define H2_MAX_IOV 1024
+#define H2_NONE 0xffffffff
+
+/* One walk over the bytes of one syscall; per CPU, so the loop's callback can reach it. */
+struct h2_walk {
+	struct h2_cursor cur;
+	__u8 header[32];   /* the frame header being assembled (9 bytes used; room for the verifier) */
+	__u64 iov_array;   /* the user's iovec array, or 0 for a single buffer */
+	__u64 piece_base;  /* the buffer (or iovec) being walked */
+	__u64 piece_len;
+	__u32 piece_pos;   /* the walk position where that piece begins */
+	__u32 iov_index;
+	__u32 iovcnt;
+	__u32 len;         /* bytes the syscall moved */
+	__u32 pos;         /* bytes walked so far */
+	__u32 out;         /* frame-stream bytes produced, copied or not */
+	__u32 copied;      /* frame-stream bytes copied into the record (a prefix of out) */
+	__u32 frame_start; /* out and pos where the first header beginning in this syscall starts */
+	__u32 frame_start_wire;
+	__u32 frames;      /* headers completed */
+	__u8 unknown_type; /* a header of a type RFC 9113 does not define was seen */
+	__u8 lost;         /* a read failed or the steps ran out: the boundaries after pos are unknown */
+	__u8 pad[6];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct h2_walk);
+} h2_walks SEC(".maps");
+
+static __always_inline struct h2_walk *h2_walk_state(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&h2_walks, &zero);
+}
+
+/* Appends n walked bytes to the frame stream; copied while the record has room and nothing was left out. */
+static __always_inline void h2_emit(struct h2_walk *w, struct scratch *s, __u64 src, __u64 n)
+{
+	if (w->copied == w->out)
+		w->copied += copy_user(s, w->copied, src, n);
+	w->out += n;
+}
+
+/* One step of a walk: a piece of a header or a payload, or a move to the next iovec. 1 stops the loop. */
+static long h2_step(__u64 index, void *unused)
+{
+	struct h2_walk *w = h2_walk_state();
+	struct scratch *s = scratch_record();
+	if (!w || !s || w->pos >= w->len)
+		return 1;
+	if (w->pos >= w->piece_pos + w->piece_len) {
+		/* This iovec is used up (or empty): on to the next one. */
+		if (!w->iov_array || w->iov_index + 1 >= w->iovcnt) {
+			w->lost = 1;
+			return 1;
+		}
+		struct iovec v = {};
+		w->piece_pos += w->piece_len;
+		w->iov_index++;
+		if (bpf_probe_read_user(&v, sizeof(v), (void *)(w->iov_array + (__u64)w->iov_index * sizeof(v)))) {
+			w->lost = 1;
+			return 1;
+		}
+		w->piece_base = (__u64)v.iov_base;
+		w->piece_len = v.iov_len;
+		return 0;
+	}
+	__u64 avail = w->piece_pos + w->piece_len - w->pos;
+	if (avail > w->len - w->pos)
+		avail = w->len - w->pos;
+	__u64 src = w->piece_base + (w->pos - w->piece_pos);
+
+	if (w->cur.remaining) {
+		__u64 n = w->cur.remaining < avail ? w->cur.remaining : avail;
+		if (!w->cur.elide)
+			h2_emit(w, s, src, n);
+		w->cur.remaining -= n;
+		w->pos += n;
+		return 0;
+	}
+
+	/* A frame header, or the rest of one that the previous syscall began. */
+	__u32 have = w->cur.have;
+	if (have >= H2_FRAME_HEADER) {
+		w->lost = 1;
+		return 1;
+	}
+	if (have == 0 && w->frame_start == H2_NONE) {
+		w->frame_start = w->out;
+		w->frame_start_wire = w->pos;
+	}
+	__u64 n = H2_FRAME_HEADER - have;
+	if (n > avail)
+		n = avail;
+	if (n > H2_FRAME_HEADER)
+		return 1;
+	have &= 15;
+	if (bpf_probe_read_user(&w->header[have], n, (void *)src)) {
+		w->lost = 1;
+		return 1;
+	}
+	h2_emit(w, s, src, n);
+	w->pos += n;
+	w->cur.have = have + n;
+	if (w->cur.have < H2_FRAME_HEADER)
+		return 0; /* the header goes on in the next syscall */
+	__u8 type = w->header[3];
+	w->cur.remaining = ((__u32)w->header[0] << 16) | ((__u32)w->header[1] << 8) | w->header[2];
+	w->cur.elide = type == 0 || type > H2_LAST_KNOWN_TYPE;
+	w->cur.have = 0;
+	if (type > H2_LAST_KNOWN_TYPE)
+		w->unknown_type = 1;
+	w->frames++;
+	return 0;
+}
+
+/*
+ * Walks the len bytes a syscall moved as HTTP/2 frames, from where *cursor left the stream, and
+ * writes the frame stream into the record. Returns the walk (its cursor is where the stream
+ * stands after the syscall), or NULL. The cursor itself is not changed.
+ */
+static __always_inline struct h2_walk *h2_walk_syscall(struct scratch *s, struct h2_cursor *cursor, __u64 buf,
+							 __u64 iov_array, __u32 iovcnt, __u32 len)
+{
+	struct h2_walk *w = h2_walk_state();
+	if (!w)
+		return NULL;
+	w->cur = *cursor;
+	__builtin_memcpy(w->header, cursor->header, sizeof(cursor->header));
+	w->iov_array = iov_array;
+	w->iovcnt = iovcnt > H2_MAX_IOV ? H2_MAX_IOV : iovcnt;
+	w->iov_index = 0;
+	w->piece_pos = 0;
+	w->piece_base = buf;
+	w->piece_len = len;
+	if (iov_array) {
+		struct iovec v = {};
+		if (!iovcnt || bpf_probe_read_user(&v, sizeof(v), (void *)iov_array))
+			return NULL;
+		w->piece_base = (__u64)v.iov_base;
+		w->piece_len = v.iov_len;
+	}
+	w->len = len;
+	w->pos = 0;
+	w->out = 0;
+	w->copied = 0;
+	w->frame_start = H2_NONE;
+	w->frame_start_wire = H2_NONE;
+	w->frames = 0;
+	w->unknown_type = 0;
+	w->lost = 0;
+	bpf_loop(H2_MAX_STEPS, h2_step, NULL, 0);
+	if (w->pos < w->len)
+		w->lost = 1;
+	__builtin_memcpy(w->cur.header, w->header, sizeof(w->cur.header));
+
+	struct socket_event *e = &s->event;
+	e->mode = w->lost ? CAPTURE_H2_FRAMES_LOST : CAPTURE_H2_FRAMES;
+	e->captured_len = w->copied;
+	e->tail_len = 0;
+	e->frames_len = w->out;
+	e->frame_start = w->frame_start == H2_NONE ? w->out : w->frame_start;
+	e->frame_start_wire = w->frame_start == H2_NONE ? len : w->frame_start_wire;
+	return w;
+}
+
+/* Keeps where the stream stands after a walk, or forgets the boundaries when the walk lost them. */
+static __always_inline void h2_advance(struct h2_cursor *cursor, struct h2_walk *w)
+{
+	if (w->lost) {
+		cursor->synced = 0;
+		count(COUNTER_H2_SYNC_LOST);
+		return;
+	}
+	*cursor = w->cur;
+	cursor->synced = 1;
+}
+
+static __always_inline bool h2_preface(const __u8 *p)
+{
+	/* "PRI * HT" "TP/2.0\r\n" "\r\nSM\r\n\r\n", compared as three words. */
+	const __u64 *words = (const __u64 *)p;
+	return words[0] == 0x5448202a20495250ULL && words[1] == 0x0a0d302e322f5054ULL &&
+	       words[2] == 0x0a0d0a0d4d530a0dULL;
+}
+
+/* Could these 9 bytes begin an HTTP/2 frame? A defined type, the reserved bit clear, stream 0 where required. */
+static __always_inline bool h2_plausible_header(const __u8 *h)
+{
+	__u8 type = h[3];
+	if (type > H2_LAST_KNOWN_TYPE || (h[5] & 0x80))
+		return false;
+	bool stream0 = !(h[5] | h[6] | h[7] | h[8]);
+	/* SETTINGS, PING and GOAWAY belong to the connection; DATA, HEADERS, PRIORITY, RST_STREAM,
+	 * PUSH_PROMISE and CONTINUATION to a stream. */
+	if (type == 4 || type == 6 || type == 7)
+		return stream0;
+	return type == 8 || !stream0;
 }
 
 /*
@@ -448,6 +703,74 @@ static __always_inline int egress_enter(__u8 syscall)
 	call->syscall = syscall;
 	call->active = 1;
 	return 0;
+}
+
+/* The first bytes the syscall moved (and, when those were cut, its last ones) into the record. */
+static __always_inline void capture_bytes(struct scratch *s, struct iovecs *iovs, __u32 iovcnt, __u64 buf, long ret)
+{
+	struct socket_event *e = &s->event;
+	e->mode = CAPTURE_BYTES;
+	e->frames_len = 0;
+	e->frame_start = 0;
+	e->frame_start_wire = 0;
+	e->tail_len = 0;
+	if (iovcnt)
+		e->captured_len = copy_iovec(s, iovs, iovcnt, ret);
+	else
+		e->captured_len = copy_user(s, 0, buf, ret);
+	if (e->captured_len < e->total_len) {
+		count(COUNTER_TRUNCATED);
+		__u64 cut = ret - e->captured_len;
+		__u32 want = cut < TAIL_BYTES ? cut : TAIL_BYTES;
+		if (iovcnt)
+			e->tail_len = copy_iovec_tail(s, e->captured_len, iovs, iovcnt, ret, want);
+		else
+			e->tail_len = copy_tail(s, e->captured_len, buf, ret, want);
+	}
+}
+
+/*
+ * After a raw capture, looks for HTTP/2 in what was copied: the client's preface (at the start of
+ * a connection, or after an HTTP/1 Upgrade: h2c) says frames follow it; on a connection already
+ * known to carry HTTP/2 whose boundaries were lost, or one of unknown protocol (open before the
+ * agent started), a syscall whose bytes are exactly a sequence of well-formed frames gives the
+ * boundaries. Either way this syscall's record is redone as a frame stream.
+ */
+static __always_inline void h2_detect(struct scratch *s, struct sock_info *info, struct h2_cursor *cursor,
+				      struct iovecs *iovs, __u32 iovcnt, __u64 buf, __u64 iov_array, __u32 iov_total,
+				      long ret)
+{
+	struct socket_event *e = &s->event;
+	if (e->captured_len < H2_FRAME_HEADER)
+		return;
+	if (e->captured_len >= H2_PREFACE_LEN && h2_preface(s->payload)) {
+		/* The preface is copied like a frame payload; the frames follow it. */
+		struct h2_cursor preface = {.remaining = H2_PREFACE_LEN};
+		struct h2_walk *w = h2_walk_syscall(s, &preface, buf, iov_array, iov_total, ret);
+		if (w) {
+			info->h2 = H2_YES;
+			h2_advance(cursor, w);
+		} else {
+			capture_bytes(s, iovs, iovcnt, buf, ret);
+		}
+		return;
+	}
+	if (info->h2 == H2_NO)
+		return;
+	if (info->h2 == H2_UNDECIDED && ++info->h2_probes > H2_PROBES) {
+		info->h2 = H2_NO;
+		return;
+	}
+	if (!h2_plausible_header(s->payload))
+		return;
+	struct h2_cursor fresh = {};
+	struct h2_walk *w = h2_walk_syscall(s, &fresh, buf, iov_array, iov_total, ret);
+	if (w && !w->lost && !w->unknown_type && w->frames > 0 && w->cur.remaining == 0 && w->cur.have == 0) {
+		info->h2 = H2_YES;
+		h2_advance(cursor, w);
+		return;
+	}
+	capture_bytes(s, iovs, iovcnt, buf, ret); /* not frames after all: the raw bytes again */
 }
 
 /*
@@ -487,11 +810,12 @@ static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
 	__s32 fd = PT_REGS_PARM1_SYSCALL(regs);
 	__u64 buf = PT_REGS_PARM2_SYSCALL(regs);
 	__u64 arg3 = PT_REGS_PARM3_SYSCALL(regs);
-	__u32 iovcnt = 0;
+	__u32 iovcnt = 0;   /* iovecs the raw capture looks at */
+	__u32 iov_total = 0; /* iovecs the call had */
 	if (syscall == SYS_RECVFROM && (PT_REGS_PARM4_SYSCALL(regs) & MSG_PEEK))
 		return 0; /* the same bytes will be read again */
 	if (syscall == SYS_READV || syscall == SYS_WRITEV) {
-		iovcnt = arg3 > MAX_IOV ? MAX_IOV : arg3;
+		iov_total = arg3;
 	} else if (syscall == SYS_RECVMSG || syscall == SYS_SENDMSG) {
 		if (syscall == SYS_RECVMSG && (arg3 & MSG_PEEK))
 			return 0;
@@ -499,8 +823,9 @@ static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
 		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)buf))
 			return 0;
 		buf = (__u64)msg.msg_iov;
-		iovcnt = msg.msg_iovlen > MAX_IOV ? MAX_IOV : msg.msg_iovlen;
+		iov_total = msg.msg_iovlen;
 	}
+	iovcnt = iov_total > MAX_IOV ? MAX_IOV : iov_total;
 
 	struct sock_info *info = lookup_sock(tgid, fd);
 	if (!info || !info->port_traced)
@@ -522,23 +847,33 @@ static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
 	e->direction = direction;
 	e->enter_ns = enter_ns;
 	e->exit_ns = exit_ns;
-	e->seq = tcp_seq(info->sock, direction) - (__u32)ret;
+	e->seq = first_seq(info->sock, direction, ret);
 	e->total_len = ret;
-	if (syscall == SYS_SENDFILE)
-		e->captured_len = 0; /* file contents: counted so parsers can skip them, never copied */
-	else if (iovcnt)
-		e->captured_len = copy_iovec(s, &iovs, iovcnt, ret);
-	else
-		e->captured_len = copy_user(s, 0, buf, ret);
-	if (e->captured_len < e->total_len && syscall != SYS_SENDFILE) {
-		count(COUNTER_TRUNCATED);
-		__u64 cut = ret - e->captured_len;
-		__u32 want = cut < TAIL_BYTES ? cut : TAIL_BYTES;
-		if (iovcnt)
-			e->tail_len = copy_iovec_tail(s, e->captured_len, &iovs, iovcnt, ret, want);
-		else
-			e->tail_len = copy_tail(s, e->captured_len, buf, ret, want);
+	if (syscall == SYS_SENDFILE) {
+		submit(e); /* file contents: counted so parsers can skip them, never copied */
+		return 0;
 	}
+	struct h2_cursor *cursor = direction == DIR_EGRESS ? &info->h2_egress : &info->h2_ingress;
+	__u64 iov_array = iov_total ? buf : 0;
+	if (info->h2 == H2_YES && cursor->synced) {
+		struct h2_walk *w = h2_walk_syscall(s, cursor, buf, iov_array, iov_total, ret);
+		if (w) {
+			h2_advance(cursor, w);
+			/*
+			 * A syscall wholly inside a skipped payload, not ending it, says nothing: the reader
+			 * accounts for its bytes from the next record's sequence number. (A 1 MiB body read
+			 * 8 KiB at a time is then one record, not 128.)
+			 */
+			if (!w->lost && w->out == 0 && w->cur.remaining)
+				return 0;
+			submit(e);
+			return 0;
+		}
+		cursor->synced = 0;
+	}
+	capture_bytes(s, &iovs, iovcnt, buf, ret);
+	if (info->h2 != H2_YES || !cursor->synced)
+		h2_detect(s, info, cursor, &iovs, iovcnt, buf, iov_array, iov_total, ret);
 	submit(e);
 	return 0;
 }

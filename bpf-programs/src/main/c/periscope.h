@@ -35,6 +35,25 @@ enum direction {
 	DIR_EGRESS = 1,  /* the process wrote these bytes */
 };
 
+/*
+ * What a data record's payload is. Raw bytes are the first captured_len bytes the syscall moved.
+ * On an HTTP/2 connection whose frame boundaries the kernel knows, the payload is the *frame
+ * stream* instead: every byte the syscall moved except the payloads of DATA frames and of frame
+ * types RFC 9113 does not define, which are skipped (their headers, with lengths and flags, stay).
+ * HEADERS behind a 1 MiB DATA frame in one write are then still captured, and bodies never are.
+ * A syscall that moved only bytes of a skipped payload, without finishing it, is not recorded at
+ * all: the next record's seq shows the bytes it moved.
+ */
+enum capture_mode {
+	CAPTURE_BYTES = 0,
+	CAPTURE_H2_FRAMES = 1,
+	/* The frame stream up to frames_len, after which the kernel lost the frame boundaries. */
+	CAPTURE_H2_FRAMES_LOST = 2,
+};
+
+/* HTTP/2 frame types up to this one are defined by RFC 9113; payloads of DATA and unknown types are skipped. */
+#define H2_LAST_KNOWN_TYPE 9
+
 enum origin {
 	ORIGIN_UNKNOWN = 0, /* the socket existed before we saw how it was made */
 	ORIGIN_ACCEPT = 1,
@@ -51,7 +70,8 @@ enum counter_id {
 	COUNTER_RINGBUF_DROPS = 1,   /* records lost because the ring buffer was full */
 	COUNTER_TRUNCATED = 2,       /* data records whose payload was cut at capture_bytes */
 	COUNTER_INFLIGHT_DROPS = 3,  /* syscalls not traced because the in-flight table was full */
-	COUNTER_MAX = 4,
+	COUNTER_H2_SYNC_LOST = 4,    /* HTTP/2 frame walks that lost the frame boundaries (too many pieces) */
+	COUNTER_MAX = 5,
 };
 
 struct socket_event {
@@ -74,6 +94,12 @@ struct socket_event {
 	__u8 remote_addr[16];
 	__u8 comm[16];
 	__u32 tail_len;     /* the last tail_len of the total_len bytes, after the payload (0 unless cut) */
+	__u8 mode;          /* enum capture_mode */
+	__u8 pad[3];
+	__u32 frames_len;   /* HTTP/2 modes: bytes of frame stream the syscall carried (captured_len <= frames_len) */
+	__u32 frame_start;  /* HTTP/2 modes: offset in the frame stream of the first frame header that begins in
+	                       this syscall, frames_len when none does */
+	__u32 frame_start_wire; /* the same header's offset in the bytes the syscall moved */
 	__u32 reserved;
 };
 

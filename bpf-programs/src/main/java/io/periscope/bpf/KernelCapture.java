@@ -134,7 +134,7 @@ public final class KernelCapture implements AutoCloseable {
         }
       }
     }
-    return new CaptureCounters(totals[0], totals[1], totals[2], totals[3]);
+    return new CaptureCounters(totals[0], totals[1], totals[2], totals[3], totals[4]);
   }
 
   public List<String> programs() {

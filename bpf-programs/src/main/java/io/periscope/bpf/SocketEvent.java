@@ -13,7 +13,7 @@ import java.nio.ByteOrder;
  * and offsets the C compiler reports.
  */
 public final class SocketEvent {
-  public static final int SIZE = 112;
+  public static final int SIZE = 128;
   /** The kernel side's hard cap on payload bytes per record (MAX_CAPTURE). */
   public static final int MAX_CAPTURE = 8192;
   /** Most tail bytes a record carries (TAIL_BYTES). */
@@ -25,6 +25,18 @@ public final class SocketEvent {
 
   public static final byte DIRECTION_INGRESS = 0;
   public static final byte DIRECTION_EGRESS = 1;
+
+  /** The payload is the first bytes the syscall moved (then, when cut, its last ones). */
+  public static final byte MODE_BYTES = 0;
+  /**
+   * The payload is the HTTP/2 frame stream of the syscall: every byte it moved but the payloads of
+   * DATA frames and of frame types above {@link #H2_LAST_KNOWN_TYPE}, which the kernel skipped.
+   */
+  public static final byte MODE_H2_FRAMES = 1;
+  /** Like {@link #MODE_H2_FRAMES}, but the kernel lost the frame boundaries after {@link #framesLength()}. */
+  public static final byte MODE_H2_FRAMES_LOST = 2;
+  /** The highest HTTP/2 frame type whose payload the kernel copies (CONTINUATION); DATA (0) is skipped too. */
+  public static final int H2_LAST_KNOWN_TYPE = 9;
 
   public static final byte ORIGIN_UNKNOWN = 0;
   public static final byte ORIGIN_ACCEPT = 1;
@@ -49,6 +61,10 @@ public final class SocketEvent {
   static final int OFFSET_REMOTE_ADDR = 72;
   static final int OFFSET_COMM = 88;
   static final int OFFSET_TAIL_LEN = 104;
+  static final int OFFSET_MODE = 108;
+  static final int OFFSET_FRAMES_LEN = 112;
+  static final int OFFSET_FRAME_START = 116;
+  static final int OFFSET_FRAME_START_WIRE = 120;
   static final int COMM_SIZE = 16;
   static final int ADDR_SIZE = 16;
 
@@ -74,8 +90,17 @@ public final class SocketEvent {
     }
     int captured = capturedLength();
     int tail = tailLength();
-    return captured >= 0 && tail >= 0 && tail <= TAIL_BYTES && (long) captured + tail <= totalLength()
-        && (long) SIZE + captured + tail <= length;
+    if (captured < 0 || tail < 0 || tail > TAIL_BYTES || (long) SIZE + captured + tail > length) {
+      return false;
+    }
+    return switch (mode()) {
+      case MODE_BYTES -> (long) captured + tail <= totalLength();
+      case MODE_H2_FRAMES, MODE_H2_FRAMES_LOST -> tail == 0 && captured <= framesLength()
+          && Integer.compareUnsigned(framesLength(), totalLength()) <= 0
+          && Integer.compareUnsigned(frameStart(), framesLength()) <= 0
+          && Integer.compareUnsigned(frameStartWire(), totalLength()) <= 0;
+      default -> false;
+    };
   }
 
   public byte type() {
@@ -140,6 +165,29 @@ public final class SocketEvent {
    */
   public int tailLength() {
     return memory.get(INT, base + OFFSET_TAIL_LEN);
+  }
+
+  /** What the payload is: {@link #MODE_BYTES}, {@link #MODE_H2_FRAMES} or {@link #MODE_H2_FRAMES_LOST}. */
+  public byte mode() {
+    return memory.get(ValueLayout.JAVA_BYTE, base + OFFSET_MODE);
+  }
+
+  /** HTTP/2 modes: bytes of frame stream the syscall carried; fewer were captured when the record was cut. */
+  public int framesLength() {
+    return memory.get(INT, base + OFFSET_FRAMES_LEN);
+  }
+
+  /**
+   * HTTP/2 modes: where in the frame stream the first frame header beginning in this syscall is
+   * ({@link #framesLength()} when none does); the bytes before it end a frame an earlier syscall began.
+   */
+  public int frameStart() {
+    return memory.get(INT, base + OFFSET_FRAME_START);
+  }
+
+  /** HTTP/2 modes: that header's offset in the bytes the syscall moved ({@link #totalLength()} when none). */
+  public int frameStartWire() {
+    return memory.get(INT, base + OFFSET_FRAME_START_WIRE);
   }
 
   public long tailOffset() {

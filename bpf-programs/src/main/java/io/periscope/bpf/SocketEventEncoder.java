@@ -32,6 +32,10 @@ public final class SocketEventEncoder {
   private String comm = "";
   private byte[] payload = new byte[0];
   private byte[] tail = new byte[0];
+  private byte mode = SocketEvent.MODE_BYTES;
+  private int framesLength;
+  private int frameStart;
+  private int frameStartWire;
 
   public static SocketEventEncoder data(byte direction, byte[] payload) {
     SocketEventEncoder e = new SocketEventEncoder();
@@ -109,6 +113,18 @@ public final class SocketEventEncoder {
     return this;
   }
 
+  /**
+   * Marks the payload as an HTTP/2 frame stream (the kernel skipped DATA payloads): {@code mode} is
+   * {@link SocketEvent#MODE_H2_FRAMES} or {@link SocketEvent#MODE_H2_FRAMES_LOST}.
+   */
+  public SocketEventEncoder frames(byte mode, int framesLength, int frameStart, int frameStartWire) {
+    this.mode = mode;
+    this.framesLength = framesLength;
+    this.frameStart = frameStart;
+    this.frameStartWire = frameStartWire;
+    return this;
+  }
+
   public byte[] encode() {
     byte[] record = new byte[SocketEvent.SIZE + payload.length + tail.length];
     MemorySegment m = MemorySegment.ofArray(record);
@@ -134,6 +150,10 @@ public final class SocketEventEncoder {
     MemorySegment.copy(payload, 0, m, ValueLayout.JAVA_BYTE, SocketEvent.SIZE, payload.length);
     m.set(INT, SocketEvent.OFFSET_TAIL_LEN, tail.length);
     MemorySegment.copy(tail, 0, m, ValueLayout.JAVA_BYTE, SocketEvent.SIZE + payload.length, tail.length);
+    m.set(ValueLayout.JAVA_BYTE, SocketEvent.OFFSET_MODE, mode);
+    m.set(INT, SocketEvent.OFFSET_FRAMES_LEN, framesLength);
+    m.set(INT, SocketEvent.OFFSET_FRAME_START, frameStart);
+    m.set(INT, SocketEvent.OFFSET_FRAME_START_WIRE, frameStartWire);
     return record;
   }
 }

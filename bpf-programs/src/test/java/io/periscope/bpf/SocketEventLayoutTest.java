@@ -51,6 +51,12 @@ class SocketEventLayoutTest {
     assertThat(SocketEvent.OFFSET_COMM).isEqualTo(c("socket_event.comm"));
     assertThat(SocketEvent.OFFSET_TAIL_LEN).isEqualTo(c("socket_event.tail_len"));
     assertThat(SocketEvent.TAIL_BYTES).isEqualTo(c("tail_bytes"));
+    assertThat(SocketEvent.OFFSET_MODE).isEqualTo(c("socket_event.mode"));
+    assertThat(SocketEvent.OFFSET_FRAMES_LEN).isEqualTo(c("socket_event.frames_len"));
+    assertThat(SocketEvent.OFFSET_FRAME_START).isEqualTo(c("socket_event.frame_start"));
+    assertThat(SocketEvent.OFFSET_FRAME_START_WIRE).isEqualTo(c("socket_event.frame_start_wire"));
+    assertThat(SocketEvent.H2_LAST_KNOWN_TYPE).isEqualTo(c("h2_last_known_type"));
+    assertThat(CaptureCounters.COUNT).isEqualTo(c("counter_max"));
   }
 
   @Test
