@@ -13,13 +13,15 @@ import org.jspecify.annotations.Nullable;
  * a minute when there is one, so drops are visible while it runs, not only when it stops.
  */
 record DropReport(long ringBuffer, long inflight, long malformed, long parseFailures, long evicted,
-    long pipelineOverflows, long linkOverflow, long exportQueue, long exportFailed) {
+    long pipelineOverflows, long streamsEvicted, long internalErrors, long linkOverflow, long exportQueue,
+    long exportFailed) {
 
   static DropReport of(CaptureCounters kernel, PipelineStats.Snapshot pipeline, SameNodeLinker.LinkStats link,
       ExportStats export) {
     return new DropReport(kernel.ringBufferDrops(), kernel.inflightDrops(), pipeline.malformedEvents(),
-        pipeline.http1ParseFailures(), pipeline.connectionsEvicted(), pipeline.pipelineOverflows(),
-        link.heldOverflow(), export.spansDropped(), export.spansFailed());
+        pipeline.http1ParseFailures() + pipeline.http2ParseFailures(), pipeline.connectionsEvicted(),
+        pipeline.pipelineOverflows(), pipeline.http2StreamsEvicted(), pipeline.internalErrors(), link.heldOverflow(),
+        export.spansDropped(), export.spansFailed());
   }
 
   /** What grew since {@code earlier}, as one line, or null when nothing did. */
@@ -31,6 +33,8 @@ record DropReport(long ringBuffer, long inflight, long malformed, long parseFail
     add(grew, parseFailures - earlier.parseFailures, "connections that failed to parse");
     add(grew, evicted - earlier.evicted, "connections evicted (table full or idle)");
     add(grew, pipelineOverflows - earlier.pipelineOverflows, "connections with too many pipelined requests");
+    add(grew, streamsEvicted - earlier.streamsEvicted, "HTTP/2 streams pushed out (too many open on a connection)");
+    add(grew, internalErrors - earlier.internalErrors, "connections dropped after an internal error");
     add(grew, linkOverflow - earlier.linkOverflow, "server spans released unlinked (too many waiting)");
     add(grew, exportQueue - earlier.exportQueue, "spans dropped (export queue full)");
     add(grew, exportFailed - earlier.exportFailed, "spans lost in failed exports");

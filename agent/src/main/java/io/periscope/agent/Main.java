@@ -73,7 +73,7 @@ public final class Main {
   }
 
   private static void printSummary(PrintStream out, AgentConfig config, Agent agent) {
-    out.printf("periscope %s: tracing HTTP/1.x on kernel %s, %d eBPF programs attached%n", VERSION,
+    out.printf("periscope %s: tracing HTTP/1.x, HTTP/2 and gRPC on kernel %s, %d eBPF programs attached%n", VERSION,
         agent.kernelRelease(), agent.programs().size());
     out.printf("  processes: %s%n", config.pids().isEmpty() && config.processes().isEmpty()
         ? "all (except this agent)" : describe("pid", config.pids()) + describe("name", config.processes()));
@@ -93,12 +93,16 @@ public final class Main {
     PipelineStats.Snapshot p = agent.pipelineStats();
     CaptureCounters k = agent.captureCounters();
     ExportStats e = agent.exportStats();
-    err.printf("periscope: kernel: %d events, %d lost (ring buffer full), %d cut at capture limit%n",
-        k.events(), k.ringBufferDrops(), k.truncated());
-    err.printf("periscope: pipeline: %d events, %d connections (%d not HTTP, %d HTTP/2 not yet decoded),"
-            + " %d exchanges, %d parse failures, %d responses without request, %d incomplete%n",
+    err.printf("periscope: kernel: %d events, %d lost (ring buffer full), %d cut at capture limit,"
+            + " %d HTTP/2 frame walks lost their place%n",
+        k.events(), k.ringBufferDrops(), k.truncated(), k.h2SyncLost());
+    err.printf("periscope: pipeline: %d events, %d connections (%d not HTTP, %d HTTP/2), %d exchanges,"
+            + " %d HTTP/1 and %d HTTP/2 parse failures, %d responses without request, %d incomplete%n",
         p.events(), p.connectionsTracked(), p.connectionsNotHttp(), p.connectionsHttp2(), p.exchanges(),
-        p.http1ParseFailures(), p.unmatchedResponses(), p.incompleteExchanges());
+        p.http1ParseFailures(), p.http2ParseFailures(), p.unmatchedResponses(), p.incompleteExchanges());
+    err.printf("periscope: HTTP/2: %d streams pushed out (too many open), %d times bytes were lost and"
+            + " frames found again; %d internal errors%n", p.http2StreamsEvicted(), p.http2Resyncs(),
+        p.internalErrors());
     SameNodeLinker.LinkStats l = agent.linkStats();
     err.printf("periscope: linking: %d server spans joined their client's trace on this host,"
         + " %d waited in vain, %d released early (too many waiting)%n", l.linked(), l.unlinkedAfterWait(),

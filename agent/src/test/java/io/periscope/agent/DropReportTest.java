@@ -8,8 +8,8 @@ class DropReportTest {
 
   @Test
   void saysWhatGrewAndNothingElse() {
-    DropReport before = new DropReport(0, 0, 0, 2, 0, 0, 0, 10, 0);
-    DropReport after = new DropReport(5, 0, 0, 2, 0, 0, 0, 17, 0);
+    DropReport before = new DropReport(0, 0, 0, 2, 0, 0, 0, 0, 0, 10, 0);
+    DropReport after = new DropReport(5, 0, 0, 2, 0, 0, 0, 0, 0, 17, 0);
 
     assertThat(after.since(before))
         .isEqualTo("5 events lost in the kernel (ring buffer full), 7 spans dropped (export queue full)");
@@ -17,7 +17,7 @@ class DropReportTest {
 
   @Test
   void nothingGrewIsNothingToSay() {
-    DropReport same = new DropReport(1, 2, 3, 4, 5, 6, 7, 8, 9);
+    DropReport same = new DropReport(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11);
     assertThat(same.since(same)).isNull();
   }
 }

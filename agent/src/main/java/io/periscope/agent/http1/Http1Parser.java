@@ -72,6 +72,7 @@ public final class Http1Parser {
   private long recent;
   private int recentKnown;
   private boolean switchesProtocol;
+  private long opaqueFrom = -1;
   private @Nullable String failure;
 
   private Http1Parser(boolean requests, Listener listener) {
@@ -100,6 +101,7 @@ public final class Http1Parser {
    * {@code tailOffset}: the last bytes the syscall moved, which followed the gap.
    */
   public void feed(MemorySegment data, long offset, int length, long gap, long tailOffset, int tailLength) {
+    opaqueFrom = -1;
     parse(data, offset, offset + length, offset);
     if (gap > 0) {
       skipGap(gap);
@@ -125,6 +127,17 @@ public final class Http1Parser {
         case BODY_UNTIL_CLOSE, OPAQUE, FAILED -> end;
       };
     }
+    if (state == State.OPAQUE && opaqueFrom < 0 && pos < end) {
+      opaqueFrom = pos - pieceStart;
+    }
+  }
+
+  /**
+   * Where, in the piece just fed, the bytes stopped being HTTP/1 (after a 101 or the 2xx to a
+   * CONNECT), when that happened in its captured part with bytes left after it; -1 otherwise.
+   */
+  public long opaqueFrom() {
+    return opaqueFrom;
   }
 
   /** The stream ended (the peer closed it): ends a body delimited by the close, fails one cut short. */

@@ -1,6 +1,8 @@
 package io.periscope.agent.pipeline;
 
 import io.periscope.bpf.SocketEvent;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -14,15 +16,19 @@ final class Connection {
   enum Protocol { DETECTING, HTTP1, HTTP2, NOT_HTTP, FAILED }
 
   final long sock;
+  /** The agent saw the accept() or connect() that made it: nothing came before what it sees. */
+  private final boolean seenOpening;
   private Protocol protocol = Protocol.DETECTING;
   private int detectionAttempts;
   private @Nullable Http1Exchanges http1;
+  private @Nullable Http2Exchanges http2;
   private @Nullable Peer peer;
   long lastActivityNanos;
 
-  Connection(long sock, long nowNanos) {
+  Connection(long sock, long nowNanos, boolean seenOpening) {
     this.sock = sock;
     this.lastActivityNanos = nowNanos;
+    this.seenOpening = seenOpening;
   }
 
   void onData(SocketEvent event, ExchangeSink sink, PipelineStats stats) {
@@ -30,11 +36,20 @@ final class Connection {
     if (protocol == Protocol.DETECTING && !detect(event, sink, stats)) {
       return;
     }
-    if (protocol == Protocol.HTTP1 && !http1.onData(event)) {
+    if (protocol == Protocol.HTTP1) {
+      if (!http1.onData(event)) {
+        protocol = Protocol.FAILED;
+        stats.http1ParseFailures++;
+        ConnectionTracker.LOG.log(System.Logger.Level.DEBUG, "HTTP/1 parse failure on connection of pid {0}: {1}",
+            event.tgid(), http1.failure());
+      } else if (http1.upgrade() != null) {
+        upgradeToHttp2(event, sink, stats);
+      }
+    } else if (protocol == Protocol.HTTP2 && !http2.onData(event)) {
       protocol = Protocol.FAILED;
-      stats.http1ParseFailures++;
-      ConnectionTracker.LOG.log(System.Logger.Level.DEBUG, "HTTP/1 parse failure on connection of pid {0}: {1}",
-          event.tgid(), http1.failure());
+      stats.http2ParseFailures++;
+      ConnectionTracker.LOG.log(System.Logger.Level.DEBUG, "HTTP/2 parse failure on connection of pid {0}: {1}",
+          event.tgid(), http2.failure());
     }
   }
 
@@ -43,14 +58,18 @@ final class Connection {
       return false; // EOF or sendfile: nothing to look at
     }
     boolean ingress = event.direction() == SocketEvent.DIRECTION_INGRESS;
+    if (event.mode() != SocketEvent.MODE_BYTES) {
+      // The kernel found HTTP/2 frames.
+      startHttp2(event, http2Role(event, ingress), sink, stats);
+      return true;
+    }
     Peer.Role role;
     switch (ProtocolDetector.detect(event.memory(), event.payloadOffset(), event.capturedLength())) {
       case HTTP1_REQUEST -> role = ingress ? Peer.Role.SERVER : Peer.Role.CLIENT;
       case HTTP1_RESPONSE -> role = ingress ? Peer.Role.CLIENT : Peer.Role.SERVER;
       case HTTP2_PREFACE -> {
-        protocol = Protocol.HTTP2; // decoded by a later stage; counted, not parsed, for now
-        stats.connectionsHttp2++;
-        return false;
+        startHttp2(event, ingress ? Peer.Role.SERVER : Peer.Role.CLIENT, sink, stats);
+        return true;
       }
       default -> {
         if (++detectionAttempts >= MAX_DETECTION_ATTEMPTS) {
@@ -60,12 +79,7 @@ final class Connection {
         return false;
       }
     }
-    byte[] local = new byte[16];
-    byte[] remote = new byte[16];
-    event.localAddress(local);
-    event.remoteAddress(remote);
-    Peer peer = Peer.of(event.tgid(), event.comm(), role, Peer.address(local), event.localPort(),
-        Peer.address(remote), event.remotePort());
+    Peer peer = endpoints(event, role);
     http1 = new Http1Exchanges(peer, sink, stats);
     this.peer = peer;
     protocol = Protocol.HTTP1;
@@ -73,17 +87,72 @@ final class Connection {
     return true;
   }
 
+  /**
+   * Who this process is on an HTTP/2 connection, from its first frame-stream record: the client
+   * sends the preface; on a connection seen from its opening, a first SETTINGS is the sender's own
+   * first frame (a server may send it before it reads the preface). Null when the connection was
+   * joined midway: the first request or response header block will tell.
+   */
+  private Peer.@Nullable Role http2Role(SocketEvent event, boolean ingress) {
+    MemorySegment data = event.memory();
+    long payload = event.payloadOffset();
+    if (ProtocolDetector.detect(data, payload, event.capturedLength()) == ProtocolDetector.Guess.HTTP2_PREFACE) {
+      return ingress ? Peer.Role.SERVER : Peer.Role.CLIENT;
+    }
+    boolean settingsFirst = event.frameStartWire() == 0 && event.capturedLength() >= 9
+        && data.get(ValueLayout.JAVA_BYTE, payload + 3) == 4 && (data.get(ValueLayout.JAVA_BYTE, payload + 4) & 1) == 0;
+    if (seenOpening && settingsFirst) {
+      return ingress ? Peer.Role.CLIENT : Peer.Role.SERVER;
+    }
+    return null;
+  }
+
+  private void startHttp2(SocketEvent event, Peer.@Nullable Role role, ExchangeSink sink, PipelineStats stats) {
+    Peer endpoints = endpoints(event, role != null ? role : Peer.Role.SERVER);
+    http2 = new Http2Exchanges(endpoints, role, sink, stats, seenOpening);
+    protocol = Protocol.HTTP2;
+    stats.connectionsHttp2++;
+  }
+
+  /** After a 101 to {@code Upgrade: h2c}: the connection goes on as HTTP/2, from where the 101 ended. */
+  private void upgradeToHttp2(SocketEvent event, ExchangeSink sink, PipelineStats stats) {
+    Http1Exchanges.H2cUpgrade upgrade = http1.upgrade();
+    long from = http1.upgradedFrom();
+    http2 = Http2Exchanges.upgraded(peer, upgrade.request(), upgrade.startNanos(), upgrade.sequence(), upgrade.tid(),
+        sink, stats);
+    http1 = null;
+    protocol = Protocol.HTTP2;
+    stats.connectionsHttp2++;
+    if (from >= 0 && !http2.onData(event, (int) from)) {
+      protocol = Protocol.FAILED;
+      stats.http2ParseFailures++;
+    }
+  }
+
+  private static Peer endpoints(SocketEvent event, Peer.Role role) {
+    byte[] local = new byte[16];
+    byte[] remote = new byte[16];
+    event.localAddress(local);
+    event.remoteAddress(remote);
+    return Peer.of(event.tgid(), event.comm(), role, Peer.address(local), event.localPort(), Peer.address(remote),
+        event.remotePort());
+  }
+
   void onClose(PipelineStats stats) {
-    if (http1 != null && protocol == Protocol.HTTP1) {
+    if (protocol == Protocol.HTTP1) {
       http1.onClose();
+    } else if (protocol == Protocol.HTTP2) {
+      http2.onClose();
     }
     countUndetected(stats);
   }
 
   /** Dropped while still open (the table was full, or it was idle too long). */
   void onEvicted(PipelineStats stats) {
-    if (http1 != null && protocol == Protocol.HTTP1) {
+    if (protocol == Protocol.HTTP1) {
       http1.onEvicted();
+    } else if (protocol == Protocol.HTTP2) {
+      http2.onClose();
     }
     countUndetected(stats);
   }
@@ -96,13 +165,12 @@ final class Connection {
     }
   }
 
-  /** Who is on the connection, once it was recognised as HTTP/1. */
+  /** Who is on the connection, once it was recognised as HTTP and its role is known. */
   @Nullable Peer peer() {
-    return peer;
+    return http2 != null ? http2.peer() : peer;
   }
 
   Protocol protocol() {
     return protocol;
   }
-
 }

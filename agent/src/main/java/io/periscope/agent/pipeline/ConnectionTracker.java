@@ -64,14 +64,14 @@ public final class ConnectionTracker implements RingBuffer.RecordHandler {
     long sock = event.sock();
     try {
       switch (event.type()) {
-        case SocketEvent.TYPE_DATA -> connection(sock).onData(event, sink, stats);
+        case SocketEvent.TYPE_DATA -> connection(sock, false).onData(event, sink, stats);
         case SocketEvent.TYPE_CONN_OPEN -> {
           Connection previous = connections.remove(sock);
           if (previous != null) {
             previous.onClose(stats); // the kernel reused the socket's memory: the old one is gone
             ended(previous);
           }
-          connection(sock);
+          connection(sock, true);
         }
         case SocketEvent.TYPE_CONN_CLOSE -> {
           Connection closed = connections.remove(sock);
@@ -85,15 +85,15 @@ public final class ConnectionTracker implements RingBuffer.RecordHandler {
     } catch (RuntimeException e) {
       // A parser bug must cost one connection, not the pipeline.
       connections.remove(sock);
-      stats.http1ParseFailures++;
+      stats.internalErrors++;
       LOG.log(System.Logger.Level.WARNING, "dropped a connection after an internal error", e);
     }
   }
 
-  private Connection connection(long sock) {
+  private Connection connection(long sock, boolean opening) {
     Connection c = connections.get(sock);
     if (c == null) {
-      c = new Connection(sock, event.exitNanos());
+      c = new Connection(sock, event.exitNanos(), opening);
       connections.put(sock, c);
       stats.connectionsTracked++;
     }

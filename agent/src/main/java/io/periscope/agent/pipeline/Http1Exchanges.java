@@ -36,6 +36,7 @@ final class Http1Exchanges {
   private final Http1Parser responses;
   private final ArrayDeque<Pending> unanswered = new ArrayDeque<>();
   private @Nullable Pending reading;
+  private @Nullable H2cUpgrade upgrade;
 
   // The capture event being fed: the parsers' callbacks refer to it.
   private long eventEnter;
@@ -88,6 +89,19 @@ final class Http1Exchanges {
 
   boolean failed() {
     return requests.failed() || responses.failed();
+  }
+
+  /** A request whose response switched the connection to HTTP/2 ({@code Upgrade: h2c}). */
+  record H2cUpgrade(RequestHead request, long startNanos, long sequence, int tid) {}
+
+  /** Set once a 101 switched the connection to HTTP/2: what follows is for an HTTP/2 decoder. */
+  @Nullable H2cUpgrade upgrade() {
+    return upgrade;
+  }
+
+  /** Where, in the last record, the HTTP/2 bytes after the 101 begin (-1: none in it). */
+  long upgradedFrom() {
+    return responses.opaqueFrom();
   }
 
   @Nullable String failure() {
@@ -168,15 +182,31 @@ final class Http1Exchanges {
       if (opensTunnel(request, head)) {
         responses.stop(); // the bytes after this head are the tunnel's, not HTTP/1
       }
+      Http1Head sent = request.head;
+      RequestHead what = new RequestHead(sent.method(), sent.target(), sent.host(), null, sent.userAgent(), null,
+          sent.traceparent(), sent.tracestate());
+      if (head.status() == 101 && "h2c".equalsIgnoreCase(head.upgrade())) {
+        // RFC 9113 §3.1 (RFC 7540 §3.2): the response to this request comes as HTTP/2 stream 1.
+        upgrade = new H2cUpgrade(what, request.startNanos, request.sequence, request.tid);
+        return;
+      }
       stats.exchanges++;
-      sink.onExchange(new HttpExchange(peer, request.tid, request.head, head, request.startNanos, eventExit,
-          request.sequence));
+      sink.onExchange(new HttpExchange(peer, request.tid, version(sent.minorVersion()), what,
+          ResponseHead.http(head.status()), null, false, request.startNanos, eventExit, request.sequence));
     }
 
     @Override
     public boolean answersHeadRequest() {
       // No body follows a response to HEAD, nor a 2xx to CONNECT (RFC 9112 §6.3 rules 1 and 2).
       return matched != null && ("HEAD".equals(matched.head.method()) || opensTunnel(matched, response));
+    }
+
+    private static String version(int minor) {
+      return switch (minor) {
+        case 1 -> "1.1";
+        case 0 -> "1.0";
+        default -> "1." + minor;
+      };
     }
 
     private static boolean opensTunnel(Pending request, @Nullable Http1Head response) {

@@ -21,6 +21,11 @@ public record Peer(int tgid, String comm, Role role, InetAddress localAddress, i
     return new Peer(tgid, comm, role, local, localPort, remote, remotePort, text(local), text(remote));
   }
 
+  /** The same endpoints with this process in another role. */
+  Peer withRole(Role other) {
+    return new Peer(tgid, comm, other, localAddress, localPort, remoteAddress, remotePort, localHost, remoteHost);
+  }
+
   /**
    * An address as text: IPv4 dotted, IPv6 in the RFC 5952 canonical form ({@code ::1}, not Java's
    * {@code 0:0:0:0:0:0:0:1}), so attributes match what other instrumentation reports.

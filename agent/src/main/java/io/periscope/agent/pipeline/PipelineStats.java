@@ -12,18 +12,24 @@ public final class PipelineStats {
   long connectionsNotHttp;
   long connectionsHttp2;
   long http1ParseFailures;
+  long http2ParseFailures;
+  long http2StreamsEvicted;
+  long http2Resyncs;
   long unmatchedResponses;
   long incompleteExchanges;
   long pipelineOverflows;
   long exchanges;
+  /** Connections dropped because the agent's own code failed on them (a bug: never expected). */
+  long internalErrors;
 
   public record Snapshot(long events, long malformedEvents, long connectionsTracked, long connectionsEvicted,
-      long connectionsNotHttp, long connectionsHttp2, long http1ParseFailures, long unmatchedResponses,
-      long incompleteExchanges, long pipelineOverflows, long exchanges) {}
+      long connectionsNotHttp, long connectionsHttp2, long http1ParseFailures, long http2ParseFailures,
+      long http2StreamsEvicted, long http2Resyncs, long unmatchedResponses, long incompleteExchanges,
+      long pipelineOverflows, long exchanges, long internalErrors) {}
 
   public Snapshot snapshot() {
     return new Snapshot(events, malformedEvents, connectionsTracked, connectionsEvicted, connectionsNotHttp,
-        connectionsHttp2, http1ParseFailures, unmatchedResponses, incompleteExchanges, pipelineOverflows,
-        exchanges);
+        connectionsHttp2, http1ParseFailures, http2ParseFailures, http2StreamsEvicted, http2Resyncs,
+        unmatchedResponses, incompleteExchanges, pipelineOverflows, exchanges, internalErrors);
   }
 }

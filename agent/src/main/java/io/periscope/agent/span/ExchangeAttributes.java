@@ -22,6 +22,14 @@ import org.jspecify.annotations.Nullable;
  */
 final class ExchangeAttributes implements Attributes {
   static final AttributeKey<Long> THREAD_ID = AttributeKey.longKey("thread.id");
+  // The RPC conventions are incubating; their keys are spelled here rather than taken from the
+  // incubating artifact, which is not meant for a stable dependency.
+  static final AttributeKey<String> RPC_SYSTEM = AttributeKey.stringKey("rpc.system");
+  static final AttributeKey<String> RPC_SERVICE = AttributeKey.stringKey("rpc.service");
+  static final AttributeKey<String> RPC_METHOD = AttributeKey.stringKey("rpc.method");
+  static final AttributeKey<Long> RPC_GRPC_STATUS_CODE = AttributeKey.longKey("rpc.grpc.status_code");
+  /** Some HTTP/2 header fields could not be decoded (compression state the agent never saw): they are missing. */
+  static final AttributeKey<Boolean> HEADERS_INCOMPLETE = AttributeKey.booleanKey("periscope.http2.headers_incomplete");
 
   private static final AttributeKey<?>[] KEYS = {
     HttpAttributes.HTTP_REQUEST_METHOD,
@@ -40,6 +48,11 @@ final class ExchangeAttributes implements Attributes {
     ClientAttributes.CLIENT_PORT,
     UserAgentAttributes.USER_AGENT_ORIGINAL,
     ErrorAttributes.ERROR_TYPE,
+    RPC_SYSTEM,
+    RPC_SERVICE,
+    RPC_METHOD,
+    RPC_GRPC_STATUS_CODE,
+    HEADERS_INCOMPLETE,
   };
 
   private final Object[] values;
@@ -130,6 +143,10 @@ final class ExchangeAttributes implements Attributes {
 
     Builder put(AttributeKey<Long> key, long value) {
       return put(key, (Long) value);
+    }
+
+    Builder put(AttributeKey<Boolean> key, boolean value) {
+      return put(key, (Boolean) value);
     }
 
     ExchangeAttributes build() {

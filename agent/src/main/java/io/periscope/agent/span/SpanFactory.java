@@ -15,18 +15,20 @@ import io.opentelemetry.semconv.NetworkAttributes;
 import io.opentelemetry.semconv.ServerAttributes;
 import io.opentelemetry.semconv.UrlAttributes;
 import io.opentelemetry.semconv.UserAgentAttributes;
-import io.periscope.agent.http1.Http1Head;
 import io.periscope.agent.pipeline.ExchangeSink;
 import io.periscope.agent.pipeline.HttpExchange;
 import io.periscope.agent.pipeline.Peer;
+import io.periscope.agent.pipeline.RequestHead;
+import io.periscope.agent.pipeline.ResponseHead;
 import io.periscope.agent.trace.TraceParent;
 import io.periscope.exporter.SpanSink;
 import io.periscope.metadata.ResourceResolver;
 import java.util.Set;
 
 /**
- * Turns an observed exchange into an OpenTelemetry span with the stable HTTP semantic conventions:
- * a SERVER span for the process that answered, a CLIENT span for the one that asked. A server
+ * Turns an observed exchange into an OpenTelemetry span with the stable HTTP semantic conventions
+ * (or, for a gRPC call, the RPC ones): a SERVER span for the process that answered, a CLIENT span
+ * for the one that asked. A server
  * request carrying a valid W3C {@code traceparent} makes the span a child of the caller's span in
  * the caller's trace.
  */
@@ -64,7 +66,7 @@ public final class SpanFactory implements ExchangeSink {
 
   /** The caller's span context from a server request's {@code traceparent}, or the invalid context. */
   public static SpanContext incomingParent(HttpExchange exchange) {
-    Http1Head request = exchange.request();
+    RequestHead request = exchange.request();
     if (exchange.peer().role() != Peer.Role.SERVER || request.traceparent() == null) {
       return SpanContext.getInvalid();
     }
@@ -86,52 +88,29 @@ public final class SpanFactory implements ExchangeSink {
 
   ExchangeSpan toSpan(HttpExchange exchange, SpanContext context, SpanContext parent) {
     Peer peer = exchange.peer();
-    Http1Head request = exchange.request();
-    Http1Head response = exchange.response();
     boolean server = peer.role() == Peer.Role.SERVER;
-
-    String method = request.method();
-    boolean known = KNOWN_METHODS.contains(method);
     ExchangeAttributes.Builder attributes = ExchangeAttributes.builder()
-        .put(HttpAttributes.HTTP_REQUEST_METHOD, known ? method : "_OTHER")
-        .put(HttpAttributes.HTTP_RESPONSE_STATUS_CODE, response.status())
-        // network.protocol.name and network.transport are left out: the conventions want them only
-        // when they are not "http" and "tcp".
-        .put(NetworkAttributes.NETWORK_PROTOCOL_VERSION, protocolVersion(request.minorVersion()))
         .put(NetworkAttributes.NETWORK_PEER_ADDRESS, peer.remoteHost())
         .put(NetworkAttributes.NETWORK_PEER_PORT, peer.remotePort())
         .put(ExchangeAttributes.THREAD_ID, exchange.tid());
-    if (!known) {
-      attributes.put(HttpAttributes.HTTP_REQUEST_METHOD_ORIGINAL, method);
-    }
-    RequestTarget target = RequestTarget.parse(request.target());
-    if (target.path() != null) {
-      attributes.put(UrlAttributes.URL_PATH, target.path());
-    }
-    if (target.query() != null) {
-      attributes.put(UrlAttributes.URL_QUERY, queryValues ? target.query() : redactValues(target.query()));
-    }
-    attributes.put(UrlAttributes.URL_SCHEME, target.scheme() != null ? target.scheme() : "http");
-    serverAddress(attributes, request, target, peer, server);
     if (server) {
       attributes.put(ClientAttributes.CLIENT_ADDRESS, peer.remoteHost());
       attributes.put(ClientAttributes.CLIENT_PORT, peer.remotePort());
     }
-    if (request.userAgent() != null) {
-      attributes.put(UserAgentAttributes.USER_AGENT_ORIGINAL, request.userAgent());
+    if (exchange.headersIncomplete()) {
+      attributes.put(ExchangeAttributes.HEADERS_INCOMPLETE, true);
     }
-    // Server spans fail on 5xx only (a 4xx is the client's mistake); client spans on 4xx and 5xx.
-    int status = response.status();
-    boolean error = status >= 500 || (!server && status >= 400);
-    if (error) {
-      attributes.put(ErrorAttributes.ERROR_TYPE, Integer.toString(status));
-    }
+    RequestTarget target = RequestTarget.parse(exchange.request().target());
+    serverAddress(attributes, exchange.request(), target, peer, server);
+    Outcome outcome = exchange.request().isGrpc()
+        ? grpc(exchange, attributes, server)
+        : http(exchange, target, attributes, server);
     return new ExchangeSpan(
-        known ? method : "HTTP",
+        outcome.name,
         server ? SpanKind.SERVER : SpanKind.CLIENT,
         context,
         parent,
-        error ? StatusData.create(StatusCode.ERROR, null) : StatusData.unset(),
+        outcome.status,
         clock.toEpochNanos(exchange.startNanos()),
         clock.toEpochNanos(Math.max(exchange.endNanos(), exchange.startNanos())),
         attributes.build(),
@@ -139,10 +118,88 @@ public final class SpanFactory implements ExchangeSink {
         SCOPE);
   }
 
-  /** server.address and server.port: the Host the client asked for, else the socket's server end. */
-  private static void serverAddress(ExchangeAttributes.Builder attributes, Http1Head request, RequestTarget target, Peer peer,
+  /** A span's name and status, which depend on the protocol. */
+  private record Outcome(String name, StatusData status) {}
+
+  /** The stable HTTP conventions: HTTP/1.x, and HTTP/2 requests that are not gRPC. */
+  private Outcome http(HttpExchange exchange, RequestTarget target, ExchangeAttributes.Builder attributes,
       boolean server) {
-    String authority = target.authority() != null ? target.authority() : request.host();
+    RequestHead request = exchange.request();
+    String method = request.method();
+    boolean known = method != null && KNOWN_METHODS.contains(method);
+    attributes.put(HttpAttributes.HTTP_REQUEST_METHOD, known ? method : "_OTHER");
+    if (!known && method != null) {
+      attributes.put(HttpAttributes.HTTP_REQUEST_METHOD_ORIGINAL, method);
+    }
+    // network.protocol.name and network.transport are left out: the conventions want them only
+    // when they are not "http" and "tcp".
+    attributes.put(NetworkAttributes.NETWORK_PROTOCOL_VERSION, exchange.protocolVersion());
+    if (target.path() != null) {
+      attributes.put(UrlAttributes.URL_PATH, target.path());
+    }
+    if (target.query() != null) {
+      attributes.put(UrlAttributes.URL_QUERY, queryValues ? target.query() : redactValues(target.query()));
+    }
+    String scheme = target.scheme() != null ? target.scheme() : request.scheme();
+    attributes.put(UrlAttributes.URL_SCHEME, scheme != null ? scheme : "http");
+    if (request.userAgent() != null) {
+      attributes.put(UserAgentAttributes.USER_AGENT_ORIGINAL, request.userAgent());
+    }
+    int status = exchange.response().status();
+    if (status > 0) {
+      attributes.put(HttpAttributes.HTTP_RESPONSE_STATUS_CODE, status);
+    }
+    String name = known ? method : "HTTP";
+    if (exchange.streamError() != null) {
+      attributes.put(ErrorAttributes.ERROR_TYPE, exchange.streamError());
+      return new Outcome(name, StatusData.error());
+    }
+    // Server spans fail on 5xx only (a 4xx is the client's mistake); client spans on 4xx and 5xx.
+    if (status >= 500 || (!server && status >= 400)) {
+      attributes.put(ErrorAttributes.ERROR_TYPE, Integer.toString(status));
+      return new Outcome(name, StatusData.error());
+    }
+    return new Outcome(name, StatusData.unset());
+  }
+
+  /**
+   * The gRPC conventions: named {@code package.Service/Method}, with {@code rpc.*} attributes. A
+   * client span fails on every status but OK; a server span only on the codes that say the server
+   * failed (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS), as the
+   * OpenTelemetry gRPC instrumentations do: NOT_FOUND or INVALID_ARGUMENT is the caller's problem.
+   */
+  private static Outcome grpc(HttpExchange exchange, ExchangeAttributes.Builder attributes, boolean server) {
+    attributes.put(ExchangeAttributes.RPC_SYSTEM, "grpc");
+    GrpcMethod method = GrpcMethod.parse(exchange.request().target());
+    String name;
+    if (method != null) {
+      attributes.put(ExchangeAttributes.RPC_SERVICE, method.service());
+      attributes.put(ExchangeAttributes.RPC_METHOD, method.method());
+      name = method.service() + "/" + method.method();
+    } else {
+      name = exchange.request().method() != null ? exchange.request().method() : "grpc";
+    }
+    if (exchange.streamError() != null) {
+      attributes.put(ErrorAttributes.ERROR_TYPE, exchange.streamError());
+      return new Outcome(name, StatusData.error());
+    }
+    int code = exchange.response().grpcStatus();
+    if (code == ResponseHead.NO_GRPC_STATUS) {
+      return new Outcome(name, StatusData.unset());
+    }
+    attributes.put(ExchangeAttributes.RPC_GRPC_STATUS_CODE, code);
+    if (code == 0 || (server && !GrpcMethod.isServerFault(code))) {
+      return new Outcome(name, StatusData.unset());
+    }
+    attributes.put(ErrorAttributes.ERROR_TYPE, GrpcMethod.statusName(code));
+    String message = exchange.response().grpcMessage();
+    return new Outcome(name, message == null ? StatusData.error() : StatusData.create(StatusCode.ERROR, message));
+  }
+
+  /** server.address and server.port: the Host the client asked for, else the socket's server end. */
+  private static void serverAddress(ExchangeAttributes.Builder attributes, RequestHead request, RequestTarget target,
+      Peer peer, boolean server) {
+    String authority = target.authority() != null ? target.authority() : request.authority();
     HostAndPort host = authority == null ? null : HostAndPort.parse(authority);
     if (host != null) {
       attributes.put(ServerAttributes.SERVER_ADDRESS, host.host());
@@ -151,14 +208,6 @@ public final class SpanFactory implements ExchangeSink {
       attributes.put(ServerAttributes.SERVER_ADDRESS, server ? peer.localHost() : peer.remoteHost());
       attributes.put(ServerAttributes.SERVER_PORT, server ? peer.localPort() : peer.remotePort());
     }
-  }
-
-  private static String protocolVersion(int minor) {
-    return switch (minor) {
-      case 1 -> "1.1";
-      case 0 -> "1.0";
-      default -> "1." + minor;
-    };
   }
 
   /** "a=1&b=2" becomes "a=REDACTED&b=REDACTED": names stay useful, values may be secrets. */

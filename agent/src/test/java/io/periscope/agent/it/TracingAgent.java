@@ -107,8 +107,9 @@ final class TracingAgent implements AutoCloseable {
 
   private static PipelineStats.Snapshot withoutEvents(PipelineStats.Snapshot s) {
     return new PipelineStats.Snapshot(0, s.malformedEvents(), s.connectionsTracked(), s.connectionsEvicted(),
-        s.connectionsNotHttp(), s.connectionsHttp2(), s.http1ParseFailures(), s.unmatchedResponses(),
-        s.incompleteExchanges(), s.pipelineOverflows(), s.exchanges());
+        s.connectionsNotHttp(), s.connectionsHttp2(), s.http1ParseFailures(), s.http2ParseFailures(),
+        s.http2StreamsEvicted(), s.http2Resyncs(), s.unmatchedResponses(), s.incompleteExchanges(),
+        s.pipelineOverflows(), s.exchanges(), s.internalErrors());
   }
 
   void assertNoKernelDrops() {

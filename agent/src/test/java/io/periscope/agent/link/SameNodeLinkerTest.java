@@ -5,9 +5,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.opentelemetry.api.trace.SpanKind;
 import io.opentelemetry.sdk.resources.Resource;
 import io.opentelemetry.sdk.trace.data.SpanData;
-import io.periscope.agent.http1.Http1Head;
 import io.periscope.agent.pipeline.HttpExchange;
 import io.periscope.agent.pipeline.Peer;
+import io.periscope.agent.pipeline.RequestHead;
+import io.periscope.agent.pipeline.ResponseHead;
 import io.periscope.agent.span.ClockAnchor;
 import io.periscope.agent.span.SpanFactory;
 import io.periscope.exporter.ExportStats;
@@ -145,10 +146,9 @@ class SameNodeLinkerTest {
 
   private static HttpExchange exchange(Peer peer, long sequence, long start, long end, String path,
       String traceparent) {
-    Http1Head request = new Http1Head("GET", path, 0, 1, -1, false, false, false, "localhost", "curl/8", traceparent,
-        null, null);
-    Http1Head response = new Http1Head(null, null, 200, 1, 0, false, false, false, null, null, null, null, null);
-    return new HttpExchange(peer, peer.tgid(), request, response, start, end, sequence);
+    RequestHead request = new RequestHead("GET", path, "localhost", null, "curl/8", null, traceparent, null);
+    return new HttpExchange(peer, peer.tgid(), "1.1", request, ResponseHead.http(200), null, false, start, end,
+        sequence);
   }
 
   private static Peer peer(Peer.Role role, int tgid, int localPort, int remotePort) {

@@ -1,0 +1,20 @@
+package io.periscope.agent.pipeline;
+
+import org.jspecify.annotations.Nullable;
+
+/**
+ * What a response said that tracing reports.
+ *
+ * @param status      the HTTP status code; 0 when none was seen (an HTTP/2 stream reset before its
+ *                    response, or a {@code :status} the agent could not decode)
+ * @param grpcStatus  the gRPC status code from {@code grpc-status} (trailers, or a trailers-only
+ *                    response), or {@link #NO_GRPC_STATUS}
+ * @param grpcMessage the {@code grpc-message} that came with it, percent-decoded, or null
+ */
+public record ResponseHead(int status, int grpcStatus, @Nullable String grpcMessage) {
+  public static final int NO_GRPC_STATUS = -1;
+
+  public static ResponseHead http(int status) {
+    return new ResponseHead(status, NO_GRPC_STATUS, null);
+  }
+}
