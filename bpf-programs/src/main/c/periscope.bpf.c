@@ -97,7 +97,7 @@ struct h2_cursor {
 	__u8 elide;       /* the current frame's payload is skipped, not copied (DATA, unknown types) */
 	__u8 have;        /* bytes of the next frame header already seen (0-8) ... */
 	__u8 synced;      /* frame boundaries in this direction are known */
-	__u8 pad;
+	__u8 seen;        /* bytes of this direction were seen before */
 	__u8 header[8];   /* ... and those bytes */
 };
 
@@ -115,7 +115,8 @@ struct sock_info {
 	__u8 agent_peer;   /* the other end is the agent's own export connection */
 	__u8 h2;           /* enum h2_verdict: does this connection carry HTTP/2 frames? */
 	__u8 h2_probes;    /* syscalls looked at for frames while undecided */
-	__u8 pad[7];
+	__u8 fresh;        /* made at accept()/connect(): the first byte of each direction begins the stream */
+	__u8 pad[6];
 	struct h2_cursor h2_ingress;
 	struct h2_cursor h2_egress;
 };
@@ -279,10 +280,10 @@ static __always_inline void read_endpoints(struct sock *sk, struct sock_info *in
  * The slow walk runs once per socket fd (and for every non-socket fd: nothing could invalidate a
  * negative entry).
  */
-static __always_inline struct sock_info *remember_sock(__u32 tgid, __s32 fd, __u64 sock)
+static __always_inline struct sock_info *remember_sock(__u32 tgid, __s32 fd, __u64 sock, bool fresh)
 {
 	struct fd_key key = {.tgid = tgid, .fd = fd};
-	struct sock_info info = {.sock = sock};
+	struct sock_info info = {.sock = sock, .fresh = fresh};
 	read_endpoints((struct sock *)sock, &info);
 	info.port_traced = port_traced(info.local_port, info.remote_port);
 	bpf_map_update_elem(&fd_socks, &key, &info, BPF_ANY);
@@ -297,7 +298,7 @@ static __always_inline struct sock_info *lookup_sock(__u32 tgid, __s32 fd)
 	if (cached)
 		return cached;
 	__u64 sock = tcp_sock_of_fd(fd);
-	return sock ? remember_sock(tgid, fd, sock) : NULL;
+	return sock ? remember_sock(tgid, fd, sock, false) : NULL;
 }
 
 /*
@@ -662,6 +663,7 @@ static __always_inline void h2_advance(struct h2_cursor *cursor, struct h2_walk 
 	}
 	*cursor = w->cur;
 	cursor->synced = 1;
+	cursor->seen = 1;
 }
 
 static __always_inline bool h2_preface(const __u8 *p)
@@ -738,7 +740,7 @@ static __always_inline void capture_bytes(struct scratch *s, struct iovecs *iovs
  */
 static __always_inline void h2_detect(struct scratch *s, struct sock_info *info, struct h2_cursor *cursor,
 				      struct iovecs *iovs, __u32 iovcnt, __u64 buf, __u64 iov_array, __u32 iov_total,
-				      long ret)
+				      long ret, bool at_start)
 {
 	struct socket_event *e = &s->event;
 	if (e->captured_len < H2_FRAME_HEADER)
@@ -765,7 +767,14 @@ static __always_inline void h2_detect(struct scratch *s, struct sock_info *info,
 		return;
 	struct h2_cursor fresh = {};
 	struct h2_walk *w = h2_walk_syscall(s, &fresh, buf, iov_array, iov_total, ret);
-	if (w && !w->lost && !w->unknown_type && w->frames > 0 && w->cur.remaining == 0 && w->cur.have == 0) {
+	/*
+	 * The start of a direction of a connection known to be HTTP/2 (the other direction said so,
+	 * the server's reply to a preface) is a frame boundary; elsewhere, the syscall must be nothing
+	 * but whole frames of defined types.
+	 */
+	bool boundary = at_start && info->h2 == H2_YES;
+	if (w && !w->lost && (boundary || (!w->unknown_type && w->frames > 0 && w->cur.remaining == 0 &&
+					   w->cur.have == 0))) {
 		info->h2 = H2_YES;
 		h2_advance(cursor, w);
 		return;
@@ -855,6 +864,9 @@ static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
 	}
 	struct h2_cursor *cursor = direction == DIR_EGRESS ? &info->h2_egress : &info->h2_ingress;
 	__u64 iov_array = iov_total ? buf : 0;
+	/* The first byte of a direction, on a connection seen from its start, begins its stream. */
+	bool at_start = info->fresh && !cursor->seen;
+	cursor->seen = 1;
 	if (info->h2 == H2_YES && cursor->synced) {
 		struct h2_walk *w = h2_walk_syscall(s, cursor, buf, iov_array, iov_total, ret);
 		if (w) {
@@ -873,7 +885,7 @@ static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
 	}
 	capture_bytes(s, &iovs, iovcnt, buf, ret);
 	if (info->h2 != H2_YES || !cursor->synced)
-		h2_detect(s, info, cursor, &iovs, iovcnt, buf, iov_array, iov_total, ret);
+		h2_detect(s, info, cursor, &iovs, iovcnt, buf, iov_array, iov_total, ret, at_start);
 	submit(e);
 	return 0;
 }
@@ -965,7 +977,7 @@ static __always_inline int conn_open(long ret, __u8 origin)
 	}
 	if (!process_traced(tgid))
 		return 0;
-	struct sock_info *info = remember_sock(tgid, fd, sock);
+	struct sock_info *info = remember_sock(tgid, fd, sock, true);
 	if (!info || !info->port_traced)
 		return 0;
 	struct scratch *s = scratch_record();
