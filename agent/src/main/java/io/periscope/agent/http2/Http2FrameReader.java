@@ -229,7 +229,7 @@ public final class Http2FrameReader {
     recordExit = event.exitNanos();
     recordTid = event.tid();
     wire = offset;
-    if (!first) {
+    if (!first && expectedSequence >= 0) {
       checkContinuity();
     }
     expectedSequence = (recordSequence + recordTotal) & 0xffffffffL;
