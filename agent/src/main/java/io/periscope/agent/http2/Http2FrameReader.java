@@ -87,6 +87,8 @@ public final class Http2FrameReader {
   private boolean fromStart;
   private int maxFrameSize = Integer.MAX_VALUE;
   private boolean settingsMayStart;
+  /** The next frame is a direction's first: RFC 9113 §3.4 says it is SETTINGS. */
+  private boolean expectSettings;
 
   // The record being fed.
   private long recordSequence;
@@ -148,6 +150,7 @@ public final class Http2FrameReader {
   public static Http2FrameReader atFrameBoundary(Listener listener) {
     Http2FrameReader reader = new Http2FrameReader(listener, State.HEADER);
     reader.fromStart = true;
+    reader.expectSettings = true;
     return reader;
   }
 
@@ -309,11 +312,12 @@ public final class Http2FrameReader {
     }
   }
 
+  /** The bytes are the preface, or (a client that wrote it in pieces) its beginning. */
   private static boolean beginsWithPreface(MemorySegment data, long offset, int length) {
-    if (length < PREFACE.length) {
+    if (length == 0) {
       return false;
     }
-    for (int i = 0; i < PREFACE.length; i++) {
+    for (int i = 0; i < Math.min(length, PREFACE.length); i++) {
       if (data.get(ValueLayout.JAVA_BYTE, offset + i) != PREFACE[i]) {
         return false;
       }
@@ -324,6 +328,7 @@ public final class Http2FrameReader {
   private void startWithPreface() {
     state = State.PREFACE;
     fromStart = true;
+    expectSettings = true;
   }
 
   private static boolean isSettings(MemorySegment data, long offset, int length) {
@@ -441,6 +446,13 @@ public final class Http2FrameReader {
     payloadPos = 0;
     padLength = 0;
     smallHave = 0;
+    if (expectSettings) {
+      expectSettings = false;
+      if (type != SETTINGS || (flags & FLAG_ACK) != 0) {
+        fail("the connection preface must be a SETTINGS frame, not " + name(type) + " (RFC 9113 §3.4)");
+        return;
+      }
+    }
     if (length > maxFrameSize) {
       fail("frame of " + length + " bytes, above SETTINGS_MAX_FRAME_SIZE " + maxFrameSize + " (RFC 9113 §4.2)");
       return;
