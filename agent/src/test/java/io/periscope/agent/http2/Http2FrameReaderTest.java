@@ -221,7 +221,8 @@ class Http2FrameReaderTest {
   void joinsMidwayAtAFrameStreamRecord() {
     Http2FrameReader reader = Http2FrameReader.awaitingStart(listener, false);
     feed(reader, raw().syscall(data(1, 10, false)));
-    Direction joined = new Direction(CLIENT, SocketEvent.DIRECTION_EGRESS, Direction.Mode.FRAMES, 5_000, 0);
+    Direction joined = new Direction(CLIENT, SocketEvent.DIRECTION_EGRESS, Direction.Mode.FRAMES, 5_000,
+        new Http2Traffic.Clock());
     feed(reader, joined.syscall(concat(data(1, 10, true), rst(3, 8))));
     assertThat(seen).containsExactly("DATA 1 end", "RST_STREAM 3 8");
     assertThat(reader.fromStart()).isFalse();
@@ -285,11 +286,11 @@ class Http2FrameReaderTest {
   }
 
   private static Direction raw() {
-    return new Direction(CLIENT, SocketEvent.DIRECTION_EGRESS, Direction.Mode.BYTES, 1_000, 0);
+    return new Direction(CLIENT, SocketEvent.DIRECTION_EGRESS, Direction.Mode.BYTES, 1_000, new Http2Traffic.Clock());
   }
 
   private static Direction frames() {
-    return new Direction(CLIENT, SocketEvent.DIRECTION_EGRESS, Direction.Mode.FRAMES, 1_000, 0).afterPreface();
+    return new Direction(CLIENT, SocketEvent.DIRECTION_EGRESS, Direction.Mode.FRAMES, 1_000, new Http2Traffic.Clock()).afterPreface();
   }
 
   private static void feed(Http2FrameReader reader, List<byte[]> records) {

@@ -130,6 +130,15 @@ public final class Http2Traffic {
     }
   }
 
+  /** Monotonic time shared by the directions of one test, so that records of different ends are ordered. */
+  public static final class Clock {
+    private long now;
+
+    long advance(long nanos) {
+      return now += nanos;
+    }
+  }
+
   /**
    * One direction of one end of a connection, as the kernel records it: each {@link #syscall}
    * becomes a record (or none), with the sequence numbers, times and frame-stream fields the kernel
@@ -143,7 +152,7 @@ public final class Http2Traffic {
     private final byte direction;
     private Mode mode;
     private long sequence;
-    private long clock;
+    private final Clock clock;
     private int tid;
     private int captureLimit = SocketEvent.MAX_CAPTURE;
     // The kernel's cursor.
@@ -155,9 +164,9 @@ public final class Http2Traffic {
     /**
      * @param end      who is on this end: every record carries it
      * @param sequence the TCP sequence number of the direction's next byte
-     * @param clock    the monotonic time of the previous syscall
+     * @param clock    the time every record takes its times from
      */
-    public Direction(Peer end, byte direction, Mode mode, long sequence, long clock) {
+    public Direction(Peer end, byte direction, Mode mode, long sequence, Clock clock) {
       this.end = end;
       this.direction = direction;
       this.mode = mode;
@@ -196,14 +205,10 @@ public final class Http2Traffic {
       return sequence;
     }
 
-    public long clock() {
-      return clock;
-    }
-
     /** The records of one syscall that moved {@code bytes}: none, when the kernel would skip it. */
     public List<byte[]> syscall(byte[] bytes) {
-      long enter = clock += 10;
-      long exit = clock += 5;
+      long enter = clock.advance(10);
+      long exit = clock.advance(5);
       SocketEventEncoder e = mode == Mode.BYTES ? bytesRecord(bytes) : framesRecord(bytes);
       long seq = sequence;
       sequence = (sequence + bytes.length) & 0xffffffffL;
