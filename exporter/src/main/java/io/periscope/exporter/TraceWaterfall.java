@@ -47,6 +47,7 @@ final class TraceWaterfall {
   private static final AttributeKey<String> SERVICE_NAME = stringKey("service.name");
   private static final AttributeKey<String> EXECUTABLE_NAME = stringKey("process.executable.name");
   private static final AttributeKey<Long> HTTP_STATUS = longKey("http.response.status_code");
+  private static final AttributeKey<Long> GRPC_STATUS = longKey("rpc.grpc.status_code");
 
   private static final Comparator<SpanData> BY_START =
       Comparator.comparingLong(SpanData::getStartEpochNanos)
@@ -209,11 +210,14 @@ final class TraceWaterfall {
     return service == null || service.isBlank() ? "?" : service;
   }
 
+  /** The HTTP status code, or the gRPC status ({@code grpc 5}), with ERROR when the span failed. */
   private static String status(SpanData span) {
     Long httpStatus = span.getAttributes().get(HTTP_STATUS);
+    Long grpcStatus = span.getAttributes().get(GRPC_STATUS);
     StatusCode code = span.getStatus().getStatusCode();
-    if (httpStatus != null) {
-      return code == StatusCode.ERROR ? httpStatus + " ERROR" : httpStatus.toString();
+    String shown = httpStatus != null ? httpStatus.toString() : grpcStatus != null ? "grpc " + grpcStatus : null;
+    if (shown != null) {
+      return code == StatusCode.ERROR ? shown + " ERROR" : shown;
     }
     return switch (code) {
       case OK -> "OK";

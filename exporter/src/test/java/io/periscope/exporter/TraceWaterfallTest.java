@@ -153,6 +153,17 @@ class TraceWaterfallTest {
   }
 
   @Test
+  void showsTheGrpcStatusOfACall() {
+    AttributeKey<Long> grpc = AttributeKey.longKey("rpc.grpc.status_code");
+    assertThat(firstSpanLine(span("0000000000000001", null)
+        .setAttributes(io.opentelemetry.api.common.Attributes.of(grpc, 0L)).build()))
+        .contains("internal  grpc 0  ");
+    assertThat(firstSpanLine(span("0000000000000001", null).setStatus(StatusData.error())
+        .setAttributes(io.opentelemetry.api.common.Attributes.of(grpc, 5L)).build()))
+        .contains("internal  grpc 5 ERROR  ");
+  }
+
+  @Test
   void givesEvenAnInstantSpanOneBarColumn() {
     SpanData instant =
         span("0000000000000001", null)
