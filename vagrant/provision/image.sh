@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds Periscope's container image from the checkout (deploy/Dockerfile) and hands it to k3s's
+# containerd, so the chart runs exactly this code. The VM's kernel has BTF, so the build generates
+# vmlinux.h from it.
+set -euo pipefail
+IMAGE=periscope:lab
+
+export DEBIAN_FRONTEND=noninteractive
+if ! command -v docker >/dev/null; then
+  apt-get install -y -q --no-install-recommends docker.io docker-buildx
+fi
+cd /periscope
+docker build -f deploy/Dockerfile -t "$IMAGE" \
+  --build-arg REVISION="lab" --build-arg CREATED="$(date -u +%Y-%m-%dT%H:%M:%SZ)" .
+docker save "$IMAGE" | k3s ctr images import -
