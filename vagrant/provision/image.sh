@@ -7,9 +7,10 @@ IMAGE=periscope:lab
 
 export DEBIAN_FRONTEND=noninteractive
 if ! command -v docker >/dev/null; then
-  apt-get install -y -q --no-install-recommends docker.io docker-buildx
+  apt-get install -y -q --no-install-recommends docker.io
 fi
 cd /periscope
-docker build -f deploy/Dockerfile -t "$IMAGE" \
+# Debian 12's docker.io (20.10) has BuildKit built in, which the Dockerfile's cache mounts need.
+DOCKER_BUILDKIT=1 docker build -f deploy/Dockerfile -t "$IMAGE" \
   --build-arg REVISION="lab" --build-arg CREATED="$(date -u +%Y-%m-%dT%H:%M:%SZ)" .
 docker save "$IMAGE" | k3s ctr images import -
