@@ -6,16 +6,19 @@ import io.periscope.agent.pipeline.ConnectionTracker;
 import io.periscope.agent.pipeline.PipelineStats;
 import io.periscope.agent.span.ClockAnchor;
 import io.periscope.agent.span.SpanFactory;
+import io.periscope.agent.span.TraceSampler;
 import io.periscope.bpf.CaptureCounters;
 import io.periscope.bpf.KernelCapture;
 import io.periscope.bpf.KernelSupport;
 import io.periscope.bpf.Libc;
+import io.periscope.exporter.ExportLatency;
 import io.periscope.exporter.ExportStats;
 import io.periscope.exporter.SpanBatcher;
 import io.periscope.metadata.ProcessResources;
 import io.periscope.metadata.ResourceResolver;
 import java.time.Duration;
 import java.util.List;
+import org.jspecify.annotations.Nullable;
 
 /**
  * A running agent: the kernel capture, one capture thread that drains the ring buffer through the
@@ -32,6 +35,11 @@ public final class Agent implements AutoCloseable {
   static final int EXPORT_QUEUE_SPANS = 16_384;
   static final int EXPORT_BATCH_SPANS = 2_048;
   static final int EXPORTS_IN_FLIGHT = 2;
+  /**
+   * A capture loop that has not come round for this long is stuck (it sleeps 5 ms when idle, and
+   * one pass handles at most what the ring buffer holds): the agent is then not alive.
+   */
+  static final long STALL_NANOS = 30_000_000_000L;
   private static final System.Logger LOG = System.getLogger(Agent.class.getName());
 
   private final KernelCapture capture;
@@ -39,19 +47,25 @@ public final class Agent implements AutoCloseable {
   private final SameNodeLinker linker;
   private final PipelineStats stats;
   private final SpanBatcher batcher;
+  private final TraceSampler sampler;
   private final String kernel;
+  private final String export;
   private final Thread thread;
   private volatile boolean running = true;
-  private boolean closed;
+  private volatile boolean closed;
+  /** When the capture loop last came round (monotonic), for liveness. */
+  private volatile long heartbeat = Libc.monotonicNanos();
 
   private Agent(KernelCapture capture, ConnectionTracker tracker, SameNodeLinker linker, PipelineStats stats,
-      SpanBatcher batcher, String kernel) {
+      SpanBatcher batcher, TraceSampler sampler, String kernel, String export) {
     this.capture = capture;
     this.tracker = tracker;
     this.linker = linker;
     this.stats = stats;
     this.batcher = batcher;
+    this.sampler = sampler;
     this.kernel = kernel;
+    this.export = export;
     this.thread = Thread.ofPlatform().name("periscope-capture").daemon().unstarted(this::run);
   }
 
@@ -69,7 +83,8 @@ public final class Agent implements AutoCloseable {
         .build();
     PipelineStats stats = new PipelineStats();
     ResourceResolver resources = ProcessResources.builder().build();
-    SpanFactory spans = new SpanFactory(ClockAnchor.measure(), resources, batcher, config.queryValues());
+    TraceSampler sampler = new TraceSampler(config.samplingRatio());
+    SpanFactory spans = new SpanFactory(ClockAnchor.measure(), resources, batcher, config.queryValues(), sampler);
     SameNodeLinker linker = new SameNodeLinker(spans, config.linkWindowNanos(), SameNodeLinker.DEFAULT_MAX_HELD);
     ConnectionTracker tracker = new ConnectionTracker(linker, stats);
     KernelCapture capture;
@@ -79,7 +94,9 @@ public final class Agent implements AutoCloseable {
       batcher.close();
       throw e;
     }
-    Agent agent = new Agent(capture, tracker, linker, stats, batcher, kernel);
+    String export = config.exporter().endpoint() == null ? "terminal"
+        : "OTLP " + config.exporter().protocol() + " to " + config.exporter().endpoint();
+    Agent agent = new Agent(capture, tracker, linker, stats, batcher, sampler, kernel, export);
     agent.thread.start();
     return agent;
   }
@@ -89,6 +106,7 @@ public final class Agent implements AutoCloseable {
     long nextReport = Libc.monotonicNanos() + DROP_REPORT_NANOS;
     DropReport reported = drops();
     while (running) {
+      heartbeat = Libc.monotonicNanos();
       try {
         if (capture.poll(tracker) == 0) {
           Thread.sleep(Duration.ofNanos(POLL_INTERVAL_NANOS));
@@ -144,6 +162,54 @@ public final class Agent implements AutoCloseable {
 
   public ExportStats exportStats() {
     return batcher.stats();
+  }
+
+  public ExportLatency.Snapshot exportLatency() {
+    return batcher.exportLatency();
+  }
+
+  /** Spans waiting for export now. */
+  public int exportQueueSpans() {
+    return batcher.queuedSpans();
+  }
+
+  /** Connections held by the tracker now (read off the pipeline thread: may be a moment old). */
+  public int connectionsOpen() {
+    return tracker.size();
+  }
+
+  /** Spans not exported because their trace was not sampled. */
+  public long spansNotSampled() {
+    return sampler.notSampled();
+  }
+
+  /** Why the agent is not alive (its capture loop died or is stuck), or null when it is. */
+  public @Nullable String notAlive() {
+    if (closed) {
+      return null; // stopping on purpose is not a failure
+    }
+    if (!thread.isAlive()) {
+      return "the capture thread ended";
+    }
+    long stalled = Libc.monotonicNanos() - heartbeat;
+    return stalled > STALL_NANOS ? "the capture loop has not come round for " + stalled / 1_000_000_000L + " s" : null;
+  }
+
+  /**
+   * Why the agent is not ready to trace, or null when it is: programs attached, the capture loop
+   * running, the exporter open.
+   */
+  public @Nullable String notReady() {
+    if (closed) {
+      return "stopping";
+    }
+    String dead = notAlive();
+    return dead != null ? dead : programs().isEmpty() ? "no eBPF program attached" : null;
+  }
+
+  /** Where spans go, as the agent says it: "terminal" or "OTLP grpc to URL". */
+  public String export() {
+    return export;
   }
 
   /** Stops tracing, detaches from the kernel, and flushes every span still held. Idempotent. */

@@ -7,7 +7,14 @@ import io.periscope.bpf.BpfException;
 import io.periscope.bpf.CaptureCounters;
 import io.periscope.exporter.ExportStats;
 import io.periscope.exporter.Exporters;
+import io.periscope.agent.health.HealthServer;
+import io.periscope.agent.log.JsonLogFormatter;
 import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.logging.Handler;
+import java.util.logging.Level;
 import java.util.Arrays;
 import java.util.concurrent.CountDownLatch;
 import sun.misc.Signal;
@@ -23,6 +30,7 @@ public final class Main {
    * loggers weakly, and a collected logger forgets its level.)
    */
   private static final java.util.logging.Logger OTEL_LOGS = java.util.logging.Logger.getLogger("io.opentelemetry");
+  private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger("io.periscope.agent");
 
   private Main() {}
 
@@ -48,16 +56,39 @@ public final class Main {
       return;
     }
 
+    if (config.logFormat() == AgentConfig.LogFormat.JSON) {
+      for (Handler handler : java.util.logging.Logger.getLogger("").getHandlers()) {
+        handler.setFormatter(new JsonLogFormatter());
+      }
+    }
+
+    // The health endpoints answer from before the programs are attached: alive, not ready.
+    AtomicReference<Agent> running = new AtomicReference<>();
+    HealthServer health = null;
+    if (config.healthAddress() != null) {
+      try {
+        health = HealthServer.start(config.healthAddress(), running::get, VERSION);
+      } catch (UncheckedIOException e) {
+        report(config, err, Level.SEVERE, "cannot start: " + e.getMessage());
+        System.exit(1);
+        return;
+      }
+    }
     SpanExporter exporter = Exporters.create(config.exporter());
     Agent agent;
     try {
       agent = Agent.start(config, exporter);
     } catch (BpfException e) {
-      err.println("periscope: cannot start: " + e.getMessage());
+      report(config, err, Level.SEVERE, "cannot start: " + e.getMessage());
       System.exit(1);
       return;
     }
-    printSummary(out, config, agent);
+    running.set(agent);
+    if (config.logFormat() == AgentConfig.LogFormat.JSON) {
+      LOG.info(summaryLine(config, agent, health));
+    } else {
+      printSummary(out, config, agent, health);
+    }
 
     // SIGINT and SIGTERM end tracing normally (exit 0) rather than through shutdown hooks, whose
     // exit status would be 128 + the signal. The hook stays for every other way the JVM ends.
@@ -66,48 +97,84 @@ public final class Main {
     Signal.handle(new Signal("TERM"), signal -> stop.countDown());
     Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().name("periscope-shutdown").unstarted(agent::close));
     stop.await();
-    err.println("periscope: stopping: flushing spans and detaching from the kernel");
+    report(config, err, Level.INFO, "stopping: flushing spans and detaching from the kernel");
     agent.close();
-    printCounters(err, agent);
+    printCounters(config, err, agent);
+    if (health != null) {
+      health.close();
+    }
     System.exit(0);
   }
 
-  private static void printSummary(PrintStream out, AgentConfig config, Agent agent) {
+  /** A line for the operator: "periscope: ..." on stderr, or one JSON log event. */
+  private static void report(AgentConfig config, PrintStream err, Level level, String line) {
+    if (config.logFormat() == AgentConfig.LogFormat.JSON) {
+      LOG.log(level, line);
+    } else {
+      err.println("periscope: " + line);
+    }
+  }
+
+  private static void printSummary(PrintStream out, AgentConfig config, Agent agent, HealthServer health) {
     out.printf("periscope %s: tracing HTTP/1.x, HTTP/2 and gRPC on kernel %s, %d eBPF programs attached%n", VERSION,
         agent.kernelRelease(), agent.programs().size());
-    out.printf("  processes: %s%n", config.pids().isEmpty() && config.processes().isEmpty()
-        ? "all (except this agent)" : describe("pid", config.pids()) + describe("name", config.processes()));
+    out.printf("  processes: %s%n", processes(config));
     out.printf("  ports:     %s%n", config.ports().isEmpty() ? "all" : config.ports());
     out.printf("  export:    %s%n", config.exporter().endpoint() == null
         ? "terminal (set --otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT to send OTLP)"
         : "OTLP " + config.exporter().protocol() + " to " + config.exporter().endpoint());
+    if (config.samplingRatio() < 1) {
+      out.printf("  sampling:  %s of new traces%n", config.samplingRatio());
+    }
+    if (health != null) {
+      out.printf("  health:    http://%s%s, %s, %s%n", hostPort(health), HealthServer.LIVENESS,
+          HealthServer.READINESS, HealthServer.METRICS);
+    }
     out.println("  Ctrl-C stops tracing.");
     out.flush();
+  }
+
+  private static String summaryLine(AgentConfig config, Agent agent, HealthServer health) {
+    return "periscope " + VERSION + ": tracing HTTP/1.x on kernel " + agent.kernelRelease() + ", "
+        + agent.programs().size() + " eBPF programs attached; processes: " + processes(config) + "; ports: "
+        + (config.ports().isEmpty() ? "all" : config.ports()) + "; export: " + agent.export() + "; sampling: "
+        + config.samplingRatio() + (health == null ? "" : "; health: http://" + hostPort(health));
+  }
+
+  private static String processes(AgentConfig config) {
+    return config.pids().isEmpty() && config.processes().isEmpty()
+        ? "all (except this agent)" : describe("pid", config.pids()) + describe("name", config.processes());
+  }
+
+  private static String hostPort(HealthServer health) {
+    InetSocketAddress a = health.address();
+    String host = a.getAddress().getHostAddress();
+    return (host.contains(":") ? "[" + host + "]" : host) + ":" + a.getPort();
   }
 
   private static String describe(String what, java.util.Set<?> values) {
     return values.isEmpty() ? "" : what + " " + values + " ";
   }
 
-  private static void printCounters(PrintStream err, Agent agent) {
+  private static void printCounters(AgentConfig config, PrintStream err, Agent agent) {
     PipelineStats.Snapshot p = agent.pipelineStats();
     CaptureCounters k = agent.captureCounters();
     ExportStats e = agent.exportStats();
-    err.printf("periscope: kernel: %d events, %d lost (ring buffer full), %d cut at capture limit,"
-            + " %d HTTP/2 frame walks lost their place%n",
-        k.events(), k.ringBufferDrops(), k.truncated(), k.h2SyncLost());
-    err.printf("periscope: pipeline: %d events, %d connections (%d not HTTP, %d HTTP/2), %d exchanges,"
-            + " %d HTTP/1 and %d HTTP/2 parse failures, %d responses without request, %d incomplete%n",
+    report(config, err, Level.INFO, ("kernel: %d events, %d lost (ring buffer full), %d cut at capture limit,"
+        + " %d HTTP/2 frame walks lost their place").formatted(k.events(), k.ringBufferDrops(), k.truncated(),
+        k.h2SyncLost()));
+    report(config, err, Level.INFO, ("pipeline: %d events, %d connections (%d not HTTP, %d HTTP/2), %d exchanges,"
+            + " %d HTTP/1 and %d HTTP/2 parse failures, %d responses without request, %d incomplete").formatted(
         p.events(), p.connectionsTracked(), p.connectionsNotHttp(), p.connectionsHttp2(), p.exchanges(),
-        p.http1ParseFailures(), p.http2ParseFailures(), p.unmatchedResponses(), p.incompleteExchanges());
-    err.printf("periscope: HTTP/2: %d streams pushed out (too many open), %d times bytes were lost and"
-            + " frames found again; %d internal errors%n", p.http2StreamsEvicted(), p.http2Resyncs(),
-        p.internalErrors());
+        p.http1ParseFailures(), p.http2ParseFailures(), p.unmatchedResponses(), p.incompleteExchanges()));
+    report(config, err, Level.INFO, ("HTTP/2: %d streams pushed out (too many open), %d times bytes were lost and"
+        + " frames found again; %d internal errors").formatted(p.http2StreamsEvicted(), p.http2Resyncs(),
+        p.internalErrors()));
     SameNodeLinker.LinkStats l = agent.linkStats();
-    err.printf("periscope: linking: %d server spans joined their client's trace on this host,"
-        + " %d waited in vain, %d released early (too many waiting)%n", l.linked(), l.unlinkedAfterWait(),
-        l.heldOverflow());
-    err.printf("periscope: export: %d spans exported, %d dropped (queue full), %d failed%n",
-        e.spansExported(), e.spansDropped(), e.spansFailed());
+    report(config, err, Level.INFO, ("linking: %d server spans joined their client's trace on this host,"
+        + " %d waited in vain, %d released early (too many waiting)").formatted(l.linked(), l.unlinkedAfterWait(),
+        l.heldOverflow()));
+    report(config, err, Level.INFO, "export: %d spans exported, %d dropped (queue full), %d failed".formatted(
+        e.spansExported(), e.spansDropped(), e.spansFailed()));
   }
 }

@@ -34,6 +34,7 @@ public final class KernelSupport {
   }
 
   private static void requireCapabilities() {
+    Libc.raiseEffectiveCapabilities();
     long effective = effectiveCapabilities();
     boolean admin = (effective & (1L << CAP_SYS_ADMIN)) != 0;
     boolean bpf = (effective & (1L << CAP_BPF)) != 0 && (effective & (1L << CAP_PERFMON)) != 0;
@@ -44,15 +45,16 @@ public final class KernelSupport {
     }
   }
 
+  /** This thread's: /proc/self/status shows the main thread's, which is not the one running Java's main. */
   static long effectiveCapabilities() {
     try {
-      for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+      for (String line : Files.readAllLines(Path.of("/proc/thread-self/status"))) {
         if (line.startsWith("CapEff:")) {
           return Long.parseUnsignedLong(line.substring("CapEff:".length()).strip(), 16);
         }
       }
     } catch (IOException | NumberFormatException e) {
-      throw new BpfException("read capabilities from /proc/self/status: " + e.getMessage());
+      throw new BpfException("read capabilities from /proc/thread-self/status: " + e.getMessage());
     }
     return 0;
   }

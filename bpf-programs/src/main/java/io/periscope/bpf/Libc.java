@@ -33,7 +33,49 @@ public final class Libc {
   private static final MethodHandle MOUNT = LIBC.functionWithErrno("mount",
       FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
 
+  private static final MethodHandle CAPGET = LIBC.functionWithErrno("capget",
+      FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+  private static final MethodHandle CAPSET = LIBC.functionWithErrno("capset",
+      FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
+  /** _LINUX_CAPABILITY_VERSION_3: 64-bit sets, as two 32-bit {effective, permitted, inheritable} structs. */
+  private static final int CAPABILITY_VERSION_3 = 0x20080522;
+
   private Libc() {}
+
+  /**
+   * Makes every permitted capability of the calling thread effective. A binary given file
+   * capabilities without the effective bit ({@code setcap ...+p}, as in the container image) starts
+   * with them permitted but not effective, and must raise them itself; that way a capability the
+   * container does not grant is merely absent (and reported by name), where with the effective bit
+   * the kernel would refuse to exec the binary at all. Threads started afterwards inherit the set.
+   * Does nothing when they are effective already (root, or ambient capabilities).
+   */
+  static void raiseEffectiveCapabilities() {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment header = arena.allocate(8);
+      header.set(JAVA_INT, 0, CAPABILITY_VERSION_3);
+      header.set(JAVA_INT, 4, 0); // this thread
+      MemorySegment data = arena.allocate(24); // two {effective, permitted, inheritable}
+      MemorySegment state = Native.callState(arena);
+      if ((int) CAPGET.invokeExact(state, header, data) != 0) {
+        throw new BpfException("capget", Native.errno(state));
+      }
+      int low = data.get(JAVA_INT, 4);
+      int high = data.get(JAVA_INT, 16);
+      if (data.get(JAVA_INT, 0) == low && data.get(JAVA_INT, 12) == high) {
+        return;
+      }
+      data.set(JAVA_INT, 0, low);
+      data.set(JAVA_INT, 12, high);
+      if ((int) CAPSET.invokeExact(state, header, data) != 0) {
+        throw new BpfException("capset", Native.errno(state));
+      }
+    } catch (BpfException e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
 
   static MemorySegment mmap(long length, int prot, int fd, long offset) {
     try (Arena arena = Arena.ofConfined()) {

@@ -68,6 +68,7 @@ public final class SpanBatcher implements SpanSink {
   private final LongAdder exported = new LongAdder();
   private final LongAdder exportFailures = new LongAdder();
   private final LongAdder failed = new LongAdder();
+  private final ExportLatency latency = new ExportLatency();
   private final List<Thread> workers = new ArrayList<>();
 
   // Log the first failure of a streak loudly, the rest quietly. Workers race on it harmlessly.
@@ -124,6 +125,16 @@ public final class SpanBatcher implements SpanSink {
   public ExportStats stats() {
     return new ExportStats(
         accepted.sum(), dropped.sum(), exported.sum(), exportFailures.sum(), failed.sum());
+  }
+
+  /** How long export calls took, successful or not (a timed-out call counts its timeout). */
+  public ExportLatency.Snapshot exportLatency() {
+    return latency.snapshot();
+  }
+
+  /** Spans waiting in the queue now. */
+  public int queuedSpans() {
+    return queue.size();
   }
 
   /**
@@ -238,13 +249,16 @@ public final class SpanBatcher implements SpanSink {
     // worker reuses its batch list.
     List<SpanData> spans = List.copyOf(batch);
     CompletableResultCode result;
+    long started = System.nanoTime();
     try {
       result = exporter.export(spans);
     } catch (RuntimeException e) {
+      latency.record(System.nanoTime() - started);
       recordFailure(spans.size(), "threw " + e);
       return;
     }
     result.join(timeoutNanos, NANOSECONDS);
+    latency.record(System.nanoTime() - started);
     if (result.isSuccess()) {
       exported.add(spans.size());
       failing = false;

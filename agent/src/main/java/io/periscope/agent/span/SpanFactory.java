@@ -47,14 +47,22 @@ public final class SpanFactory implements ExchangeSink {
   private final ResourceResolver resources;
   private final SpanSink sink;
   private final boolean queryValues;
+  private final TraceSampler sampler;
   private final IdGenerator ids = IdGenerator.random();
 
   /** @param queryValues export query parameter values as sent; by default they are replaced by REDACTED */
   public SpanFactory(ClockAnchor clock, ResourceResolver resources, SpanSink sink, boolean queryValues) {
+    this(clock, resources, sink, queryValues, TraceSampler.ALWAYS);
+  }
+
+  /** @param sampler which new traces are kept; spans with a parent follow the parent's sampled flag */
+  public SpanFactory(ClockAnchor clock, ResourceResolver resources, SpanSink sink, boolean queryValues,
+      TraceSampler sampler) {
     this.clock = clock;
     this.resources = resources;
     this.sink = sink;
     this.queryValues = queryValues;
+    this.sampler = sampler;
   }
 
   /** Spans every exchange on its own: a server with a valid {@code traceparent} joins the caller's trace. */
@@ -74,15 +82,30 @@ public final class SpanFactory implements ExchangeSink {
     return incoming != null ? incoming : SpanContext.getInvalid();
   }
 
-  /** A new span's context: in the parent's trace, or (invalid parent) at the root of a new one. */
+  /**
+   * A new span's context: in the parent's trace with the parent's sampled flag, or (invalid parent)
+   * at the root of a new trace, sampled as the sampler decides.
+   */
   public SpanContext childOf(SpanContext parent) {
-    return parent.isValid()
-        ? SpanContext.create(parent.getTraceId(), ids.generateSpanId(), parent.getTraceFlags(), parent.getTraceState())
-        : SpanContext.create(ids.generateTraceId(), ids.generateSpanId(), TraceFlags.getSampled(), TraceState.getDefault());
+    if (parent.isValid()) {
+      return SpanContext.create(parent.getTraceId(), ids.generateSpanId(), parent.getTraceFlags(),
+          parent.getTraceState());
+    }
+    String traceId = ids.generateTraceId();
+    TraceFlags flags = sampler.sampleNewTrace(traceId) ? TraceFlags.getSampled() : TraceFlags.getDefault();
+    return SpanContext.create(traceId, ids.generateSpanId(), flags, TraceState.getDefault());
   }
 
-  /** Builds the span and hands it to the export queue (which counts what it must drop). */
+  /**
+   * Builds the span and hands it to the export queue (which counts what it must drop), unless its
+   * trace is not sampled: then it is only counted. (The context is still used for linking, so the
+   * server span of an unsampled client is dropped too.)
+   */
   public void emit(HttpExchange exchange, SpanContext context, SpanContext parent) {
+    if (!context.isSampled()) {
+      sampler.notSampled++;
+      return;
+    }
     sink.offer(toSpan(exchange, context, parent));
   }
 

@@ -1,0 +1,92 @@
+package io.periscope.agent.health;
+
+import io.periscope.agent.Agent;
+import io.periscope.agent.link.SameNodeLinker;
+import io.periscope.agent.pipeline.PipelineStats;
+import io.periscope.bpf.CaptureCounters;
+import io.periscope.exporter.ExportLatency;
+import io.periscope.exporter.ExportStats;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * What {@code /metrics} says: every counter of every stage, from the kernel to the export. Adding a
+ * counter is one line here; a new label value of an existing family (parse failures of another
+ * protocol) joins that family.
+ */
+final class AgentMetrics {
+  private AgentMetrics() {}
+
+  static String render(@Nullable Agent agent, String version) {
+    PrometheusText m = new PrometheusText();
+    m.gauge("periscope_build_info", "The agent's version, as a label; always 1", "version", version, 1);
+    m.gauge("periscope_ready", "1 when the eBPF programs are attached and the pipeline runs", agent != null
+        && agent.notReady() == null ? 1 : 0);
+    if (agent == null) {
+      return m.render();
+    }
+    CaptureCounters k = agent.captureCounters();
+    PipelineStats.Snapshot p = agent.pipelineStats();
+    SameNodeLinker.LinkStats l = agent.linkStats();
+    ExportStats e = agent.exportStats();
+    ExportLatency.Snapshot latency = agent.exportLatency();
+
+    m.gauge("periscope_ebpf_programs_attached", "eBPF programs attached", agent.programs().size());
+    m.counter("periscope_kernel_events_total", "Records the kernel programs submitted to the ring buffer", k.events());
+    m.counter("periscope_kernel_events_dropped_total", "Events lost in the kernel", "reason", "ring_buffer_full",
+        k.ringBufferDrops());
+    m.counter("periscope_kernel_events_dropped_total", "Events lost in the kernel", "reason", "inflight_table_full",
+        k.inflightDrops());
+    m.counter("periscope_kernel_payloads_truncated_total", "Payloads cut at the capture limit (--capture-bytes)",
+        k.truncated());
+
+    m.counter("periscope_events_read_total", "Records read from the ring buffer", p.events());
+    m.counter("periscope_events_dropped_total", "Events dropped in user space", "reason", "malformed",
+        p.malformedEvents());
+    m.counter("periscope_connections_tracked_total", "Connections the pipeline started tracking",
+        p.connectionsTracked());
+    m.gauge("periscope_connections_open", "Connections tracked now", agent.connectionsOpen());
+    m.counter("periscope_connections_evicted_total", "Connections evicted (table full or idle)",
+        p.connectionsEvicted());
+    m.counter("periscope_connections_not_http_total", "Connections whose bytes were not HTTP",
+        p.connectionsNotHttp());
+    m.counter("periscope_connections_http2_total", "Connections found to carry HTTP/2", p.connectionsHttp2());
+    m.counter("periscope_parse_failures_total", "Connections whose parser failed", "protocol", "http1",
+        p.http1ParseFailures());
+    m.counter("periscope_parse_failures_total", "Connections whose parser failed", "protocol", "http2",
+        p.http2ParseFailures());
+    m.counter("periscope_http2_streams_evicted_total", "HTTP/2 streams pushed out: too many open on a connection",
+        p.http2StreamsEvicted());
+    m.counter("periscope_http2_resyncs_total", "Times HTTP/2 bytes were lost and the frames found again",
+        p.http2Resyncs());
+    m.counter("periscope_kernel_http2_sync_lost_total", "HTTP/2 syscalls whose frame boundaries the kernel lost",
+        k.h2SyncLost());
+    m.counter("periscope_internal_errors_total", "Connections dropped after an error in the agent's own code",
+        p.internalErrors());
+    m.counter("periscope_responses_unmatched_total", "Responses whose request was never seen",
+        p.unmatchedResponses());
+    m.counter("periscope_exchanges_incomplete_total", "Exchanges cut off by a close or eviction",
+        p.incompleteExchanges());
+    m.counter("periscope_pipeline_overflows_total", "Connections that pipelined too many requests",
+        p.pipelineOverflows());
+    m.counter("periscope_exchanges_total", "Request/response exchanges completed", p.exchanges());
+
+    m.counter("periscope_spans_linked_total", "Server spans joined to their client's span on this node",
+        l.linked());
+    m.counter("periscope_spans_link_expired_total", "Server spans that waited for their client's span in vain",
+        l.unlinkedAfterWait());
+    m.counter("periscope_spans_not_sampled_total", "Spans not exported because their trace was not sampled",
+        agent.spansNotSampled());
+    m.counter("periscope_spans_produced_total", "Spans handed to the export queue", e.spansAccepted()
+        + e.spansDropped());
+    m.counter("periscope_spans_exported_total", "Spans the collector accepted", e.spansExported());
+    m.counter("periscope_spans_dropped_total", "Spans lost", "reason", "export_queue_full", e.spansDropped());
+    m.counter("periscope_spans_dropped_total", "Spans lost", "reason", "export_failed", e.spansFailed());
+    m.counter("periscope_spans_link_released_early_total", "Server spans exported unlinked: too many were waiting",
+        l.heldOverflow());
+    m.gauge("periscope_export_queue_spans", "Spans waiting for export", agent.exportQueueSpans());
+    m.counter("periscope_export_failures_total", "Export requests that failed or timed out", e.exportFailures());
+    m.histogram("periscope_export_duration_seconds", "How long export requests took", latency.boundsMillis(),
+        latency.counts(), latency.sumNanos() / 1e9);
+    return m.render();
+  }
+}
