@@ -644,6 +644,8 @@ static __always_inline struct h2_walk *h2_walk_syscall(struct scratch *s, struct
 	__builtin_memcpy(w->cur.header, w->header, sizeof(w->cur.header));
 
 	struct socket_event *e = &s->event;
+	if (w->copied < w->out)
+		count(COUNTER_TRUNCATED);
 	e->mode = w->lost ? CAPTURE_H2_FRAMES_LOST : CAPTURE_H2_FRAMES;
 	e->captured_len = w->copied;
 	e->tail_len = 0;

@@ -73,6 +73,8 @@ public final class HpackDecoder {
   /** Entries the protocol still holds were let go to respect {@link #MAX_RETAINED_SIZE}. */
   private boolean truncated;
   private byte[] scratch = new byte[256];
+  private boolean truncatedInput;
+  private boolean ranOut;
   private @Nullable String failure;
 
   /**
@@ -113,10 +115,30 @@ public final class HpackDecoder {
 
   /** Decodes one complete header block into {@code out} (cleared first); false, with {@link #failure()}, when it is corrupt. */
   public boolean decode(byte[] block, int offset, int length, HeaderBlock out) {
+    return decode(block, offset, length, out, false);
+  }
+
+  /**
+   * Like {@link #decode(byte[], int, int, HeaderBlock)}; with {@code truncated}, the bytes are only
+   * the block's beginning: the fields they hold whole are decoded, the block is marked incomplete,
+   * and the table is forgotten, since the missing rest may have changed it.
+   */
+  public boolean decode(byte[] block, int offset, int length, HeaderBlock out, boolean truncated) {
     out.clear();
     if (failure != null) {
       return false;
     }
+    truncatedInput = truncated;
+    ranOut = false;
+    boolean decoded = decodeFields(block, offset, length, out);
+    if (truncated) {
+      out.markIncomplete();
+      forgetHistory();
+    }
+    return decoded || ranOut;
+  }
+
+  private boolean decodeFields(byte[] block, int offset, int length, HeaderBlock out) {
     int end = offset + length;
     int pos = offset;
     boolean fieldsStarted = false;
@@ -337,7 +359,7 @@ public final class HpackDecoder {
       int b;
       do {
         if (pos >= end) {
-          fail("integer cut off at the end of the block");
+          endOfInput("integer cut off at the end of the block");
           return -1;
         }
         b = in[pos++] & 0xff;
@@ -358,7 +380,7 @@ public final class HpackDecoder {
    */
   private long string(byte[] in, int pos, int end) {
     if (pos >= end) {
-      fail("string literal missing at the end of the block");
+      endOfInput("string literal missing at the end of the block");
       return -1;
     }
     boolean huffman = (in[pos] & 0x80) != 0;
@@ -369,7 +391,7 @@ public final class HpackDecoder {
     int length = (int) (decoded >>> 32);
     int at = (int) decoded;
     if (length > end - at) {
-      fail("string literal of " + length + " bytes runs past the block");
+      endOfInput("string literal of " + length + " bytes runs past the block");
       return -1;
     }
     // A Huffman code is at least 5 bits long, so a string decodes to at most 8/5 of its length.
@@ -389,6 +411,15 @@ public final class HpackDecoder {
       n = length;
     }
     return ((long) n << 32) | (at + length);
+  }
+
+  /** The bytes ran out inside a field: the end of a truncated block, else a corrupt one. */
+  private void endOfInput(String why) {
+    if (truncatedInput) {
+      ranOut = true;
+    } else {
+      fail(why);
+    }
   }
 
   private boolean fail(String why) {

@@ -56,13 +56,14 @@ public final class Http2FrameReader {
   /** What the frames say. Called during {@link #feed}; must not throw. */
   public interface Listener {
     /**
-     * A complete header block of a HEADERS frame (and its CONTINUATIONs); {@code block} is null
-     * when it was longer than {@link #MAX_HEADER_BLOCK} and not kept.
+     * The header block of a HEADERS frame (and its CONTINUATIONs), its first {@code length} bytes in
+     * {@code block}. {@code truncated}: only a prefix is there, the rest was not captured (the kernel
+     * cut the syscall) or was longer than {@link #MAX_HEADER_BLOCK}.
      */
-    void onHeaders(int stream, boolean endStream, byte @Nullable [] block, int length);
+    void onHeaders(int stream, boolean endStream, byte[] block, int length, boolean truncated);
 
     /** A PUSH_PROMISE's header block: decoded for the compression state, never a span. */
-    void onPushPromise(int stream, byte @Nullable [] block, int length);
+    void onPushPromise(int stream, byte[] block, int length, boolean truncated);
 
     /** A DATA frame ended (its payload is never seen). */
     void onData(int stream, boolean endStream);
@@ -126,7 +127,8 @@ public final class Http2FrameReader {
   // The header block being assembled.
   private byte[] block = new byte[1024];
   private int blockLength;
-  private boolean blockOverflow;
+  /** Bytes of the block are missing after {@link #blockLength}: too long to keep, or not captured. */
+  private boolean blockTruncated;
   private int blockStream; // 0: no block open
   private boolean blockEndStream;
   private boolean blockIsPush;
@@ -295,8 +297,10 @@ public final class Http2FrameReader {
     if (state == State.FAILED || state == State.LOST) {
       return;
     }
-    if (captured < event.framesLength() || event.mode() == SocketEvent.MODE_H2_FRAMES_LOST || wire != recordTotal) {
-      lose(); // the record was cut, the kernel lost the boundaries, or the frames did not fit the bytes moved
+    if (captured < event.framesLength() && !cutInHeaderBlock(event.framesLength() - captured)) {
+      lose(); // the record was cut at the capture limit, and more than one header block's end is missing
+    } else if (event.mode() == SocketEvent.MODE_H2_FRAMES_LOST || wire != recordTotal) {
+      lose(); // the kernel lost the boundaries, or the frames did not fit the bytes moved
     }
   }
 
@@ -413,7 +417,10 @@ public final class Http2FrameReader {
     }
   }
 
-  /** Bytes on the wire that were not captured (a cut raw record): fine inside a skipped payload, a loss elsewhere. */
+  /**
+   * Bytes on the wire that were not captured (a cut raw record, before its tail): fine inside a
+   * skipped payload or a header block's frame; a loss when they hide a frame boundary.
+   */
   private void skipWire(long gap) {
     if (state == State.PAYLOAD && !inFrameStream() && gap <= remaining) {
       remaining -= (int) gap;
@@ -421,9 +428,30 @@ public final class Http2FrameReader {
       if (remaining == 0) {
         frameEnd();
       }
-    } else if (state != State.FAILED) {
+    } else if (state != State.FAILED && !cutInHeaderBlock(gap)) {
       lose();
     }
+  }
+
+  /**
+   * The capture missed {@code missing} bytes inside a header block's frame (a large header block, a
+   * big cookie say, cut at the capture limit): what was captured of the block is still decoded
+   * (pseudo-headers come first), the rest is unknown. Returns whether the missing bytes were all in
+   * that frame's payload, so that the frame boundaries are still known.
+   */
+  private boolean cutInHeaderBlock(long missing) {
+    if (state != State.PAYLOAD || (type != HEADERS && type != PUSH_PROMISE && type != CONTINUATION)) {
+      return false;
+    }
+    int skip = (int) Math.min(missing, remaining);
+    blockTruncated = true;
+    remaining -= skip;
+    payloadPos += skip;
+    wire += skip;
+    if (remaining == 0) {
+      frameEnd();
+    }
+    return missing == skip && state != State.FAILED;
   }
 
   /** DATA and unknown types: the kernel skips their payloads, and so do we. */
@@ -491,7 +519,7 @@ public final class Http2FrameReader {
     if (type == HEADERS || type == PUSH_PROMISE) {
       blockStream = stream;
       blockLength = 0;
-      blockOverflow = false;
+      blockTruncated = false;
       blockEndStream = type == HEADERS && (flags & FLAG_END_STREAM) != 0;
       blockIsPush = type == PUSH_PROMISE;
       blockSequence = frameSequence;
@@ -541,11 +569,11 @@ public final class Http2FrameReader {
     if (at < prefix || at >= length - padLength) {
       return;
     }
-    if (blockOverflow) {
+    if (blockTruncated) {
       return;
     }
     if (blockLength == MAX_HEADER_BLOCK) {
-      blockOverflow = true; // too long to keep: the block is skipped, and its fields unknown
+      blockTruncated = true; // too long to keep: what follows is skipped, and its fields unknown
       return;
     }
     if (blockLength == block.length) {
@@ -566,11 +594,10 @@ public final class Http2FrameReader {
         if ((flags & FLAG_END_HEADERS) != 0) {
           int s = blockStream;
           blockStream = 0;
-          byte[] complete = blockOverflow ? null : block;
           if (blockIsPush) {
-            listener.onPushPromise(s, complete, blockLength);
+            listener.onPushPromise(s, block, blockLength, blockTruncated);
           } else {
-            listener.onHeaders(s, blockEndStream, complete, blockLength);
+            listener.onHeaders(s, blockEndStream, block, blockLength, blockTruncated);
           }
         }
       }

@@ -59,6 +59,7 @@ public final class SameNodeLinker implements ExchangeSink {
 
   @Override
   public void onConnection(Peer peer) {
+    spans.onConnection(peer);
     if (peer.role() == Peer.Role.CLIENT) {
       tracedClients.merge(new Endpoint(peer.localHost(), peer.localPort()), 1, Integer::sum);
     }

@@ -137,16 +137,13 @@ final class Http2Exchanges {
       return readers[direction];
     }
 
-    /** Decodes a block into {@link #fields}; false when the block is corrupt (the connection fails). */
-    private boolean decode(byte @Nullable [] block, int length) {
+    /**
+     * Decodes a block into {@link #fields}; false when the block is corrupt (the connection fails).
+     * Of a truncated block, the fields before the cut are decoded and the rest are unknown.
+     */
+    private boolean decode(byte[] block, int length, boolean truncated) {
       HpackDecoder decoder = decoder(direction);
-      if (block == null) {
-        decoder.forgetHistory(); // too long to keep: what it did to the table is unknown
-        fields.clear();
-        fields.markIncomplete();
-        return true;
-      }
-      if (!decoder.decode(block, 0, length, fields)) {
+      if (!decoder.decode(block, 0, length, fields, truncated)) {
         failure = "HPACK: " + decoder.failure();
         return false;
       }
@@ -154,8 +151,8 @@ final class Http2Exchanges {
     }
 
     @Override
-    public void onHeaders(int stream, boolean endStream, byte @Nullable [] block, int length) {
-      if (!decode(block, length)) {
+    public void onHeaders(int stream, boolean endStream, byte[] block, int length, boolean truncated) {
+      if (!decode(block, length, truncated)) {
         return;
       }
       if (peer == null) {
@@ -226,8 +223,8 @@ final class Http2Exchanges {
     }
 
     @Override
-    public void onPushPromise(int stream, byte @Nullable [] block, int length) {
-      decode(block, length); // for the compression state only
+    public void onPushPromise(int stream, byte[] block, int length, boolean truncated) {
+      decode(block, length, truncated); // for the compression state only
     }
 
     @Override

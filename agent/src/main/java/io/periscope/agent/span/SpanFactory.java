@@ -65,6 +65,16 @@ public final class SpanFactory implements ExchangeSink {
     this.sampler = sampler;
   }
 
+  /**
+   * Looks the process up as soon as one of its connections is recognised, while it surely runs: a
+   * short-lived client (a one-shot curl) may be gone by the time its span is built, and the
+   * resolver's cache then still knows it.
+   */
+  @Override
+  public void onConnection(Peer peer) {
+    resources.resolve(peer.tgid(), peer.comm());
+  }
+
   /** Spans every exchange on its own: a server with a valid {@code traceparent} joins the caller's trace. */
   @Override
   public void onExchange(HttpExchange exchange) {

@@ -40,13 +40,13 @@ class Http2FrameReaderTest {
   private final List<String> seen = new ArrayList<>();
   private final Http2FrameReader.Listener listener = new Http2FrameReader.Listener() {
     @Override
-    public void onHeaders(int stream, boolean endStream, byte @Nullable [] block, int length) {
-      seen.add("HEADERS " + stream + (endStream ? " end " : " ") + (block == null ? "too long"
-          : HexFormat.of().formatHex(block, 0, length)));
+    public void onHeaders(int stream, boolean endStream, byte[] block, int length, boolean truncated) {
+      seen.add("HEADERS " + stream + (endStream ? " end " : " ") + (truncated ? "truncated " + length + " "
+          : "") + HexFormat.of().formatHex(block, 0, Math.min(length, 16)));
     }
 
     @Override
-    public void onPushPromise(int stream, byte @Nullable [] block, int length) {
+    public void onPushPromise(int stream, byte[] block, int length, boolean truncated) {
       seen.add("PUSH_PROMISE " + stream);
     }
 
@@ -102,11 +102,11 @@ class Http2FrameReaderTest {
 
   private static final List<String> CLIENT_FRAMES = List.of(
       "SETTINGS 1=4096 5=1048576",
-      "HEADERS 1 " + hex("a header block, whatever its HPACK"),
+      "HEADERS 1 " + hex("a header block, "),
       "DATA 1 end",
-      "HEADERS 3 " + hex("a header block, whatever its HPACK"),
+      "HEADERS 3 " + hex("a header block, "),
       "DATA 3",
-      "HEADERS 3 end " + hex("a header block, whatever its HPACK"),
+      "HEADERS 3 end " + hex("a header block, "),
       "RST_STREAM 5 8",
       "GOAWAY 3 0");
 
@@ -195,15 +195,45 @@ class Http2FrameReaderTest {
     assertThat(reader.failed()).isFalse();
   }
 
-  /** A record cut at the capture limit loses what follows the cut; the next record starts clean. */
+  /**
+   * A header block too big for the capture (a big cookie): what was captured of it is delivered,
+   * marked truncated, and when its frame ended the syscall nothing else is lost.
+   */
   @Test
-  void aCutRecordLosesOnlyItsRest() {
-    Direction kernel = frames().captureLimit(40);
+  void aHeaderBlockCutAtTheCaptureLimitIsDeliveredTruncated() {
+    Direction kernel = frames().captureLimit(60);
     Http2FrameReader reader = Http2FrameReader.awaitingStart(listener, true);
     byte[] block = new byte[100];
+    block[0] = 0x11;
     feed(reader, kernel.syscall(concat(PREFACE, settings(), frame(HEADERS, END_HEADERS, 1, block))));
     feed(reader, kernel.syscall(data(1, 5, true)));
-    assertThat(seen).containsExactly("SETTINGS", "LOST", "DATA 1 end");
+    assertThat(seen).containsExactly("SETTINGS", "HEADERS 1 truncated 18 11000000000000000000000000000000",
+        "DATA 1 end");
+  }
+
+  /** A cut that hides more than the rest of one frame loses the place: the next record starts clean. */
+  @Test
+  void aCutHidingMoreThanOneFrameLosesOnlyItsRest() {
+    Direction kernel = frames().captureLimit(60);
+    Http2FrameReader reader = Http2FrameReader.awaitingStart(listener, true);
+    feed(reader, kernel.syscall(concat(PREFACE, settings(), frame(HEADERS, END_HEADERS, 1, new byte[100]),
+        rst(1, 8))));
+    feed(reader, kernel.syscall(data(3, 5, true)));
+    assertThat(seen).containsExactly("SETTINGS", "HEADERS 1 truncated 18 00000000000000000000000000000000", "LOST",
+        "DATA 3 end");
+  }
+
+  /** The same in a raw record: the gap after the capture is the rest of the HEADERS frame. */
+  @Test
+  void aHeaderBlockCutInARawRecordIsDeliveredTruncated() {
+    Direction kernel = raw().captureLimit(60);
+    Http2FrameReader reader = Http2FrameReader.awaitingStart(listener, true);
+    byte[] withEnd = concat(frame(HEADERS, END_HEADERS, 1, new byte[100]));
+    feed(reader, kernel.syscall(concat(PREFACE, settings())));
+    feed(reader, kernel.syscall(withEnd));
+    feed(reader, kernel.syscall(data(1, 5, true)));
+    assertThat(seen).containsExactly("SETTINGS", "HEADERS 1 truncated 51 00000000000000000000000000000000",
+        "DATA 1 end");
   }
 
   /** A raw record cut inside a DATA payload (the capture limit, or sendfile) is no loss: DATA is skipped anyway. */
@@ -235,7 +265,8 @@ class Http2FrameReaderTest {
     feed(reader, raw().syscalls(concat(PREFACE, settings(), frame(HEADERS, 0, 1, Arrays.copyOf(big, 40_000)),
         frame(CONTINUATION, END_HEADERS, 1, Arrays.copyOfRange(big, 40_000, big.length)), rst(1, 8)), 8192, 8192,
         8192, 8192, 8192, 8192, 8192, 8192, 8192, 8192));
-    assertThat(seen).containsExactly("SETTINGS", "HEADERS 1 too long", "RST_STREAM 1 8");
+    assertThat(seen).containsExactly("SETTINGS", "HEADERS 1 truncated 65536 00000000000000000000000000000000",
+        "RST_STREAM 1 8");
   }
 
   @Test

@@ -27,7 +27,7 @@ import java.util.concurrent.TimeUnit;
  *
  * <pre>
  *   GrpcJavaPeer server PORT           serves demo.JavaEcho on 127.0.0.1:PORT until killed
- *   GrpcJavaPeer client PORT CALL...   makes each call (unary, not_found) on one channel, one line each
+ *   GrpcJavaPeer client PORT CALL...   makes each call (unary, not_found, big) on one channel, one line each
  * </pre>
  */
 final class GrpcJavaPeer {
@@ -53,6 +53,8 @@ final class GrpcJavaPeer {
   private static final MethodDescriptor<byte[], byte[]> REVERSE = unary("Reverse");
   /** Fails with NOT_FOUND and {@link #NOT_FOUND_MESSAGE}. */
   private static final MethodDescriptor<byte[], byte[]> FIND = unary("Find");
+  /** Answers with one message of 1 MiB. */
+  private static final MethodDescriptor<byte[], byte[]> DOWNLOAD = unary("Download");
 
   private GrpcJavaPeer() {}
 
@@ -84,6 +86,10 @@ final class GrpcJavaPeer {
         }))
         .addMethod(FIND, ServerCalls.asyncUnaryCall((request, response) ->
             response.onError(Status.NOT_FOUND.withDescription(NOT_FOUND_MESSAGE).asRuntimeException())))
+        .addMethod(DOWNLOAD, ServerCalls.asyncUnaryCall((request, response) -> {
+          response.onNext(new byte[1 << 20]);
+          response.onCompleted();
+        }))
         .build();
     Server server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", port))
         .addService(service)
@@ -101,12 +107,13 @@ final class GrpcJavaPeer {
         MethodDescriptor<byte[], byte[]> method = switch (call) {
           case "unary" -> REVERSE;
           case "not_found" -> FIND;
+          case "big" -> DOWNLOAD;
           default -> throw new IllegalArgumentException("unknown call " + call);
         };
         try {
           byte[] answer = ClientCalls.blockingUnaryCall(channel, method, CallOptions.DEFAULT,
               "stressed".getBytes(StandardCharsets.UTF_8));
-          lines.add("OK " + new String(answer, StandardCharsets.UTF_8));
+          lines.add("OK " + (method == DOWNLOAD ? answer.length + " bytes" : new String(answer, StandardCharsets.UTF_8)));
         } catch (StatusRuntimeException e) {
           lines.add(e.getStatus().getCode() + " " + e.getStatus().getDescription());
         }

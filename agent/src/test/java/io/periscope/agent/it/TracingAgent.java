@@ -112,6 +112,12 @@ final class TracingAgent implements AutoCloseable {
         s.pipelineOverflows(), s.exchanges(), s.internalErrors());
   }
 
+  /** No HTTP/2 connection failed to parse and the kernel dropped nothing, since the agent started. */
+  void assertNoParseFailuresOrDrops() {
+    assertThat(agent.pipelineStats().http2ParseFailures()).as("HTTP/2 parse failures").isZero();
+    assertNoKernelDrops();
+  }
+
   void assertNoKernelDrops() {
     assertThat(agent.captureCounters().ringBufferDrops()).as("ring buffer drops").isZero();
   }

@@ -30,6 +30,7 @@ public record ReceivedSpan(
     long startEpochNanos,
     long endEpochNanos,
     Status.StatusCode statusCode,
+    String statusMessage,
     Map<String, Object> attributes,
     Map<String, Object> resourceAttributes) {
 
@@ -42,6 +43,7 @@ public record ReceivedSpan(
     Objects.requireNonNull(name, "name");
     Objects.requireNonNull(kind, "kind");
     Objects.requireNonNull(statusCode, "statusCode");
+    Objects.requireNonNull(statusMessage, "statusMessage");
     attributes = Collections.unmodifiableMap(new LinkedHashMap<>(attributes));
     resourceAttributes = Collections.unmodifiableMap(new LinkedHashMap<>(resourceAttributes));
   }
@@ -57,6 +59,7 @@ public record ReceivedSpan(
         span.getStartTimeUnixNano(),
         span.getEndTimeUnixNano(),
         span.getStatus().getCode(),
+        span.getStatus().getMessage(),
         attributes(span.getAttributesList()),
         resourceAttributes);
   }

@@ -2,6 +2,8 @@
 
   grpc_echo.py server PORT           serves demo.Echo on 127.0.0.1:PORT until killed
   grpc_echo.py client PORT CALL...   makes each call on one channel, prints one line per call
+                                     (CALL: see call(); traceparent=VALUE is a Unary call with
+                                     that traceparent in its metadata)
   grpc_echo.py preopened PORT N      one Unary call, then (after a line on stdin) N more on the
                                      same channel and one first call of Second
 
@@ -111,6 +113,19 @@ def call(channel, name):
             return "OK %d" % len(channel.unary_unary(method(channel, "Big"))(b""))
         if name == "second":
             return "OK " + channel.unary_unary(method(channel, "Second"))(b"hello").decode()
+        if name == "concurrent":
+            # 20 calls in flight at once on one connection, OK and NOT_FOUND interleaved.
+            unary = channel.unary_unary(method(channel, "Unary"))
+            lookup = channel.unary_unary(method(channel, "Lookup"))
+            calls = []
+            for _ in range(10):
+                calls.append(unary.future(b"hello"))
+                calls.append(lookup.future(b"42"))
+            codes = [c.code().name for c in calls]
+            return "OK %d NOT_FOUND %d" % (codes.count("OK"), codes.count("NOT_FOUND"))
+        if name.startswith("traceparent="):
+            metadata = (("traceparent", name[len("traceparent="):]),)
+            return "OK " + channel.unary_unary(method(channel, "Unary"))(b"hello", metadata=metadata).decode()
         if name == "cancel":
             responses = channel.unary_stream(method(channel, "Hang"))(b"")
             first = next(responses)

@@ -1,0 +1,69 @@
+package io.periscope.agent.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.opentelemetry.proto.trace.v1.Span.SpanKind;
+import io.opentelemetry.proto.trace.v1.Status.StatusCode;
+import io.periscope.agent.testing.ReceivedSpan;
+import java.util.ArrayList;
+import java.util.List;
+
+/** What the spans of a plain (not gRPC) HTTP/2 request traced on this node must be. */
+final class Http2SpanAssert {
+  private Http2SpanAssert() {}
+
+  /** {@link #assertRequest} for a GET. */
+  static void assertGet(SpanPair request, String path, long status, int port, String userAgent) {
+    assertRequest(request, "GET", path, status, port, userAgent);
+  }
+
+  /** Both spans are as {@link #assertSpan} says, and name the same client endpoint. */
+  static void assertRequest(SpanPair request, String method, String path, long status, int port, String userAgent) {
+    for (ReceivedSpan span : request.both()) {
+      assertSpan(span, method, path, status, port, userAgent);
+    }
+    Object clientPort = request.server().attributes().get("network.peer.port");
+    assertThat(clientPort).isNotEqualTo((long) port);
+  }
+
+  /**
+   * The span is {@code method path} to 127.0.0.1:{@code port} over HTTP/2, answered with
+   * {@code status}, with exactly the stable HTTP conventions' attributes and nothing else; a 4xx is
+   * an error for the client only. The user agent must start with {@code userAgent}.
+   */
+  static void assertSpan(ReceivedSpan span, String method, String path, long status, int port, String userAgent) {
+    boolean isServer = span.kind() == SpanKind.SPAN_KIND_SERVER;
+    boolean error = status >= 500 || (!isServer && status >= 400);
+    assertThat(span.name()).as(span.toString()).isEqualTo(method);
+    assertThat(span.statusCode()).as(span.toString())
+        .isEqualTo(error ? StatusCode.STATUS_CODE_ERROR : StatusCode.STATUS_CODE_UNSET);
+    List<String> keys = new ArrayList<>(List.of("network.peer.address", "network.peer.port", "thread.id",
+        "server.address", "server.port", "http.request.method", "network.protocol.version", "url.path",
+        "url.scheme", "user_agent.original", "http.response.status_code"));
+    if (isServer) {
+      keys.addAll(List.of("client.address", "client.port"));
+    }
+    if (error) {
+      keys.add("error.type");
+      assertThat(span.attributes()).as(span.toString()).containsEntry("error.type", Long.toString(status));
+    }
+    assertThat(span.attributes().keySet()).as(span.toString()).containsExactlyInAnyOrderElementsOf(keys);
+    assertThat(span.attributes()).as(span.toString())
+        .containsEntry("http.request.method", method)
+        .containsEntry("url.path", path)
+        .containsEntry("url.scheme", "http")
+        .containsEntry("http.response.status_code", status)
+        .containsEntry("network.protocol.version", "2")
+        .containsEntry("server.address", "127.0.0.1")
+        .containsEntry("server.port", (long) port)
+        .containsEntry("network.peer.address", "127.0.0.1");
+    assertThat((String) span.attributes().get("user_agent.original")).as(span.toString()).startsWith(userAgent);
+    if (isServer) {
+      assertThat(span.attributes()).as(span.toString())
+          .containsEntry("client.port", span.attributes().get("network.peer.port"))
+          .containsEntry("client.address", "127.0.0.1");
+    } else {
+      assertThat(span.attributes()).as(span.toString()).containsEntry("network.peer.port", (long) port);
+    }
+  }
+}
