@@ -12,8 +12,7 @@ import io.periscope.bpf.KernelSupport;
 import io.periscope.bpf.Libc;
 import io.periscope.exporter.ExportStats;
 import io.periscope.exporter.SpanBatcher;
-import io.periscope.metadata.ProcessResources;
-import io.periscope.metadata.ResourceResolver;
+import io.periscope.metadata.NodeMetadata;
 import java.time.Duration;
 import java.util.List;
 
@@ -39,18 +38,20 @@ public final class Agent implements AutoCloseable {
   private final SameNodeLinker linker;
   private final PipelineStats stats;
   private final SpanBatcher batcher;
+  private final NodeMetadata metadata;
   private final String kernel;
   private final Thread thread;
   private volatile boolean running = true;
   private boolean closed;
 
   private Agent(KernelCapture capture, ConnectionTracker tracker, SameNodeLinker linker, PipelineStats stats,
-      SpanBatcher batcher, String kernel) {
+      SpanBatcher batcher, NodeMetadata metadata, String kernel) {
     this.capture = capture;
     this.tracker = tracker;
     this.linker = linker;
     this.stats = stats;
     this.batcher = batcher;
+    this.metadata = metadata;
     this.kernel = kernel;
     this.thread = Thread.ofPlatform().name("periscope-capture").daemon().unstarted(this::run);
   }
@@ -68,8 +69,10 @@ public final class Agent implements AutoCloseable {
         .setMaxConcurrentExports(EXPORTS_IN_FLIGHT)
         .build();
     PipelineStats stats = new PipelineStats();
-    ResourceResolver resources = ProcessResources.builder().build();
-    SpanFactory spans = new SpanFactory(ClockAnchor.measure(), resources, batcher, config.queryValues());
+    // Returns at once in Kubernetes mode too: until the API server answers, spans carry process attributes.
+    NodeMetadata metadata = NodeMetadata.start(config.metadata());
+    SpanFactory spans = new SpanFactory(ClockAnchor.measure(), metadata.resources(), metadata.peers(), batcher,
+        config.queryValues());
     SameNodeLinker linker = new SameNodeLinker(spans, config.linkWindowNanos(), SameNodeLinker.DEFAULT_MAX_HELD);
     ConnectionTracker tracker = new ConnectionTracker(linker, stats);
     KernelCapture capture;
@@ -77,9 +80,10 @@ public final class Agent implements AutoCloseable {
       capture = KernelCapture.start(config.capture(self));
     } catch (RuntimeException e) {
       batcher.close();
+      metadata.close();
       throw e;
     }
-    Agent agent = new Agent(capture, tracker, linker, stats, batcher, kernel);
+    Agent agent = new Agent(capture, tracker, linker, stats, batcher, metadata, kernel);
     agent.thread.start();
     return agent;
   }
@@ -146,6 +150,11 @@ public final class Agent implements AutoCloseable {
     return batcher.stats();
   }
 
+  /** Where span resources and peer names come from: process or Kubernetes mode. */
+  public NodeMetadata metadata() {
+    return metadata;
+  }
+
   /** Stops tracing, detaches from the kernel, and flushes every span still held. Idempotent. */
   @Override
   public synchronized void close() {
@@ -166,5 +175,6 @@ public final class Agent implements AutoCloseable {
     tracker.clear();
     linker.flush();
     batcher.close();
+    metadata.close(); // last: the spans flushed above still needed their resources
   }
 }

@@ -4,7 +4,10 @@ import io.periscope.agent.link.SameNodeLinker;
 import io.periscope.bpf.CaptureConfig;
 import io.periscope.bpf.SocketEvent;
 import io.periscope.exporter.ExporterConfig;
+import io.periscope.metadata.MetadataConfig;
+import io.periscope.metadata.k8s.ClusterAccess;
 import java.net.URI;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
@@ -26,6 +29,7 @@ public record AgentConfig(
     int ringBufferBytes,
     long linkWindowNanos,
     boolean queryValues,
+    MetadataConfig metadata,
     boolean help,
     boolean version) {
 
@@ -54,6 +58,13 @@ public record AgentConfig(
         --link-window-ms N       how long a server span waits for the client span of the same request
                                  from a traced process on this host, 0-10000 (default %d; 0: never wait)
 
+      Metadata (who each process is):
+        --kubernetes MODE        auto | off (default auto): pod attributes on a Kubernetes node, known
+                                 from $NODE_NAME and a service account or kubeconfig ($KUBECONFIG)
+        --proc-root DIR          the traced processes' proc filesystem (default /proc; in a DaemonSet,
+                                 the host's /proc mounted at e.g. /host/proc)
+        $OTEL_RESOURCE_ATTRIBUTES and $OTEL_SERVICE_NAME are put on every span's resource.
+
         --help                   this text
         --version                the version
       """.formatted(SocketEvent.MAX_CAPTURE, CaptureConfig.DEFAULT_CAPTURE_BYTES,
@@ -76,6 +87,8 @@ public record AgentConfig(
     int ringBufferBytes = CaptureConfig.DEFAULT_RING_BUFFER_BYTES;
     long linkWindowNanos = SameNodeLinker.DEFAULT_WINDOW_NANOS;
     boolean queryValues = false;
+    ClusterAccess.Mode kubernetes = ClusterAccess.Mode.AUTO;
+    Path procRoot = MetadataConfig.DEFAULT_PROC_ROOT;
     boolean help = false;
     boolean version = false;
 
@@ -132,6 +145,14 @@ public record AgentConfig(
         }
         case "--link-window-ms" -> linkWindowNanos = 1_000_000L * integer(option, value(option, inline, rest), 0,
             10_000, "a number of milliseconds from 0 to 10000");
+        case "--kubernetes" -> {
+          try {
+            kubernetes = ClusterAccess.Mode.parse(value(option, inline, rest));
+          } catch (IllegalArgumentException e) {
+            throw new ConfigException("--kubernetes: " + e.getMessage());
+          }
+        }
+        case "--proc-root" -> procRoot = Path.of(value(option, inline, rest));
         default -> throw new ConfigException("unknown option '" + arg + "' (see --help)");
       }
     }
@@ -151,8 +172,16 @@ public record AgentConfig(
     } catch (IllegalArgumentException e) {
       throw new ConfigException(e.getMessage());
     }
+    MetadataConfig metadata = MetadataConfig.processOnly();
+    if (!help && !version) {
+      try {
+        metadata = MetadataConfig.fromEnvironment(kubernetes, procRoot, env);
+      } catch (IllegalArgumentException e) {
+        throw new ConfigException(e.getMessage());
+      }
+    }
     return new AgentConfig(exporter, Set.copyOf(pids), Set.copyOf(processes), Set.copyOf(ports), captureBytes,
-        ringBufferBytes, linkWindowNanos, queryValues, help, version);
+        ringBufferBytes, linkWindowNanos, queryValues, metadata, help, version);
   }
 
   /** The kernel capture's part of the configuration. */

@@ -78,6 +78,7 @@ public final class Main {
     out.printf("  processes: %s%n", config.pids().isEmpty() && config.processes().isEmpty()
         ? "all (except this agent)" : describe("pid", config.pids()) + describe("name", config.processes()));
     out.printf("  ports:     %s%n", config.ports().isEmpty() ? "all" : config.ports());
+    out.printf("  metadata:  %s%n", agent.metadata().mode());
     out.printf("  export:    %s%n", config.exporter().endpoint() == null
         ? "terminal (set --otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT to send OTLP)"
         : "OTLP " + config.exporter().protocol() + " to " + config.exporter().endpoint());

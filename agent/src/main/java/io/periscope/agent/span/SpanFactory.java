@@ -21,6 +21,7 @@ import io.periscope.agent.pipeline.HttpExchange;
 import io.periscope.agent.pipeline.Peer;
 import io.periscope.agent.trace.TraceParent;
 import io.periscope.exporter.SpanSink;
+import io.periscope.metadata.PeerNames;
 import io.periscope.metadata.ResourceResolver;
 import java.util.Set;
 
@@ -43,14 +44,22 @@ public final class SpanFactory implements ExchangeSink {
 
   private final ClockAnchor clock;
   private final ResourceResolver resources;
+  private final PeerNames peers;
   private final SpanSink sink;
   private final boolean queryValues;
   private final IdGenerator ids = IdGenerator.random();
 
   /** @param queryValues export query parameter values as sent; by default they are replaced by REDACTED */
   public SpanFactory(ClockAnchor clock, ResourceResolver resources, SpanSink sink, boolean queryValues) {
+    this(clock, resources, PeerNames.NONE, sink, queryValues);
+  }
+
+  /** @param peers names for peer addresses (Kubernetes Services and pods), used in server.address and client.address */
+  public SpanFactory(ClockAnchor clock, ResourceResolver resources, PeerNames peers, SpanSink sink,
+      boolean queryValues) {
     this.clock = clock;
     this.resources = resources;
+    this.peers = peers;
     this.sink = sink;
     this.queryValues = queryValues;
   }
@@ -114,7 +123,7 @@ public final class SpanFactory implements ExchangeSink {
     attributes.put(UrlAttributes.URL_SCHEME, target.scheme() != null ? target.scheme() : "http");
     serverAddress(attributes, request, target, peer, server);
     if (server) {
-      attributes.put(ClientAttributes.CLIENT_ADDRESS, peer.remoteHost());
+      attributes.put(ClientAttributes.CLIENT_ADDRESS, peerName(peer));
       attributes.put(ClientAttributes.CLIENT_PORT, peer.remotePort());
     }
     if (request.userAgent() != null) {
@@ -139,18 +148,29 @@ public final class SpanFactory implements ExchangeSink {
         SCOPE);
   }
 
-  /** server.address and server.port: the Host the client asked for, else the socket's server end. */
-  private static void serverAddress(ExchangeAttributes.Builder attributes, Http1Head request, RequestTarget target, Peer peer,
+  /**
+   * server.address and server.port: the Host the client asked for, else the socket's server end. A
+   * client that asked for the very address it is connected to (an IP, no name) gets the name the
+   * metadata knows for it ({@code orders.shop} for a Service's cluster IP) instead.
+   */
+  private void serverAddress(ExchangeAttributes.Builder attributes, Http1Head request, RequestTarget target, Peer peer,
       boolean server) {
     String authority = target.authority() != null ? target.authority() : request.host();
     HostAndPort host = authority == null ? null : HostAndPort.parse(authority);
     if (host != null) {
-      attributes.put(ServerAttributes.SERVER_ADDRESS, host.host());
+      boolean peerAddress = !server && host.host().equals(peer.remoteHost());
+      attributes.put(ServerAttributes.SERVER_ADDRESS, peerAddress ? peerName(peer) : host.host());
       attributes.put(ServerAttributes.SERVER_PORT, host.port() > 0 ? host.port() : server ? peer.localPort() : peer.remotePort());
     } else {
-      attributes.put(ServerAttributes.SERVER_ADDRESS, server ? peer.localHost() : peer.remoteHost());
+      attributes.put(ServerAttributes.SERVER_ADDRESS, server ? peer.localHost() : peerName(peer));
       attributes.put(ServerAttributes.SERVER_PORT, server ? peer.localPort() : peer.remotePort());
     }
+  }
+
+  /** The other end's name from metadata, else its address (network.peer.address always keeps the address). */
+  private String peerName(Peer peer) {
+    String name = peers.nameOf(peer.remoteAddress());
+    return name != null ? name : peer.remoteHost();
   }
 
   private static String protocolVersion(int minor) {

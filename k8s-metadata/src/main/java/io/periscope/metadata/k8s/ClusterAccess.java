@@ -95,7 +95,7 @@ public record ClusterAccess(Source source, @Nullable String nodeName, @Nullable 
     if (!blank(listed)) {
       for (String file : listed.split(File.pathSeparator)) {
         if (!file.isBlank() && Files.isRegularFile(Path.of(file.strip()))) {
-          return new ClusterAccess(Source.KUBECONFIG, nodeName, Path.of(file.strip()), "");
+          return kubeconfig(nodeName, Path.of(file.strip()));
         }
       }
       throw new IllegalArgumentException("KUBECONFIG: no such file: " + listed);
@@ -105,10 +105,20 @@ public record ClusterAccess(Source source, @Nullable String nodeName, @Nullable 
     }
     String home = env.get("HOME");
     if (!blank(home) && Files.isRegularFile(Path.of(home, ".kube", "config"))) {
-      return new ClusterAccess(Source.KUBECONFIG, nodeName, Path.of(home, ".kube", "config"), "");
+      return kubeconfig(nodeName, Path.of(home, ".kube", "config"));
     }
     return none("NODE_NAME is set, but there is no service account token (" + serviceAccountToken
         + ") and no kubeconfig");
+  }
+
+  /** A kubeconfig that the API client can read: refused at startup when it cannot, not at the first request. */
+  private static ClusterAccess kubeconfig(String nodeName, Path file) {
+    try {
+      Config.fromKubeconfig(file.toFile());
+    } catch (RuntimeException e) {
+      throw new IllegalArgumentException("kubeconfig " + file + " cannot be used: " + e.getMessage(), e);
+    }
+    return new ClusterAccess(Source.KUBECONFIG, nodeName, file, "");
   }
 
   /** The API client's configuration: address, credentials, CA. Reads the kubeconfig or service account files. */

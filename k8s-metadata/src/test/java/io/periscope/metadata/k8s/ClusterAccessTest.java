@@ -16,6 +16,15 @@ class ClusterAccessTest {
   @TempDir
   Path dir;
 
+  private static final String KUBECONFIG = """
+      apiVersion: v1
+      kind: Config
+      clusters: [{name: c, cluster: {server: "https://10.0.0.1:6443"}}]
+      users: [{name: u, user: {token: t}}]
+      contexts: [{name: x, context: {cluster: c, user: u}}]
+      current-context: x
+      """;
+
   private Path token() throws IOException {
     return Files.writeString(dir.resolve("token"), "eyJ...");
   }
@@ -59,16 +68,16 @@ class ClusterAccessTest {
   @Test
   void kubeconfigAloneDoesNotSayWhichNodeThisIs() throws IOException {
     Files.createDirectories(dir.resolve(".kube"));
-    Files.writeString(dir.resolve(".kube/config"), "apiVersion: v1\n");
+    Files.writeString(dir.resolve(".kube/config"), KUBECONFIG);
     ClusterAccess access = ClusterAccess.detect(Mode.AUTO, Map.of("HOME", dir.toString()), dir.resolve("no-token"));
     assertThat(access.source()).isEqualTo(Source.NONE);
   }
 
   @Test
   void nodeNameWithKubeconfig() throws IOException {
-    Path explicit = Files.writeString(dir.resolve("explicit"), "apiVersion: v1\n");
+    Path explicit = Files.writeString(dir.resolve("explicit"), KUBECONFIG);
     Files.createDirectories(dir.resolve(".kube"));
-    Path home = Files.writeString(dir.resolve(".kube/config"), "apiVersion: v1\n");
+    Path home = Files.writeString(dir.resolve(".kube/config"), KUBECONFIG);
     ClusterAccess fromVariable = ClusterAccess.detect(Mode.AUTO, Map.of("NODE_NAME", "n1", "HOME", dir.toString(),
         "KUBECONFIG", dir.resolve("missing") + ":" + explicit, "KUBERNETES_SERVICE_HOST", "10.96.0.1"), token());
     assertThat(fromVariable.source()).isEqualTo(Source.KUBECONFIG);
@@ -82,6 +91,12 @@ class ClusterAccessTest {
         .isThrownBy(() -> ClusterAccess.detect(Mode.AUTO, Map.of("NODE_NAME", "n1", "KUBECONFIG", "/nowhere"),
             dir.resolve("no-token")))
         .withMessage("KUBECONFIG: no such file: /nowhere");
+
+    Path broken = Files.writeString(dir.resolve("broken"), "clusters: [unclosed\n");
+    assertThatIllegalArgumentException()
+        .isThrownBy(() -> ClusterAccess.detect(Mode.AUTO, Map.of("NODE_NAME", "n1", "KUBECONFIG", broken.toString()),
+            dir.resolve("no-token")))
+        .withMessageStartingWith("kubeconfig " + broken + " cannot be used: ");
   }
 
   @Test
