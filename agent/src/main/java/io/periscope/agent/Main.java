@@ -7,6 +7,7 @@ import io.periscope.bpf.BpfException;
 import io.periscope.bpf.CaptureCounters;
 import io.periscope.exporter.ExportStats;
 import io.periscope.exporter.Exporters;
+import io.periscope.metadata.k8s.KubernetesMetadata;
 import java.io.PrintStream;
 import java.util.Arrays;
 import java.util.concurrent.CountDownLatch;
@@ -106,5 +107,12 @@ public final class Main {
         l.heldOverflow());
     err.printf("periscope: export: %d spans exported, %d dropped (queue full), %d failed%n",
         e.spansExported(), e.spansDropped(), e.spansFailed());
+    KubernetesMetadata kubernetes = agent.metadata().kubernetes();
+    if (kubernetes != null) {
+      KubernetesMetadata.Stats k8s = kubernetes.stats();
+      err.printf("periscope: kubernetes: %d pods on this node, %d service addresses, %d processes in containers"
+          + " known, %d forgotten early (cache full), %d failed API calls%n", k8s.pods(), k8s.serviceAddresses(),
+          k8s.processes(), k8s.processesEvictedFull(), k8s.apiFailures());
+    }
   }
 }

@@ -76,11 +76,12 @@ class KubernetesPodTest {
             .editStatus().withPodIP(CLIENT_POD_IP).endStatus(),
         "web", "registry.example.com/shop/frontend:2.0", "containerd://" + clientContainer).build());
 
+    // The agent first: where the kernel cannot run the test, it says why (KernelSupport).
+    tracing = TracingAgent.start(Map.of("NODE_NAME", NODE,
+        "KUBECONFIG", cluster.writeKubeconfig(dir).toString()), "--port", Integer.toString(PORT));
     cgroups = PodCgroups.create();
     serverCgroup = cgroups.container(serverPod.getMetadata().getUid(), serverContainer);
     clientCgroup = cgroups.container(clientPod.getMetadata().getUid(), clientContainer);
-    tracing = TracingAgent.start(Map.of("NODE_NAME", NODE,
-        "KUBECONFIG", cluster.writeKubeconfig(dir).toString()), "--port", Integer.toString(PORT));
     server = PeerProcess.serverOn(dir, SERVICE_IP, PORT, PeerProcess.PYTHON, "-m", "http.server", "--bind",
         SERVICE_IP, Integer.toString(PORT));
     serverCgroup.move(server.pid());
@@ -161,6 +162,8 @@ class KubernetesPodTest {
         .containsEntry("server.port", (long) PORT);
     // The two ends are still one trace.
     assertThat(serverSpan.parentSpanId()).isEqualTo(clientSpan.spanId());
+    assertThat(tracing.agent.metadata().kubernetes().stats().pods()).isEqualTo(2);
+    assertThat(tracing.agent.metadata().kubernetes().stats().apiFailures()).isZero();
   }
 
   @Test

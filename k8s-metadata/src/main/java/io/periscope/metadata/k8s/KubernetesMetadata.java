@@ -173,6 +173,21 @@ public final class KubernetesMetadata implements AutoCloseable {
     return servicesListed.isDone() && !servicesListed.isCompletedExceptionally();
   }
 
+  /**
+   * What is held and what was lost, for the agent's counters.
+   *
+   * @param pods                 pods on this node held
+   * @param serviceAddresses     Service cluster IPs known
+   * @param processes            processes whose container is known
+   * @param processesEvictedFull processes forgotten because the cache was full (they are read again)
+   * @param apiFailures          failed API calls, every retry included
+   */
+  public record Stats(int pods, int serviceAddresses, int processes, long processesEvictedFull, long apiFailures) {}
+
+  public Stats stats() {
+    return new Stats(pods.size(), services.size(), resources.size(), resources.evictedFull(), problems.failures());
+  }
+
   /** Pods the informer holds: this node's, whatever the cluster's size. */
   int podsHeld() {
     return podInformer.getStore().list().size();

@@ -88,7 +88,7 @@ final class NodePods {
     if (owners != null) {
       owners.retainOnly(referenced);
     }
-    view = new NodeView(Map.copyOf(byContainerId), Map.copyOf(byPodUid), Map.copyOf(podNames), pods.size());
+    view = new NodeView(Map.copyOf(byContainerId), Map.copyOf(byPodUid), Map.copyOf(podNames));
   }
 
   /** The pod's workload, or null while an owner it needs is being fetched for the first time. */

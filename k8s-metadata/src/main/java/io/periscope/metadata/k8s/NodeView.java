@@ -15,12 +15,11 @@ import org.jspecify.annotations.Nullable;
  * @param byPodUid      attributes of each pod without a container's, for a process whose container
  *                      is not among the pod's statuses yet
  * @param podNames      the pod's name for each pod IP (pods on the host's network and ended pods left out)
- * @param pods          pods held
  */
 record NodeView(Map<String, Attributes> byContainerId, Map<String, Attributes> byPodUid,
-    Map<InetAddress, String> podNames, int pods) {
+    Map<InetAddress, String> podNames) {
 
-  static final NodeView EMPTY = new NodeView(Map.of(), Map.of(), Map.of(), 0);
+  static final NodeView EMPTY = new NodeView(Map.of(), Map.of(), Map.of());
 
   /** The attributes of the container (or, failing that, the pod) a cgroup names; null when neither is known. */
   @Nullable Attributes attributesOf(ContainerCgroup cgroup) {

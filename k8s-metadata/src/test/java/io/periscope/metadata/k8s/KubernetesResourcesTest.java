@@ -38,7 +38,7 @@ class KubernetesResourcesTest {
     Attributes pod = Attributes.of(AttributeKey.stringKey("service.name"), "from-pod",
         AttributeKey.stringKey("k8s.pod.name"), "p");
     NodeView view = new NodeView(java.util.Map.of(ClusterObjects.containerId("c"), pod), java.util.Map.of(),
-        java.util.Map.of(), 1);
+        java.util.Map.of());
     KubernetesResources resources = new KubernetesResources(processes, () -> view, procDir, "n",
         Attributes.of(AttributeKey.stringKey("service.name"), "configured",
             AttributeKey.stringKey("k8s.cluster.name"), "prod"), 10);
