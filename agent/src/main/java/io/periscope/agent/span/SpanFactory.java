@@ -144,7 +144,7 @@ public final class SpanFactory implements ExchangeSink {
         clock.toEpochNanos(exchange.startNanos()),
         clock.toEpochNanos(Math.max(exchange.endNanos(), exchange.startNanos())),
         attributes.build(),
-        resources.resolve(peer.tgid(), peer.comm()),
+        resources.resolve(peer.tgid(), peer.comm(), peer.localAddress()),
         SCOPE);
   }
 

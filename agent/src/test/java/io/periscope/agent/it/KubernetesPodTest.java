@@ -109,14 +109,18 @@ class KubernetesPodTest {
 
   @AfterAll
   static void stop() throws Exception {
-    PeerProcess.closeAll(server, tracing, cluster, cgroups);
+    try {
+      PeerProcess.closeAll(server, tracing, cluster);
+    } finally {
+      // Whatever failed above, the machine keeps no cgroup of ours.
+      PeerProcess.closeAll(cgroups);
+    }
   }
 
   @Test
   void spansOfProcessesInPodsCarryTheirPodsAndTheirPeersNames() throws Exception {
     // The client joins its pod's cgroup before it execs, so its very first syscall is in the pod. It
-    // stays a second after its request, as a service would: the agent reads a process's cgroup
-    // when its first span is made, and a process gone by then is known by its command name alone.
+    // stays a second after its request, as a service would, so that the agent reads its cgroup.
     String client = "import http.client, time\n"
         + "c = http.client.HTTPConnection('" + SERVICE_IP + "', " + PORT + ", source_address=('" + CLIENT_POD_IP + "', 0))\n"
         + "c.request('GET', '/hello.txt'); c.getresponse().read(); time.sleep(1)\n";
@@ -164,6 +168,24 @@ class KubernetesPodTest {
     assertThat(serverSpan.parentSpanId()).isEqualTo(clientSpan.spanId());
     assertThat(tracing.agent.metadata().kubernetes().stats().pods()).isEqualTo(2);
     assertThat(tracing.agent.metadata().kubernetes().stats().apiFailures()).isZero();
+  }
+
+  @Test
+  void aOneShotClientInAPodIsPlacedEvenWhenItIsGoneBeforeItsSpan() throws Exception {
+    // curl exits a millisecond after its response, often before the agent reads its cgroup: then
+    // its connection's local address, the pod's IP, places it in its pod.
+    String output = PeerProcess.run(dir, "/bin/sh", "-c", "echo $$ > " + clientCgroup.procs() + " && echo $$ && exec"
+        + " curl -sS -o /dev/null --interface " + CLIENT_POD_IP + " http://" + SERVICE_IP + ":" + PORT + "/hello.txt");
+    long curl = Long.parseLong(output.lines().findFirst().orElseThrow().strip());
+
+    List<ReceivedSpan> spans = tracing.awaitSpans(List.of(server.pid(), curl), 2);
+    assertThat(spans).as(TracingAgent.describe(spans)).hasSize(2);
+    assertThat(only(spans, SpanKind.SPAN_KIND_CLIENT).resourceAttributes()).containsAllEntriesOf(Map.of(
+        "k8s.pod.name", "frontend-5f6d8-k2j4l",
+        "k8s.container.name", "web",
+        "container.id", clientContainer,
+        "service.name", "frontend",
+        "process.pid", curl));
   }
 
   @Test

@@ -12,6 +12,7 @@ import io.periscope.metadata.ProcessResources;
 import io.periscope.metadata.ResourceResolver;
 import java.io.IOException;
 import java.io.InputStream;
+import java.net.InetAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.FileSystemException;
@@ -21,6 +22,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Supplier;
@@ -40,6 +42,11 @@ import org.jspecify.annotations.Nullable;
  * resource is kept too and built again only when the node's pods or the process resource changed,
  * so a span costs two map lookups and two identity checks. Never blocks on the API server, never
  * throws.
+ *
+ * <p>A process that exited before its cgroup could be read (a {@code curl} that is gone a
+ * millisecond after its response) is placed by the local address of its connection instead: a pod
+ * IP belongs to one pod's network namespace, so the process was in that pod (its container is
+ * known when the pod has only one). Loopback and host-network addresses place nothing.
  */
 final class KubernetesResources implements ResourceResolver {
 
@@ -49,8 +56,12 @@ final class KubernetesResources implements ResourceResolver {
   /** Field 22 of /proc/<pid>/stat, counted from the state (field 3) that follows the command's ')'. */
   private static final int START_TIME_AFTER_COMM = 22 - 3;
 
-  private record Held(long startTime, @Nullable ContainerCgroup cgroup, Resource process, NodeView view,
-      Resource resource) {}
+  /**
+   * @param inspected whether the process's cgroup file was read (it was running); when not, the
+   *                  local address of its connection places it in a pod, if any
+   */
+  private record Held(long startTime, boolean inspected, @Nullable ContainerCgroup cgroup, Resource process,
+      NodeView view, @Nullable InetAddress localAddress, Resource resource) {}
 
   private final ProcessResources processes;
   private final Supplier<NodeView> views;
@@ -84,6 +95,16 @@ final class KubernetesResources implements ResourceResolver {
 
   @Override
   public Resource resolve(int pid, String comm) {
+    return resolve(pid, comm, null);
+  }
+
+  /**
+   * @param localAddress the local address of the event's connection: for a process that exited
+   *                     before its cgroup could be read (a one-shot client), a pod IP places it in
+   *                     that pod; null when not known
+   */
+  @Override
+  public Resource resolve(int pid, String comm, @Nullable InetAddress localAddress) {
     requireNonNull(comm, "comm");
     Resource process = processes.resolve(pid, comm);
     NodeView view = views.get();
@@ -91,16 +112,35 @@ final class KubernetesResources implements ResourceResolver {
     synchronized (this) {
       entry = entries.get(pid);
     }
-    if (entry != null && entry.process() == process && entry.view() == view) {
+    if (entry != null && entry.process() == process && entry.view() == view
+        && (entry.inspected() || Objects.equals(entry.localAddress(), localAddress))) {
       return entry.resource();
     }
-    long startTime = entry != null ? entry.startTime() : startTime(pid);
-    ContainerCgroup cgroup = entry != null ? entry.cgroup() : cgroup(pid);
-    Resource resource = process.merge(Resource.create(attributes(cgroup, view), SchemaUrls.V1_37_0)).merge(configured);
+    long startTime;
+    ContainerCgroup cgroup;
+    boolean inspected;
+    if (entry != null) {
+      startTime = entry.startTime();
+      cgroup = entry.cgroup();
+      inspected = entry.inspected();
+    } else {
+      startTime = startTime(pid);
+      Cgroup read = cgroup(pid);
+      cgroup = read.container();
+      inspected = read.read();
+    }
+    Attributes attributes = inspected ? attributes(cgroup, view) : attributesByAddress(localAddress, view);
+    Resource resource = process.merge(Resource.create(attributes, SchemaUrls.V1_37_0)).merge(configured);
     synchronized (this) {
-      entries.put(pid, new Held(startTime, cgroup, process, view, resource));
+      entries.put(pid, new Held(startTime, inspected, cgroup, process, view, localAddress, resource));
     }
     return resource;
+  }
+
+  /** A process never inspected: the pod whose IP its connection is on, else the node alone. */
+  private Attributes attributesByAddress(@Nullable InetAddress localAddress, NodeView view) {
+    Attributes pod = localAddress == null ? null : view.byPodIp().get(localAddress);
+    return pod == null ? node : node.toBuilder().putAll(pod).build();
   }
 
   private Attributes attributes(@Nullable ContainerCgroup cgroup, NodeView view) {
@@ -157,13 +197,17 @@ final class KubernetesResources implements ResourceResolver {
     return readFailures.sum();
   }
 
-  private @Nullable ContainerCgroup cgroup(int pid) {
+  /** What a cgroup file said: {@code read} false when it could not be read (the process is gone). */
+  private record Cgroup(boolean read, @Nullable ContainerCgroup container) {}
+
+  private Cgroup cgroup(int pid) {
     Path file = procRoot.resolve(pid + "/cgroup");
     try {
-      return ContainerCgroup.parse(new String(readAtMost(file, MAX_CGROUP_BYTES), StandardCharsets.UTF_8));
+      return new Cgroup(true,
+          ContainerCgroup.parse(new String(readAtMost(file, MAX_CGROUP_BYTES), StandardCharsets.UTF_8)));
     } catch (IOException e) {
       failed(file, e);
-      return null;
+      return new Cgroup(false, null);
     }
   }
 

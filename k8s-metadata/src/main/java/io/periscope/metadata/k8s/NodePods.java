@@ -70,6 +70,7 @@ final class NodePods {
   synchronized void rebuild() {
     Map<String, Attributes> byContainerId = new HashMap<>();
     Map<String, Attributes> byPodUid = new HashMap<>();
+    Map<InetAddress, Attributes> byPodIp = new HashMap<>();
     Map<InetAddress, String> podNames = new HashMap<>();
     Set<Key> referenced = new HashSet<>();
     for (PodMetadata pod : pods.values()) {
@@ -77,18 +78,27 @@ final class NodePods {
       if (workload == null) {
         continue; // its owner is being fetched: the next rebuild has it
       }
-      byPodUid.put(pod.uid(), PodAttributes.of(pod, null, workload, nodeName));
+      Attributes podOnly = PodAttributes.of(pod, null, workload, nodeName);
+      byPodUid.put(pod.uid(), podOnly);
       for (Map.Entry<String, PodContainer> container : pod.containers().entrySet()) {
         byContainerId.put(container.getKey(), PodAttributes.of(pod, container.getValue(), workload, nodeName));
       }
+      // By IP, the container is known only when there is one to choose from.
+      Attributes byAddress = podOnly;
+      if (pod.containers().size() == 1) {
+        Map.Entry<String, PodContainer> only = pod.containers().entrySet().iterator().next();
+        byAddress = byContainerId.get(only.getKey()).toBuilder()
+            .put(KubernetesAttributes.CONTAINER_ID, only.getKey()).build();
+      }
       for (InetAddress address : pod.addresses()) {
         podNames.putIfAbsent(address, pod.name());
+        byPodIp.putIfAbsent(address, byAddress);
       }
     }
     if (owners != null) {
       owners.retainOnly(referenced);
     }
-    view = new NodeView(Map.copyOf(byContainerId), Map.copyOf(byPodUid), Map.copyOf(podNames));
+    view = new NodeView(Map.copyOf(byContainerId), Map.copyOf(byPodUid), Map.copyOf(byPodIp), Map.copyOf(podNames));
   }
 
   /** The pod's workload, or null while an owner it needs is being fetched for the first time. */

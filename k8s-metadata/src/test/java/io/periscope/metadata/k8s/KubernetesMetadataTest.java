@@ -308,4 +308,22 @@ class KubernetesMetadataTest {
     assertThat(metadata.processes().evictedExited()).isEqualTo(2);
     assertThat(attr(resolve(601), "k8s.pod.name")).isEqualTo("a");
   }
+
+  @Test
+  void processGoneBeforeItWasReadIsPlacedByItsPodIp() {
+    String id = containerId("job");
+    cluster.put(withContainer(pod(NS, "report-x1", uid("report"), NODE), "report", "report:3", "containerd://" + id)
+        .editStatus().withPodIP("10.244.1.9").endStatus().build());
+    startMetadata();
+    await("pods listed", metadata::podsListed);
+
+    // Pid 990 has no /proc entry: it exited before its first span was made.
+    InetAddress podIp = InetAddress.ofLiteral("10.244.1.9");
+    await("placed by IP", () -> "report-x1".equals(attr(metadata.resources().resolve(990, "curl", podIp), "k8s.pod.name")));
+    Resource resource = metadata.resources().resolve(990, "curl", podIp);
+    assertThat(attr(resource, "k8s.container.name")).as("the pod's only container").isEqualTo("report");
+    assertThat(attr(resource, "container.id")).isEqualTo(id);
+    assertThat(attr(resource, "service.name")).isEqualTo("report");
+    assertThat(attr(metadata.resources().resolve(991, "curl", InetAddress.ofLiteral("127.0.0.1")), "k8s.pod.name")).isNull();
+  }
 }

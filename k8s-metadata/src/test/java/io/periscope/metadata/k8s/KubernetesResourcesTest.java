@@ -38,7 +38,7 @@ class KubernetesResourcesTest {
     Attributes pod = Attributes.of(AttributeKey.stringKey("service.name"), "from-pod",
         AttributeKey.stringKey("k8s.pod.name"), "p");
     NodeView view = new NodeView(java.util.Map.of(ClusterObjects.containerId("c"), pod), java.util.Map.of(),
-        java.util.Map.of());
+        java.util.Map.of(), java.util.Map.of());
     KubernetesResources resources = new KubernetesResources(processes, () -> view, procDir, "n",
         Attributes.of(AttributeKey.stringKey("service.name"), "configured",
             AttributeKey.stringKey("k8s.cluster.name"), "prod"), 10);
@@ -51,5 +51,27 @@ class KubernetesResourcesTest {
     Resource gone = resources.resolve(99, "ghost");
     assertThat(gone.getAttribute(AttributeKey.stringKey("k8s.node.name"))).isEqualTo("n");
     assertThat(resources.readFailures()).isZero();
+  }
+
+  @Test
+  void aProcessGoneBeforeItWasReadIsPlacedByItsPodIp() {
+    ProcessResources processes = ProcessResources.builder().procRoot(procDir).hostName("n").build();
+    Attributes pod = Attributes.of(AttributeKey.stringKey("k8s.pod.name"), "frontend-0",
+        AttributeKey.stringKey("service.name"), "frontend");
+    java.net.InetAddress podIp = java.net.InetAddress.ofLiteral("10.244.1.5");
+    NodeView view = new NodeView(java.util.Map.of(), java.util.Map.of(), java.util.Map.of(podIp, pod),
+        java.util.Map.of(podIp, "frontend-0"));
+    KubernetesResources resources = new KubernetesResources(processes, () -> view, procDir, "n", Attributes.empty(), 10);
+
+    Resource gone = resources.resolve(4321, "curl", podIp);
+    assertThat(gone.getAttribute(AttributeKey.stringKey("k8s.pod.name"))).isEqualTo("frontend-0");
+    assertThat(gone.getAttribute(AttributeKey.stringKey("service.name"))).isEqualTo("frontend");
+    Resource loopback = resources.resolve(4322, "curl", java.net.InetAddress.getLoopbackAddress());
+    assertThat(loopback.getAttribute(AttributeKey.stringKey("k8s.pod.name"))).isNull();
+    assertThat(loopback.getAttribute(AttributeKey.stringKey("service.name"))).isEqualTo("curl");
+
+    // A running process is placed by its cgroup, never by an address: a host process stays one.
+    new FakeProc(procDir).process(77, 77, "0::/system.slice/cron.service\n", "/usr/sbin/cron");
+    assertThat(resources.resolve(77, "cron", podIp).getAttribute(AttributeKey.stringKey("k8s.pod.name"))).isNull();
   }
 }
