@@ -54,6 +54,7 @@ public final class KubernetesMetadata implements AutoCloseable {
   private final String nodeName;
   private final ExecutorService clientTasks;
   private final ScheduledExecutorService background;
+  private final ExecutorService ownerFetches;
   private final ApiProblems problems;
   private final NodePods pods;
   private final ServiceAddresses services = new ServiceAddresses();
@@ -71,8 +72,10 @@ public final class KubernetesMetadata implements AutoCloseable {
     this.nodeName = nodeName;
     this.problems = new ApiProblems(client.getMasterUrl().toString());
     this.background = daemonScheduler();
+    this.ownerFetches = Executors.newSingleThreadExecutor(Thread.ofPlatform().name("periscope-k8s-owners").daemon()
+        .factory());
     this.pods = new NodePods(nodeName);
-    this.pods.owners(new OwnerLookups(this::getOwner, background, pods::rebuild, problems));
+    this.pods.owners(new OwnerLookups(this::getOwner, background, ownerFetches, pods::rebuild, problems));
     this.resources = new KubernetesResources(processes, pods::view, procRoot, nodeName, configured,
         ProcessResources.DEFAULT_MAX_ENTRIES);
 
@@ -229,6 +232,7 @@ public final class KubernetesMetadata implements AutoCloseable {
     podInformer.stop();
     serviceInformer.stop();
     background.shutdownNow();
+    ownerFetches.shutdownNow();
     client.close();
     clientTasks.shutdownNow();
   }

@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -20,7 +21,9 @@ import org.jspecify.annotations.Nullable;
  * of the cluster, so memory and API load follow this node's pods, not the cluster's size. An
  * object's owner references do not change once a controller created it, so nothing is re-read.
  *
- * <p>Fetches run on the given executor, one at a time. A failed fetch is retried with backoff
+ * <p>Fetches run one at a time on their own executor (a fetch can block for as long as the API
+ * client retries); the timer only waits and hands work over, so a hanging fetch delays neither
+ * the {@link #PENDING_MILLIS} bound nor anything else on the timer. A failed fetch is retried with backoff
  * ({@link #FIRST_RETRY_MILLIS} doubling to {@link #MAX_RETRY_MILLIS}; a forbidden one every
  * {@link #FORBIDDEN_RETRY_MILLIS}); a fetch that has not answered after {@link #PENDING_MILLIS}
  * is reported as unavailable, so a slow API server delays a new pod's attributes by that much at
@@ -57,14 +60,17 @@ final class OwnerLookups {
   }
 
   private final OwnerSource source;
-  private final ScheduledExecutorService executor;
+  private final ScheduledExecutorService timer;
+  private final Executor fetcher;
   private final Runnable onChange;
   private final ApiProblems problems;
   private final Map<Key, Lookup> lookups = new ConcurrentHashMap<>();
 
-  OwnerLookups(OwnerSource source, ScheduledExecutorService executor, Runnable onChange, ApiProblems problems) {
+  OwnerLookups(OwnerSource source, ScheduledExecutorService timer, Executor fetcher, Runnable onChange,
+      ApiProblems problems) {
     this.source = source;
-    this.executor = executor;
+    this.timer = timer;
+    this.fetcher = fetcher;
     this.onChange = onChange;
     this.problems = problems;
   }
@@ -76,7 +82,7 @@ final class OwnerLookups {
       return known;
     }
     if (lookups.putIfAbsent(key, Lookup.PENDING) == null) {
-      schedule(() -> fetch(key, FIRST_RETRY_MILLIS), 0);
+      fetchLater(key, FIRST_RETRY_MILLIS, 0);
       schedule(() -> {
         if (lookups.replace(key, Lookup.PENDING, Lookup.UNAVAILABLE)) {
           onChange.run();
@@ -113,7 +119,7 @@ final class OwnerLookups {
         problems.failed(access, e);
         boolean forbidden = ApiProblems.isForbidden(e);
         long delay = forbidden ? FORBIDDEN_RETRY_MILLIS : nextRetryMillis;
-        schedule(() -> fetch(key, Math.min(nextRetryMillis * 2, MAX_RETRY_MILLIS)), delay);
+        fetchLater(key, Math.min(nextRetryMillis * 2, MAX_RETRY_MILLIS), delay);
         result = Lookup.UNAVAILABLE;
       }
     }
@@ -136,9 +142,19 @@ final class OwnerLookups {
     return null;
   }
 
+  private void fetchLater(Key key, long nextRetryMillis, long delayMillis) {
+    schedule(() -> {
+      try {
+        fetcher.execute(() -> fetch(key, nextRetryMillis));
+      } catch (RejectedExecutionException closing) {
+        // the agent is stopping
+      }
+    }, delayMillis);
+  }
+
   private void schedule(Runnable task, long delayMillis) {
     try {
-      executor.schedule(task, delayMillis, TimeUnit.MILLISECONDS);
+      timer.schedule(task, delayMillis, TimeUnit.MILLISECONDS);
     } catch (RejectedExecutionException closing) {
       // the agent is stopping
     }
