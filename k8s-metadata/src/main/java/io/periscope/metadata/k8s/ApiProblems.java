@@ -106,7 +106,7 @@ final class ApiProblems {
     return -1;
   }
 
-  /** The innermost cause, which fabric8 wraps in two or three layers: "ConnectException: Connection refused". */
+  /** The innermost cause, which fabric8 wraps in two or three layers, in words: "connection refused". */
   private static String describe(Throwable t) {
     Throwable root = t;
     while (root.getCause() != null && root.getCause() != root) {
@@ -117,6 +117,15 @@ final class ApiProblems {
           ? " " + k.getStatus().getMessage() : "");
     }
     String message = root.getMessage();
-    return root.getClass().getSimpleName() + (message == null || message.isBlank() ? "" : ": " + message);
+    String said = message == null || message.isBlank() ? "" : ": " + message;
+    return switch (root) {
+      case java.net.ConnectException c -> "connection refused";
+      // The JDK's HTTP client closes the channel when the connection is refused or reset.
+      case java.nio.channels.ClosedChannelException c -> "connection refused or closed";
+      case java.net.http.HttpTimeoutException h -> "timed out" + said;
+      case java.net.SocketTimeoutException s -> "timed out" + said;
+      case java.net.UnknownHostException u -> "unknown host" + said;
+      default -> root.getClass().getSimpleName() + said;
+    };
   }
 }
