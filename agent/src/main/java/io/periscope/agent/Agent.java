@@ -70,7 +70,13 @@ public final class Agent implements AutoCloseable {
         .build();
     PipelineStats stats = new PipelineStats();
     // Returns at once in Kubernetes mode too: until the API server answers, spans carry process attributes.
-    NodeMetadata metadata = NodeMetadata.start(config.metadata());
+    NodeMetadata metadata;
+    try {
+      metadata = NodeMetadata.start(config.metadata());
+    } catch (RuntimeException e) {
+      batcher.close();
+      throw e;
+    }
     SpanFactory spans = new SpanFactory(ClockAnchor.measure(), metadata.resources(), metadata.peers(), batcher,
         config.queryValues());
     SameNodeLinker linker = new SameNodeLinker(spans, config.linkWindowNanos(), SameNodeLinker.DEFAULT_MAX_HELD);
