@@ -14,8 +14,7 @@ import io.periscope.bpf.Libc;
 import io.periscope.exporter.ExportLatency;
 import io.periscope.exporter.ExportStats;
 import io.periscope.exporter.SpanBatcher;
-import io.periscope.metadata.ProcessResources;
-import io.periscope.metadata.ResourceResolver;
+import io.periscope.metadata.NodeMetadata;
 import java.time.Duration;
 import java.util.List;
 import org.jspecify.annotations.Nullable;
@@ -48,6 +47,7 @@ public final class Agent implements AutoCloseable {
   private final PipelineStats stats;
   private final SpanBatcher batcher;
   private final TraceSampler sampler;
+  private final NodeMetadata metadata;
   private final String kernel;
   private final String export;
   private final Thread thread;
@@ -57,13 +57,14 @@ public final class Agent implements AutoCloseable {
   private volatile long heartbeat = Libc.monotonicNanos();
 
   private Agent(KernelCapture capture, ConnectionTracker tracker, SameNodeLinker linker, PipelineStats stats,
-      SpanBatcher batcher, TraceSampler sampler, String kernel, String export) {
+      SpanBatcher batcher, TraceSampler sampler, NodeMetadata metadata, String kernel, String export) {
     this.capture = capture;
     this.tracker = tracker;
     this.linker = linker;
     this.stats = stats;
     this.batcher = batcher;
     this.sampler = sampler;
+    this.metadata = metadata;
     this.kernel = kernel;
     this.export = export;
     this.thread = Thread.ofPlatform().name("periscope-capture").daemon().unstarted(this::run);
@@ -82,9 +83,17 @@ public final class Agent implements AutoCloseable {
         .setMaxConcurrentExports(EXPORTS_IN_FLIGHT)
         .build();
     PipelineStats stats = new PipelineStats();
-    ResourceResolver resources = ProcessResources.builder().build();
     TraceSampler sampler = new TraceSampler(config.samplingRatio());
-    SpanFactory spans = new SpanFactory(ClockAnchor.measure(), resources, batcher, config.queryValues(), sampler);
+    // Returns at once in Kubernetes mode too: until the API server answers, spans carry process attributes.
+    NodeMetadata metadata;
+    try {
+      metadata = NodeMetadata.start(config.metadata());
+    } catch (RuntimeException e) {
+      batcher.close();
+      throw e;
+    }
+    SpanFactory spans = new SpanFactory(ClockAnchor.measure(), metadata.resources(), metadata.peers(), batcher,
+        config.queryValues(), sampler);
     SameNodeLinker linker = new SameNodeLinker(spans, config.linkWindowNanos(), SameNodeLinker.DEFAULT_MAX_HELD);
     ConnectionTracker tracker = new ConnectionTracker(linker, stats);
     KernelCapture capture;
@@ -92,11 +101,12 @@ public final class Agent implements AutoCloseable {
       capture = KernelCapture.start(config.capture(self));
     } catch (RuntimeException e) {
       batcher.close();
+      metadata.close();
       throw e;
     }
     String export = config.exporter().endpoint() == null ? "terminal"
         : "OTLP " + config.exporter().protocol() + " to " + config.exporter().endpoint();
-    Agent agent = new Agent(capture, tracker, linker, stats, batcher, sampler, kernel, export);
+    Agent agent = new Agent(capture, tracker, linker, stats, batcher, sampler, metadata, kernel, export);
     agent.thread.start();
     return agent;
   }
@@ -212,6 +222,11 @@ public final class Agent implements AutoCloseable {
     return export;
   }
 
+  /** Where span resources and peer names come from: process or Kubernetes mode. */
+  public NodeMetadata metadata() {
+    return metadata;
+  }
+
   /** Stops tracing, detaches from the kernel, and flushes every span still held. Idempotent. */
   @Override
   public synchronized void close() {
@@ -232,5 +247,6 @@ public final class Agent implements AutoCloseable {
     tracker.clear();
     linker.flush();
     batcher.close();
+    metadata.close(); // last: the spans flushed above still needed their resources
   }
 }

@@ -4,6 +4,8 @@ import io.periscope.agent.link.SameNodeLinker;
 import io.periscope.bpf.CaptureConfig;
 import io.periscope.bpf.SocketEvent;
 import io.periscope.exporter.ExporterConfig;
+import io.periscope.metadata.MetadataConfig;
+import io.periscope.metadata.k8s.ClusterAccess;
 import java.net.InetSocketAddress;
 import java.net.URI;
 import java.nio.file.Path;
@@ -41,6 +43,7 @@ public record AgentConfig(
     double samplingRatio,
     @Nullable InetSocketAddress healthAddress,
     LogFormat logFormat,
+    MetadataConfig metadata,
     boolean help,
     boolean version) {
 
@@ -84,6 +87,13 @@ public record AgentConfig(
         --health-address H:P     serve /healthz, /readyz and /metrics there, e.g. 0.0.0.0:9464
                                  (default: not served)
         --log-format F           text | json (one JSON object per line) (default text)
+
+      Metadata (who each process is):
+        --kubernetes MODE        auto | off (default auto): pod attributes on a Kubernetes node, known
+                                 from $NODE_NAME and a service account or kubeconfig ($KUBECONFIG)
+        --proc-root DIR          the traced processes' proc filesystem (default /proc; in a DaemonSet,
+                                 the host's /proc mounted at e.g. /host/proc)
+        $OTEL_RESOURCE_ATTRIBUTES and $OTEL_SERVICE_NAME are put on every span's resource.
 
         --help                   this text
         --version                the version
@@ -167,6 +177,8 @@ public record AgentConfig(
     double samplingRatio = DEFAULT_SAMPLING_RATIO;
     InetSocketAddress healthAddress = null;
     LogFormat logFormat = LogFormat.TEXT;
+    ClusterAccess.Mode kubernetes = ClusterAccess.Mode.AUTO;
+    Path procRoot = MetadataConfig.DEFAULT_PROC_ROOT;
     for (Map.Entry<Setting, Value> entry : chosen.entrySet()) {
       Value v = entry.getValue();
       String origin = v.origin();
@@ -210,11 +222,29 @@ public record AgentConfig(
           case "json" -> LogFormat.JSON;
           default -> throw new ConfigException(origin + ": '" + v.text() + "' is not a log format, allowed: text, json");
         };
+        case KUBERNETES -> {
+          try {
+            // YAML 1.1 reads an unquoted off as false.
+            String mode = v.text().strip();
+            kubernetes = ClusterAccess.Mode.parse(mode.equals("false") ? "off" : mode);
+          } catch (IllegalArgumentException e) {
+            throw new ConfigException(origin + ": " + e.getMessage());
+          }
+        }
+        case PROC_ROOT -> procRoot = Path.of(v.text().strip());
+      }
+    }
+    MetadataConfig metadata = MetadataConfig.processOnly();
+    if (!help && !version) {
+      try {
+        metadata = MetadataConfig.fromEnvironment(kubernetes, procRoot, env);
+      } catch (IllegalArgumentException e) {
+        throw new ConfigException(e.getMessage());
       }
     }
     return new AgentConfig(exporter(file, env, flags), Set.copyOf(pids), Set.copyOf(processes), Set.copyOf(ports),
-        captureBytes, ringBufferBytes, linkWindowNanos, queryValues, samplingRatio, healthAddress, logFormat, help,
-        version);
+        captureBytes, ringBufferBytes, linkWindowNanos, queryValues, samplingRatio, healthAddress, logFormat, metadata,
+        help, version);
   }
 
   /**

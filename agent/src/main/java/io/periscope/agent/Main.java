@@ -9,6 +9,7 @@ import io.periscope.exporter.ExportStats;
 import io.periscope.exporter.Exporters;
 import io.periscope.agent.health.HealthServer;
 import io.periscope.agent.log.JsonLogFormatter;
+import io.periscope.metadata.k8s.KubernetesMetadata;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
@@ -120,6 +121,7 @@ public final class Main {
         agent.kernelRelease(), agent.programs().size());
     out.printf("  processes: %s%n", processes(config));
     out.printf("  ports:     %s%n", config.ports().isEmpty() ? "all" : config.ports());
+    out.printf("  metadata:  %s%n", agent.metadata().mode());
     out.printf("  export:    %s%n", config.exporter().endpoint() == null
         ? "terminal (set --otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT to send OTLP)"
         : "OTLP " + config.exporter().protocol() + " to " + config.exporter().endpoint());
@@ -176,5 +178,12 @@ public final class Main {
         l.heldOverflow()));
     report(config, err, Level.INFO, "export: %d spans exported, %d dropped (queue full), %d failed".formatted(
         e.spansExported(), e.spansDropped(), e.spansFailed()));
+    KubernetesMetadata kubernetes = agent.metadata().kubernetes();
+    if (kubernetes != null) {
+      KubernetesMetadata.Stats k8s = kubernetes.stats();
+      report(config, err, Level.INFO, ("kubernetes: %d pods on this node, %d service addresses, %d processes in"
+          + " containers known, %d forgotten early (cache full), %d failed API calls").formatted(k8s.pods(),
+          k8s.serviceAddresses(), k8s.processes(), k8s.processesEvictedFull(), k8s.apiFailures()));
+    }
   }
 }

@@ -29,7 +29,9 @@ enum Setting {
   /** The file and the flag take the ratio; the environment takes the standard sampler pair. */
   SAMPLING_RATIO("sampling.ratio", "OTEL_TRACES_SAMPLER", "--sampling-ratio", Shape.SCALAR),
   HEALTH_ADDRESS("health.address", "PERISCOPE_HEALTH_ADDRESS", "--health-address", Shape.SCALAR),
-  LOG_FORMAT("log.format", "PERISCOPE_LOG_FORMAT", "--log-format", Shape.SCALAR);
+  LOG_FORMAT("log.format", "PERISCOPE_LOG_FORMAT", "--log-format", Shape.SCALAR),
+  KUBERNETES("metadata.kubernetes", "PERISCOPE_KUBERNETES", "--kubernetes", Shape.SCALAR),
+  PROC_ROOT("metadata.proc_root", "PERISCOPE_PROC_ROOT", "--proc-root", Shape.SCALAR);
 
   /** What a value looks like in the file. */
   enum Shape {

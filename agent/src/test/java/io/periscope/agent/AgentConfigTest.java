@@ -49,6 +49,8 @@ class AgentConfigTest {
     assertThat(c.samplingRatio()).isEqualTo(0.25);
     assertThat(c.healthAddress()).isEqualTo(new InetSocketAddress("127.0.0.1", 9464));
     assertThat(c.logFormat()).isEqualTo(AgentConfig.LogFormat.JSON);
+    assertThat(c.metadata().cluster().source()).isEqualTo(io.periscope.metadata.k8s.ClusterAccess.Source.NONE);
+    assertThat(c.metadata().procRoot()).isEqualTo(Path.of("/proc/self/root/proc"));
 
     // Every key is in the example, so nothing above was left at its default by accident.
     for (Setting s : Setting.values()) {
@@ -87,7 +89,9 @@ class AgentConfigTest {
         Map.entry("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
         Map.entry("OTEL_TRACES_SAMPLER_ARG", "0.5"),
         Map.entry("PERISCOPE_HEALTH_ADDRESS", "127.0.0.1:19299"),
-        Map.entry("PERISCOPE_LOG_FORMAT", "json"));
+        Map.entry("PERISCOPE_LOG_FORMAT", "json"),
+        Map.entry("PERISCOPE_KUBERNETES", "off"),
+        Map.entry("PERISCOPE_PROC_ROOT", "/proc/self/root/proc"));
     Set<String> used = new java.util.HashSet<>(env.keySet());
     used.remove("OTEL_TRACES_SAMPLER_ARG");
     for (Setting s : Setting.values()) {
@@ -108,6 +112,8 @@ class AgentConfigTest {
     assertThat(c.samplingRatio()).isEqualTo(0.5);
     assertThat(c.healthAddress()).isEqualTo(new InetSocketAddress("127.0.0.1", 19299));
     assertThat(c.logFormat()).isEqualTo(AgentConfig.LogFormat.JSON);
+    assertThat(c.metadata().cluster().source()).isEqualTo(io.periscope.metadata.k8s.ClusterAccess.Source.NONE);
+    assertThat(c.metadata().procRoot()).isEqualTo(Path.of("/proc/self/root/proc"));
   }
 
   @Test
@@ -178,7 +184,7 @@ class AgentConfigTest {
 
   @ParameterizedTest(name = "{0}")
   @CsvSource(delimiter = '|', textBlock = """
-      capture:\\n  byts: 10                 | FILE: unknown key 'capture.byts' (known keys: export.endpoint, export.protocol, export.headers, export.timeout_ms, filters.pids, filters.processes, filters.ports, capture.bytes, capture.ring_buffer_mb, capture.query_values, linking.window_ms, sampling.ratio, health.address, log.format)
+      capture:\\n  byts: 10                 | FILE: unknown key 'capture.byts' (known keys: export.endpoint, export.protocol, export.headers, export.timeout_ms, filters.pids, filters.processes, filters.ports, capture.bytes, capture.ring_buffer_mb, capture.query_values, linking.window_ms, sampling.ratio, health.address, log.format, metadata.kubernetes, metadata.proc_root)
       capture:\\n  bytes: 0                 | FILE: capture.bytes: '0' is not a byte count from 1 to 8192
       capture:\\n  bytes: lots              | FILE: capture.bytes: 'lots' is not a byte count from 1 to 8192
       capture:\\n  ring_buffer_mb: 3        | FILE: capture.ring_buffer_mb: 3 is not a power of two (1, 2, 4, ... 1024)
@@ -186,8 +192,8 @@ class AgentConfigTest {
       capture:\\n  bytes:                   | FILE: capture.bytes has no value
       capture:\\n  bytes: [1, 2]            | FILE: capture.bytes must be a single value, not a list
       capture: 10                           | FILE: capture must be a map of keys, such as capture.bytes
-      captur:\\n  bytes: 10                 | FILE: unknown key 'captur.bytes' (known keys: export.endpoint, export.protocol, export.headers, export.timeout_ms, filters.pids, filters.processes, filters.ports, capture.bytes, capture.ring_buffer_mb, capture.query_values, linking.window_ms, sampling.ratio, health.address, log.format)
-      - capture                             | FILE: must be a map of sections (export, filters, capture, linking, sampling, health, log)
+      captur:\\n  bytes: 10                 | FILE: unknown key 'captur.bytes' (known keys: export.endpoint, export.protocol, export.headers, export.timeout_ms, filters.pids, filters.processes, filters.ports, capture.bytes, capture.ring_buffer_mb, capture.query_values, linking.window_ms, sampling.ratio, health.address, log.format, metadata.kubernetes, metadata.proc_root)
+      - capture                             | FILE: must be a map of sections (export, filters, capture, linking, sampling, health, log, metadata)
       filters:\\n  ports: [80, 70000]       | FILE: filters.ports: '70000' is not a port (1-65535)
       filters:\\n  ports: []                | FILE: filters.ports is an empty list: leave the key out to mean every one
       filters:\\n  processes: [a-very-long-name-indeed] | FILE: filters.processes: 'a-very-long-name-indeed' is longer than 15 characters; the kernel keeps only the first 15 of a command name (see ps -o comm)
@@ -199,6 +205,7 @@ class AgentConfigTest {
       health:\\n  address: 9464             | FILE: health.address: '9464' is not a HOST:PORT address to listen on, such as 0.0.0.0:9464 or 127.0.0.1:9464
       health:\\n  address: nowhere.invalid:9464 | FILE: health.address: host 'nowhere.invalid' is not an address of this machine (a HOST:PORT address to listen on, such as 0.0.0.0:9464 or 127.0.0.1:9464)
       log:\\n  format: xml                  | FILE: log.format: 'xml' is not a log format, allowed: text, json
+      metadata:\\n  kubernetes: maybe         | FILE: metadata.kubernetes: 'maybe' is not auto or off
       capture:\\n  bytes: 1\\n  bytes: 2    | FILE: not valid YAML: found duplicate key bytes (line 3, column 3)
       'capture: [unclosed'                  | FILE: not valid YAML:
       """)

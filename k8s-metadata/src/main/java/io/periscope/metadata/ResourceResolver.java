@@ -1,6 +1,7 @@
 package io.periscope.metadata;
 
 import io.opentelemetry.sdk.resources.Resource;
+import java.net.InetAddress;
 
 /**
  * Turns the process a kernel event came from into the {@link Resource} its spans are reported under.
@@ -21,4 +22,13 @@ public interface ResourceResolver {
    *             change, so resolvers prefer what the process itself shows
    */
   Resource resolve(int pid, String comm);
+
+  /**
+   * The resource of a process, which also knows the local address of the connection the event came
+   * from: a process that is gone before it could be inspected can still be placed by it (on a
+   * Kubernetes node, a pod's IP is that pod's alone). By default the address is not used.
+   */
+  default Resource resolve(int pid, String comm, InetAddress localAddress) {
+    return resolve(pid, comm);
+  }
 }

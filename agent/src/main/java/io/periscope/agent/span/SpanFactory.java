@@ -22,6 +22,7 @@ import io.periscope.agent.pipeline.RequestHead;
 import io.periscope.agent.pipeline.ResponseHead;
 import io.periscope.agent.trace.TraceParent;
 import io.periscope.exporter.SpanSink;
+import io.periscope.metadata.PeerNames;
 import io.periscope.metadata.ResourceResolver;
 import java.util.Set;
 
@@ -45,6 +46,7 @@ public final class SpanFactory implements ExchangeSink {
 
   private final ClockAnchor clock;
   private final ResourceResolver resources;
+  private final PeerNames peers;
   private final SpanSink sink;
   private final boolean queryValues;
   private final TraceSampler sampler;
@@ -52,14 +54,24 @@ public final class SpanFactory implements ExchangeSink {
 
   /** @param queryValues export query parameter values as sent; by default they are replaced by REDACTED */
   public SpanFactory(ClockAnchor clock, ResourceResolver resources, SpanSink sink, boolean queryValues) {
-    this(clock, resources, sink, queryValues, TraceSampler.ALWAYS);
+    this(clock, resources, PeerNames.NONE, sink, queryValues, TraceSampler.ALWAYS);
   }
 
   /** @param sampler which new traces are kept; spans with a parent follow the parent's sampled flag */
   public SpanFactory(ClockAnchor clock, ResourceResolver resources, SpanSink sink, boolean queryValues,
       TraceSampler sampler) {
+    this(clock, resources, PeerNames.NONE, sink, queryValues, sampler);
+  }
+
+  /**
+   * @param peers   names for peer addresses (Kubernetes Services and pods), used in server.address and client.address
+   * @param sampler which new traces are kept; spans with a parent follow the parent's sampled flag
+   */
+  public SpanFactory(ClockAnchor clock, ResourceResolver resources, PeerNames peers, SpanSink sink,
+      boolean queryValues, TraceSampler sampler) {
     this.clock = clock;
     this.resources = resources;
+    this.peers = peers;
     this.sink = sink;
     this.queryValues = queryValues;
     this.sampler = sampler;
@@ -72,7 +84,7 @@ public final class SpanFactory implements ExchangeSink {
    */
   @Override
   public void onConnection(Peer peer) {
-    resources.resolve(peer.tgid(), peer.comm());
+    resources.resolve(peer.tgid(), peer.comm(), peer.localAddress());
   }
 
   /** Spans every exchange on its own: a server with a valid {@code traceparent} joins the caller's trace. */
@@ -127,7 +139,7 @@ public final class SpanFactory implements ExchangeSink {
         .put(NetworkAttributes.NETWORK_PEER_PORT, peer.remotePort())
         .put(ExchangeAttributes.THREAD_ID, exchange.tid());
     if (server) {
-      attributes.put(ClientAttributes.CLIENT_ADDRESS, peer.remoteHost());
+      attributes.put(ClientAttributes.CLIENT_ADDRESS, peerName(peer));
       attributes.put(ClientAttributes.CLIENT_PORT, peer.remotePort());
     }
     if (exchange.headersIncomplete()) {
@@ -147,7 +159,7 @@ public final class SpanFactory implements ExchangeSink {
         clock.toEpochNanos(exchange.startNanos()),
         clock.toEpochNanos(Math.max(exchange.endNanos(), exchange.startNanos())),
         attributes.build(),
-        resources.resolve(peer.tgid(), peer.comm()),
+        resources.resolve(peer.tgid(), peer.comm(), peer.localAddress()),
         SCOPE);
   }
 
@@ -229,18 +241,29 @@ public final class SpanFactory implements ExchangeSink {
     return new Outcome(name, message == null ? StatusData.error() : StatusData.create(StatusCode.ERROR, message));
   }
 
-  /** server.address and server.port: the Host the client asked for, else the socket's server end. */
-  private static void serverAddress(ExchangeAttributes.Builder attributes, RequestHead request, RequestTarget target,
+  /**
+   * server.address and server.port: the Host the client asked for, else the socket's server end. A
+   * client that asked for the very address it is connected to (an IP, no name) gets the name the
+   * metadata knows for it ({@code orders.shop} for a Service's cluster IP) instead.
+   */
+  private void serverAddress(ExchangeAttributes.Builder attributes, RequestHead request, RequestTarget target,
       Peer peer, boolean server) {
     String authority = target.authority() != null ? target.authority() : request.authority();
     HostAndPort host = authority == null ? null : HostAndPort.parse(authority);
     if (host != null) {
-      attributes.put(ServerAttributes.SERVER_ADDRESS, host.host());
+      boolean peerAddress = !server && host.host().equals(peer.remoteHost());
+      attributes.put(ServerAttributes.SERVER_ADDRESS, peerAddress ? peerName(peer) : host.host());
       attributes.put(ServerAttributes.SERVER_PORT, host.port() > 0 ? host.port() : server ? peer.localPort() : peer.remotePort());
     } else {
-      attributes.put(ServerAttributes.SERVER_ADDRESS, server ? peer.localHost() : peer.remoteHost());
+      attributes.put(ServerAttributes.SERVER_ADDRESS, server ? peer.localHost() : peerName(peer));
       attributes.put(ServerAttributes.SERVER_PORT, server ? peer.localPort() : peer.remotePort());
     }
+  }
+
+  /** The other end's name from metadata, else its address (network.peer.address always keeps the address). */
+  private String peerName(Peer peer) {
+    String name = peers.nameOf(peer.remoteAddress());
+    return name != null ? name : peer.remoteHost();
   }
 
   /** "a=1&b=2" becomes "a=REDACTED&b=REDACTED": names stay useful, values may be secrets. */

@@ -85,6 +85,8 @@ class LauncherTest {
             "--otlp-endpoint", receiver.endpoint(), "--port", Integer.toString(OTLP_PORT))) {
       int programs = Integer.parseInt(agent.awaitStdout(SUMMARY, STARTUP).group(1));
       agent.awaitStdout(Pattern.compile(Pattern.quote("  ports:     [" + OTLP_PORT + "]")), STARTUP);
+      // Not a Kubernetes node: one line says so, and nothing else is said about it.
+      agent.awaitStdout(Pattern.compile(Pattern.quote("  metadata:  process attributes (") + ".+\\)"), STARTUP);
       agent.awaitStdout(Pattern.compile(Pattern.quote(
           "  export:    OTLP http/protobuf to " + receiver.endpoint() + "/v1/traces")), STARTUP);
 
@@ -111,6 +113,7 @@ class LauncherTest {
           + " 0 HTTP/2 not yet decoded\\), 2 exchanges, 0 parse failures, 0 responses without request, 0 incomplete\n");
       assertThat(stderr).as("stderr")
           .contains("periscope: export: 2 spans exported, 0 dropped (queue full), 0 failed\n");
+      assertThat(stderr).as("stderr").doesNotContainIgnoringCase("kubernetes");
 
       // Nothing of the agent stays in the kernel: no program, map or link, and nothing pinned.
       BpfObjects left = BpfObjects.awaitGone(held, Duration.ofSeconds(5));
@@ -174,7 +177,10 @@ class LauncherTest {
             "periscope: --capture-bytes: '0' is not a byte count from 1 to 8192"),
         Arguments.of(List.of("--verbose"), Map.of(), "periscope: unknown option '--verbose' (see --help)"),
         Arguments.of(List.of("--port", "8080"), Map.of("OTEL_EXPORTER_OTLP_PROTOCOL", "bogus"),
-            "periscope: OTEL_EXPORTER_OTLP_PROTOCOL: unsupported OTLP protocol 'bogus', allowed: grpc, http/protobuf"));
+            "periscope: OTEL_EXPORTER_OTLP_PROTOCOL: unsupported OTLP protocol 'bogus', allowed: grpc, http/protobuf"),
+        Arguments.of(List.of("--kubernetes", "maybe"), Map.of(), "periscope: --kubernetes: 'maybe' is not auto or off"),
+        Arguments.of(List.of(), Map.of("NODE_NAME", "node-a", "KUBECONFIG", "/nonexistent/kubeconfig"),
+            "periscope: KUBECONFIG: no such file: /nonexistent/kubeconfig"));
   }
 
   @ParameterizedTest

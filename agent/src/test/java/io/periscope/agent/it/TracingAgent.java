@@ -41,12 +41,17 @@ final class TracingAgent implements AutoCloseable {
 
   /** The agent with these command-line options, exporting to its own receiver. */
   static TracingAgent start(String... args) {
+    return start(Map.of(), args);
+  }
+
+  /** The agent with these options and these environment variables (and no others). */
+  static TracingAgent start(Map<String, String> env, String... args) {
     OtlpReceiver receiver = OtlpReceiver.start();
     OtlpHttpSpanExporter exporter = OtlpHttpSpanExporter.builder()
         .setEndpoint(receiver.tracesEndpoint())
         .build();
     try {
-      return new TracingAgent(receiver, Agent.start(AgentConfig.parse(List.of(args), Map.of()), exporter));
+      return new TracingAgent(receiver, Agent.start(AgentConfig.parse(List.of(args), env), exporter));
     } catch (RuntimeException | Error e) {
       receiver.close();
       throw e;
