@@ -1,7 +1,8 @@
 package io.periscope.agent;
 
 import io.opentelemetry.sdk.trace.export.SpanExporter;
-import io.periscope.agent.link.SameNodeLinker;
+import io.periscope.agent.link.LinkStats;
+import io.periscope.agent.link.TraceLinker;
 import io.periscope.agent.pipeline.ConnectionTracker;
 import io.periscope.agent.pipeline.PipelineStats;
 import io.periscope.agent.span.ClockAnchor;
@@ -43,7 +44,7 @@ public final class Agent implements AutoCloseable {
 
   private final KernelCapture capture;
   private final ConnectionTracker tracker;
-  private final SameNodeLinker linker;
+  private final TraceLinker linker;
   private final PipelineStats stats;
   private final SpanBatcher batcher;
   private final TraceSampler sampler;
@@ -56,7 +57,7 @@ public final class Agent implements AutoCloseable {
   /** When the capture loop last came round (monotonic), for liveness. */
   private volatile long heartbeat = Libc.monotonicNanos();
 
-  private Agent(KernelCapture capture, ConnectionTracker tracker, SameNodeLinker linker, PipelineStats stats,
+  private Agent(KernelCapture capture, ConnectionTracker tracker, TraceLinker linker, PipelineStats stats,
       SpanBatcher batcher, TraceSampler sampler, NodeMetadata metadata, String kernel, String export) {
     this.capture = capture;
     this.tracker = tracker;
@@ -93,8 +94,9 @@ public final class Agent implements AutoCloseable {
       throw e;
     }
     SpanFactory spans = new SpanFactory(ClockAnchor.measure(), metadata.resources(), metadata.peers(), batcher,
-        config.queryValues(), sampler);
-    SameNodeLinker linker = new SameNodeLinker(spans, config.linkWindowNanos(), SameNodeLinker.DEFAULT_MAX_HELD);
+        config.queryValues(), sampler, config.stitchKeys());
+    TraceLinker linker = new TraceLinker(spans, config.linkWindowNanos(), TraceLinker.DEFAULT_MAX_HELD,
+        config.sdkServerSpans());
     ConnectionTracker tracker = new ConnectionTracker(linker, stats);
     KernelCapture capture;
     try {
@@ -166,7 +168,7 @@ public final class Agent implements AutoCloseable {
     return capture.counters();
   }
 
-  public SameNodeLinker.LinkStats linkStats() {
+  public LinkStats linkStats() {
     return linker.stats();
   }
 

@@ -1,6 +1,6 @@
 package io.periscope.agent;
 
-import io.periscope.agent.link.SameNodeLinker;
+import io.periscope.agent.link.TraceLinker;
 import io.periscope.bpf.CaptureConfig;
 import io.periscope.bpf.SocketEvent;
 import io.periscope.exporter.ExporterConfig;
@@ -39,6 +39,8 @@ public record AgentConfig(
     int captureBytes,
     int ringBufferBytes,
     long linkWindowNanos,
+    boolean sdkServerSpans,
+    boolean stitchKeys,
     boolean queryValues,
     double samplingRatio,
     @Nullable InetSocketAddress healthAddress,
@@ -80,6 +82,10 @@ public record AgentConfig(
       Linking and sampling:
         --link-window-ms N       how long a server span waits for the client span of the same request
                                  from a traced process on this host, 0-10000 (default %d; 0: never wait)
+        --sdk-server-spans       SERVER spans also for processes with their own OpenTelemetry SDK
+                                 (default: none; the SDK makes them)
+        --stitch-keys            put periscope.stitch_key (client endpoint + TCP sequence number of the
+                                 request) on every span, to join spans of agents on two nodes
         --sampling-ratio R       share of new traces kept, 0-1 (default 1); a span with a parent
                                  follows the parent's sampled flag (default: $OTEL_TRACES_SAMPLER)
 
@@ -100,7 +106,7 @@ public record AgentConfig(
 
       Every setting has a key in the file and a variable: see docs/configuration.md.
       """.formatted(SocketEvent.MAX_CAPTURE, CaptureConfig.DEFAULT_CAPTURE_BYTES,
-          CaptureConfig.DEFAULT_RING_BUFFER_BYTES >> 20, SameNodeLinker.DEFAULT_WINDOW_NANOS / 1_000_000);
+          CaptureConfig.DEFAULT_RING_BUFFER_BYTES >> 20, TraceLinker.DEFAULT_WINDOW_NANOS / 1_000_000);
 
   /** How the agent writes its log lines. */
   public enum LogFormat {
@@ -172,8 +178,10 @@ public record AgentConfig(
     Set<Integer> ports = new LinkedHashSet<>();
     int captureBytes = CaptureConfig.DEFAULT_CAPTURE_BYTES;
     int ringBufferBytes = CaptureConfig.DEFAULT_RING_BUFFER_BYTES;
-    long linkWindowNanos = SameNodeLinker.DEFAULT_WINDOW_NANOS;
+    long linkWindowNanos = TraceLinker.DEFAULT_WINDOW_NANOS;
     boolean queryValues = false;
+    boolean sdkServerSpans = false;
+    boolean stitchKeys = false;
     double samplingRatio = DEFAULT_SAMPLING_RATIO;
     InetSocketAddress healthAddress = null;
     LogFormat logFormat = LogFormat.TEXT;
@@ -213,6 +221,8 @@ public record AgentConfig(
           ringBufferBytes = mib << 20;
         }
         case QUERY_VALUES -> queryValues = bool(origin, v.text());
+        case SDK_SERVER_SPANS -> sdkServerSpans = bool(origin, v.text());
+        case STITCH_KEYS -> stitchKeys = bool(origin, v.text());
         case LINK_WINDOW_MS -> linkWindowNanos = 1_000_000L * integer(origin, v.text(), 0, 10_000,
             "a number of milliseconds from 0 to 10000");
         case SAMPLING_RATIO -> samplingRatio = ratio(origin, v.text());
@@ -243,7 +253,7 @@ public record AgentConfig(
       }
     }
     return new AgentConfig(exporter(file, env, flags), Set.copyOf(pids), Set.copyOf(processes), Set.copyOf(ports),
-        captureBytes, ringBufferBytes, linkWindowNanos, queryValues, samplingRatio, healthAddress, logFormat, metadata,
+        captureBytes, ringBufferBytes, linkWindowNanos, sdkServerSpans, stitchKeys, queryValues, samplingRatio, healthAddress, logFormat, metadata,
         help, version);
   }
 

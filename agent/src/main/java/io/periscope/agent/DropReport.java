@@ -1,6 +1,6 @@
 package io.periscope.agent;
 
-import io.periscope.agent.link.SameNodeLinker;
+import io.periscope.agent.link.LinkStats;
 import io.periscope.agent.pipeline.PipelineStats;
 import io.periscope.bpf.CaptureCounters;
 import io.periscope.exporter.ExportStats;
@@ -16,7 +16,7 @@ record DropReport(long ringBuffer, long inflight, long malformed, long parseFail
     long pipelineOverflows, long streamsEvicted, long internalErrors, long linkOverflow, long exportQueue,
     long exportFailed) {
 
-  static DropReport of(CaptureCounters kernel, PipelineStats.Snapshot pipeline, SameNodeLinker.LinkStats link,
+  static DropReport of(CaptureCounters kernel, PipelineStats.Snapshot pipeline, LinkStats link,
       ExportStats export) {
     return new DropReport(kernel.ringBufferDrops(), kernel.inflightDrops(), pipeline.malformedEvents(),
         pipeline.http1ParseFailures() + pipeline.http2ParseFailures(), pipeline.connectionsEvicted(),

@@ -1,7 +1,7 @@
 package io.periscope.agent;
 
 import io.opentelemetry.sdk.trace.export.SpanExporter;
-import io.periscope.agent.link.SameNodeLinker;
+import io.periscope.agent.link.LinkStats;
 import io.periscope.agent.pipeline.PipelineStats;
 import io.periscope.bpf.BpfException;
 import io.periscope.bpf.CaptureCounters;
@@ -172,10 +172,13 @@ public final class Main {
     report(config, err, Level.INFO, ("HTTP/2: %d streams pushed out (too many open), %d times bytes were lost and"
         + " frames found again; %d internal errors").formatted(p.http2StreamsEvicted(), p.http2Resyncs(),
         p.internalErrors()));
-    SameNodeLinker.LinkStats l = agent.linkStats();
+    LinkStats l = agent.linkStats();
     report(config, err, Level.INFO, ("linking: %d server spans joined their client's trace on this host,"
-        + " %d waited in vain, %d released early (too many waiting)").formatted(l.linked(), l.unlinkedAfterWait(),
-        l.heldOverflow()));
+        + " %d client spans the request their thread served, %d left unlinked (thread serving several),"
+        + " %d waited in vain, %d released early (too many waiting); %d processes with their own SDK, whose"
+        + " %d client and %d server spans Periscope left to it").formatted(l.linked(), l.linkedInProcess(),
+        l.ambiguous(), l.unlinkedAfterWait(), l.heldOverflow(), l.sdkProcesses(), l.sdkClientSpans(),
+        l.sdkServerSpans()));
     report(config, err, Level.INFO, "export: %d spans exported, %d dropped (queue full), %d failed".formatted(
         e.spansExported(), e.spansDropped(), e.spansFailed()));
     KubernetesMetadata kubernetes = agent.metadata().kubernetes();

@@ -26,6 +26,8 @@ enum Setting {
   RING_BUFFER_MB("capture.ring_buffer_mb", "PERISCOPE_RING_BUFFER_MB", "--ring-buffer-mb", Shape.SCALAR),
   QUERY_VALUES("capture.query_values", "PERISCOPE_QUERY_VALUES", "--query-values", Shape.SWITCH),
   LINK_WINDOW_MS("linking.window_ms", "PERISCOPE_LINK_WINDOW_MS", "--link-window-ms", Shape.SCALAR),
+  SDK_SERVER_SPANS("linking.sdk_server_spans", "PERISCOPE_SDK_SERVER_SPANS", "--sdk-server-spans", Shape.SWITCH),
+  STITCH_KEYS("linking.stitch_keys", "PERISCOPE_STITCH_KEYS", "--stitch-keys", Shape.SWITCH),
   /** The file and the flag take the ratio; the environment takes the standard sampler pair. */
   SAMPLING_RATIO("sampling.ratio", "OTEL_TRACES_SAMPLER", "--sampling-ratio", Shape.SCALAR),
   HEALTH_ADDRESS("health.address", "PERISCOPE_HEALTH_ADDRESS", "--health-address", Shape.SCALAR),

@@ -1,7 +1,7 @@
 package io.periscope.agent.health;
 
 import io.periscope.agent.Agent;
-import io.periscope.agent.link.SameNodeLinker;
+import io.periscope.agent.link.LinkStats;
 import io.periscope.agent.pipeline.PipelineStats;
 import io.periscope.bpf.CaptureCounters;
 import io.periscope.exporter.ExportLatency;
@@ -26,7 +26,7 @@ final class AgentMetrics {
     }
     CaptureCounters k = agent.captureCounters();
     PipelineStats.Snapshot p = agent.pipelineStats();
-    SameNodeLinker.LinkStats l = agent.linkStats();
+    LinkStats l = agent.linkStats();
     ExportStats e = agent.exportStats();
     ExportLatency.Snapshot latency = agent.exportLatency();
 
@@ -74,6 +74,15 @@ final class AgentMetrics {
         l.linked());
     m.counter("periscope_spans_link_expired_total", "Server spans that waited for their client's span in vain",
         l.unlinkedAfterWait());
+    m.counter("periscope_spans_linked_in_process_total", "Client spans made children of the request their thread served",
+        l.linkedInProcess());
+    m.counter("periscope_spans_link_ambiguous_total", "Client spans left unlinked: their thread served several requests",
+        l.ambiguous());
+    m.counter("periscope_sdk_processes_total", "Processes found to have their own OpenTelemetry SDK", l.sdkProcesses());
+    m.counter("periscope_spans_left_to_sdk_total", "Spans not made: the process's SDK makes them", "kind", "client",
+        l.sdkClientSpans());
+    m.counter("periscope_spans_left_to_sdk_total", "Spans not made: the process's SDK makes them", "kind", "server",
+        l.sdkServerSpans());
     m.counter("periscope_spans_not_sampled_total", "Spans not exported because their trace was not sampled",
         agent.spansNotSampled());
     m.counter("periscope_spans_produced_total", "Spans handed to the export queue", e.spansAccepted()

@@ -5,6 +5,16 @@ package io.periscope.agent.pipeline;
  * thread; must not throw.
  */
 public interface ExchangeSink {
+  /**
+   * A request's head was read (server) or written (client): the exchange it begins will reach
+   * {@link #onExchange} with the same peer and {@code sequence}, unless its connection ends first.
+   *
+   * @param tid        the thread that read or wrote the request's first bytes
+   * @param sequence   TCP sequence number of the request's first byte (unsigned 32 bits)
+   * @param startNanos CLOCK_MONOTONIC: when the exchange started
+   */
+  default void onRequest(Peer peer, int tid, long sequence, long startNanos, RequestHead request) {}
+
   void onExchange(HttpExchange exchange);
 
   /** A traced connection turned out to carry HTTP/1; the peer says who is on it and in which role. */

@@ -18,6 +18,7 @@ final class Http1Exchanges {
 
   private static final class Pending {
     Http1Head head;
+    RequestHead request;
     final long startNanos;
     final long sequence;
     final int tid;
@@ -131,6 +132,9 @@ final class Http1Exchanges {
         return;
       }
       unanswered.addLast(request);
+      request.request = new RequestHead(head.method(), head.target(), head.host(), null, head.userAgent(), null,
+          head.traceparent(), head.tracestate());
+      sink.onRequest(peer, request.tid, request.sequence, request.startNanos, request.request);
     }
 
     @Override
@@ -183,8 +187,7 @@ final class Http1Exchanges {
         responses.stop(); // the bytes after this head are the tunnel's, not HTTP/1
       }
       Http1Head sent = request.head;
-      RequestHead what = new RequestHead(sent.method(), sent.target(), sent.host(), null, sent.userAgent(), null,
-          sent.traceparent(), sent.tracestate());
+      RequestHead what = request.request;
       if (head.status() == 101 && "h2c".equalsIgnoreCase(head.upgrade())) {
         // RFC 9113 §3.1 (RFC 7540 §3.2): the response to this request comes as HTTP/2 stream 1.
         upgrade = new H2cUpgrade(what, request.startNanos, request.sequence, request.tid);

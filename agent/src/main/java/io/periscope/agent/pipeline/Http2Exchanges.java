@@ -188,6 +188,7 @@ final class Http2Exchanges {
       if (streams.add(opened) != null) {
         stats.http2StreamsEvicted++;
       }
+      sink.onRequest(peer, opened.tid, opened.requestSequence, start, request);
     }
 
     private void onResponseHeaders(int id, boolean endStream) {

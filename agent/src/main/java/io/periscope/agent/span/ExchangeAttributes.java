@@ -30,6 +30,10 @@ final class ExchangeAttributes implements Attributes {
   static final AttributeKey<Long> RPC_GRPC_STATUS_CODE = AttributeKey.longKey("rpc.grpc.status_code");
   /** Some HTTP/2 header fields could not be decoded (compression state the agent never saw): they are missing. */
   static final AttributeKey<Boolean> HEADERS_INCOMPLETE = AttributeKey.booleanKey("periscope.http2.headers_incomplete");
+  /** Why a span that could have had a parent on this node has none (TraceLinker). */
+  static final AttributeKey<String> LINK_UNLINKED = AttributeKey.stringKey("periscope.link.unlinked");
+  /** The request's stitch key, when configured: see SpanFactory#stitchKey. */
+  static final AttributeKey<String> STITCH_KEY = AttributeKey.stringKey("periscope.stitch_key");
 
   private static final AttributeKey<?>[] KEYS = {
     HttpAttributes.HTTP_REQUEST_METHOD,
@@ -53,6 +57,8 @@ final class ExchangeAttributes implements Attributes {
     RPC_METHOD,
     RPC_GRPC_STATUS_CODE,
     HEADERS_INCOMPLETE,
+    LINK_UNLINKED,
+    STITCH_KEY,
   };
 
   private final Object[] values;

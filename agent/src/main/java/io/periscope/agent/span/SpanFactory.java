@@ -25,6 +25,7 @@ import io.periscope.exporter.SpanSink;
 import io.periscope.metadata.PeerNames;
 import io.periscope.metadata.ResourceResolver;
 import java.util.Set;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Turns an observed exchange into an OpenTelemetry span with the stable HTTP semantic conventions
@@ -50,6 +51,7 @@ public final class SpanFactory implements ExchangeSink {
   private final SpanSink sink;
   private final boolean queryValues;
   private final TraceSampler sampler;
+  private final boolean stitchKeys;
   private final IdGenerator ids = IdGenerator.random();
 
   /** @param queryValues export query parameter values as sent; by default they are replaced by REDACTED */
@@ -69,6 +71,17 @@ public final class SpanFactory implements ExchangeSink {
    */
   public SpanFactory(ClockAnchor clock, ResourceResolver resources, PeerNames peers, SpanSink sink,
       boolean queryValues, TraceSampler sampler) {
+    this(clock, resources, peers, sink, queryValues, sampler, false);
+  }
+
+  /**
+   * @param stitchKeys put {@code periscope.stitch_key} on every span: the client's endpoint and the
+   *                   TCP sequence number of the request's first byte, the same on both ends, so
+   *                   that spans of one request seen by agents on two nodes can be joined
+   */
+  public SpanFactory(ClockAnchor clock, ResourceResolver resources, PeerNames peers, SpanSink sink,
+      boolean queryValues, TraceSampler sampler, boolean stitchKeys) {
+    this.stitchKeys = stitchKeys;
     this.clock = clock;
     this.resources = resources;
     this.peers = peers;
@@ -124,14 +137,23 @@ public final class SpanFactory implements ExchangeSink {
    * server span of an unsampled client is dropped too.)
    */
   public void emit(HttpExchange exchange, SpanContext context, SpanContext parent) {
+    emit(exchange, context, parent, null);
+  }
+
+  /** @param unlinked why a span that could have had a parent on this node has none, or null */
+  public void emit(HttpExchange exchange, SpanContext context, SpanContext parent, @Nullable String unlinked) {
     if (!context.isSampled()) {
       sampler.notSampled++;
       return;
     }
-    sink.offer(toSpan(exchange, context, parent));
+    sink.offer(toSpan(exchange, context, parent, unlinked));
   }
 
   ExchangeSpan toSpan(HttpExchange exchange, SpanContext context, SpanContext parent) {
+    return toSpan(exchange, context, parent, null);
+  }
+
+  ExchangeSpan toSpan(HttpExchange exchange, SpanContext context, SpanContext parent, @Nullable String unlinked) {
     Peer peer = exchange.peer();
     boolean server = peer.role() == Peer.Role.SERVER;
     ExchangeAttributes.Builder attributes = ExchangeAttributes.builder()
@@ -144,6 +166,12 @@ public final class SpanFactory implements ExchangeSink {
     }
     if (exchange.headersIncomplete()) {
       attributes.put(ExchangeAttributes.HEADERS_INCOMPLETE, true);
+    }
+    if (unlinked != null) {
+      attributes.put(ExchangeAttributes.LINK_UNLINKED, unlinked);
+    }
+    if (stitchKeys) {
+      attributes.put(ExchangeAttributes.STITCH_KEY, stitchKey(exchange));
     }
     RequestTarget target = RequestTarget.parse(exchange.request().target());
     serverAddress(attributes, exchange.request(), target, peer, server);
@@ -264,6 +292,19 @@ public final class SpanFactory implements ExchangeSink {
   private String peerName(Peer peer) {
     String name = peers.nameOf(peer.remoteAddress());
     return name != null ? name : peer.remoteHost();
+  }
+
+  /**
+   * The client's endpoint and the request's first TCP sequence number, {@code 10.0.0.7:41234/3021187}:
+   * what both ends of one request share, whichever node each is traced on and whatever NAT lies
+   * between (DNAT rewrites the server's address, not the client's, nor the sequence numbers).
+   */
+  static String stitchKey(HttpExchange exchange) {
+    Peer peer = exchange.peer();
+    boolean server = peer.role() == Peer.Role.SERVER;
+    String host = server ? peer.remoteHost() : peer.localHost();
+    int port = server ? peer.remotePort() : peer.localPort();
+    return (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + port + "/" + exchange.requestSequence();
   }
 
   /** "a=1&b=2" becomes "a=REDACTED&b=REDACTED": names stay useful, values may be secrets. */

@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.opentelemetry.sdk.resources.Resource;
 import io.opentelemetry.sdk.trace.data.SpanData;
-import io.periscope.agent.link.SameNodeLinker;
+import io.periscope.agent.link.TraceLinker;
 import io.periscope.agent.pipeline.HttpExchange;
 import io.periscope.agent.pipeline.Peer;
 import io.periscope.agent.pipeline.RequestHead;
@@ -28,9 +28,9 @@ class TraceSamplerTest {
   @Test
   void aRatioOfZeroDropsEveryNewTraceAndCountsIt() {
     TraceSampler sampler = new TraceSampler(0);
-    SameNodeLinker linker = linker(sampler);
+    TraceLinker linker = linker(sampler);
     for (int i = 0; i < 10; i++) {
-      linker.onExchange(exchange(server, i, null));
+      run(linker, exchange(server, i, null));
     }
     assertThat(exported).isEmpty();
     assertThat(sampler.notSampled()).isEqualTo(10);
@@ -39,10 +39,10 @@ class TraceSamplerTest {
   @Test
   void aRatioKeepsAboutThatShareOfNewTraces() {
     TraceSampler sampler = new TraceSampler(0.25);
-    SameNodeLinker linker = linker(sampler);
+    TraceLinker linker = linker(sampler);
     int n = 4_000;
     for (int i = 0; i < n; i++) {
-      linker.onExchange(exchange(server, i, null));
+      run(linker, exchange(server, i, null));
     }
     // Random trace ids: 1000 expected, a binomial standard deviation of 27.
     assertThat(exported.size()).isBetween(850, 1150);
@@ -69,10 +69,10 @@ class TraceSamplerTest {
   @Test
   void aServerLinkedToAnUnsampledClientOnThisNodeIsDroppedWithIt() {
     TraceSampler none = new TraceSampler(0);
-    SameNodeLinker linker = linker(none);
+    TraceLinker linker = linker(none);
     linker.onConnection(client);
-    linker.onExchange(exchange(client, 7, null));
-    linker.onExchange(exchange(server, 7, null));
+    run(linker, exchange(client, 7, null));
+    run(linker, exchange(server, 7, null));
     assertThat(exported).isEmpty();
     assertThat(none.notSampled()).isEqualTo(2);
     assertThat(linker.stats().linked()).isEqualTo(1);
@@ -84,7 +84,7 @@ class TraceSamplerTest {
     assertThatThrownBy(() -> new TraceSampler(Double.NaN)).isInstanceOf(IllegalArgumentException.class);
   }
 
-  private SameNodeLinker linker(TraceSampler sampler) {
+  private TraceLinker linker(TraceSampler sampler) {
     SpanSink sink = new SpanSink() {
       @Override
       public boolean offer(SpanData span) {
@@ -100,7 +100,13 @@ class TraceSamplerTest {
       public void close() {}
     };
     SpanFactory spans = new SpanFactory(ClockAnchor.ofOffset(0), (pid, comm) -> Resource.empty(), sink, false, sampler);
-    return new SameNodeLinker(spans, 1_000_000, 16);
+    return new TraceLinker(spans, 1_000_000, 16);
+  }
+
+  /** The exchange's request starts, then it ends, as the pipeline reports them. */
+  private static void run(TraceLinker linker, HttpExchange e) {
+    linker.onRequest(e.peer(), e.tid(), e.requestSequence(), e.startNanos(), e.request());
+    linker.onExchange(e);
   }
 
   private static HttpExchange exchange(Peer peer, long sequence, String traceparent) {

@@ -1,0 +1,58 @@
+package io.periscope.agent.link;
+
+/**
+ * What linking did. Written by the pipeline thread only; readers on other threads may see slightly
+ * stale values, which is fine for counters.
+ *
+ * @see TraceLinker
+ */
+public final class LinkStats {
+  long linked;
+  long linkedInProcess;
+  long ambiguous;
+  long unlinkedAfterWait;
+  long heldOverflow;
+  long sdkProcesses;
+  long sdkClientSpans;
+  long sdkServerSpans;
+
+  /** Server spans made children of a client span seen on this node. */
+  public long linked() {
+    return linked;
+  }
+
+  /** Client spans made children of the server span their thread was serving. */
+  public long linkedInProcess() {
+    return linkedInProcess;
+  }
+
+  /** Client spans left without a parent: their thread was serving several requests at once. */
+  public long ambiguous() {
+    return ambiguous;
+  }
+
+  /** Server spans that waited for a traced client on this node that did not show up within the window. */
+  public long unlinkedAfterWait() {
+    return unlinkedAfterWait;
+  }
+
+  /** Spans released early, unlinked, because too many were waiting. */
+  public long heldOverflow() {
+    return heldOverflow;
+  }
+
+  /** Processes found to have an OpenTelemetry SDK of their own (they send traceparents they did not receive). */
+  public long sdkProcesses() {
+    return sdkProcesses;
+  }
+
+  /** Client spans not made: the process's SDK made its own for those calls. */
+  public long sdkClientSpans() {
+    return sdkClientSpans;
+  }
+
+  /** Server spans not made for processes with an SDK of their own. */
+  public long sdkServerSpans() {
+    return sdkServerSpans;
+  }
+}

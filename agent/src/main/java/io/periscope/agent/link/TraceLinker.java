@@ -1,0 +1,442 @@
+package io.periscope.agent.link;
+
+import io.opentelemetry.api.trace.SpanContext;
+import io.periscope.agent.pipeline.ExchangeSink;
+import io.periscope.agent.pipeline.HttpExchange;
+import io.periscope.agent.pipeline.Peer;
+import io.periscope.agent.pipeline.RequestHead;
+import io.periscope.agent.span.SpanFactory;
+import io.periscope.agent.trace.TraceParent;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.jspecify.annotations.Nullable;
+
+/**
+ * Decides the trace and the parent of every span when its request starts, so that a chain of
+ * unmodified services on this node is one trace:
+ *
+ * <ul>
+ *   <li><b>A request with a valid {@code traceparent}</b> makes its SERVER span the caller's child:
+ *       the header always wins.
+ *   <li><b>Between processes on this node</b>, a SERVER span is the child of the CLIENT span that
+ *       sent its request: both ends share the client's endpoint (which survives kube-proxy's DNAT)
+ *       and the TCP sequence number of the request's first byte. The two ends' records can arrive
+ *       in either order; a server whose client is a traced connection here waits for the client's
+ *       start, for at most the link window, then is a root.
+ *   <li><b>Inside one process</b>, a CLIENT request written on a thread that is serving exactly one
+ *       request is that SERVER span's child (thread-per-request servers). A thread serving several
+ *       at once (an event loop under load) is ambiguous: the client span starts its own trace and
+ *       says why ({@code periscope.link.unlinked}). A wrong parent is worse than none.
+ *   <li><b>Processes with an OpenTelemetry SDK</b> show themselves by sending {@code traceparent}
+ *       headers of their own (not one they received and pass on): their calls already have CLIENT
+ *       spans, so Periscope makes none, and by default none of their SERVER spans either. The
+ *       service they call still joins the SDK's trace through the header.
+ * </ul>
+ *
+ * <p>A span's context is known as soon as its parent's is; a span whose exchange ends before that
+ * (its parent waits for a client here) is held until then. Bounded: requests in flight, clients
+ * remembered, servers waiting and spans held all have limits, with the oldest released first, and
+ * everything waits at most the window. Single-threaded, like the pipeline.
+ */
+public final class TraceLinker implements ExchangeSink {
+  /** How long a server span may wait for its client's: loopback exchanges complete microseconds apart. */
+  public static final long DEFAULT_WINDOW_NANOS = 500_000_000L;
+  public static final int DEFAULT_MAX_HELD = 16_384;
+  /** Requests in flight tracked at most (started, not ended); the oldest is forgotten first. */
+  static final int MAX_IN_FLIGHT = 65_536;
+  /** Processes remembered as SDK-instrumented, and for how long after their last own traceparent. */
+  static final int MAX_INSTRUMENTED = 4_096;
+  static final long INSTRUMENTED_TTL_NANOS = 10L * 60 * 1_000_000_000L;
+  /** Why a client span has no parent although its thread was serving: more than one request at once. */
+  public static final String CONCURRENT_REQUESTS = "concurrent_requests_on_thread";
+
+  /** A client endpoint. */
+  record Endpoint(String host, int port) {}
+
+  /** One request on one connection: the client's endpoint and the sequence number of its first byte. */
+  record StitchKey(Endpoint client, long sequence) {}
+
+  /** One request as one end of a connection sees it. */
+  private record RequestKey(Peer peer, long sequence) {}
+
+  private record ThreadKey(int tgid, int tid) {}
+
+  /** The span of one request: its context once its trace is known. */
+  private static final class Node {
+    final RequestKey key;
+    final int tid;
+    @Nullable SpanContext context;
+    @Nullable SpanContext parent;
+    /** Spans that wait for this one's context. */
+    @Nullable List<Node> children;
+    /** The exchange ended before its context was known: held until it is. */
+    @Nullable HttpExchange ended;
+    @Nullable String unlinked;
+    /** An SDK's own call: it has its span already. */
+    boolean suppressed;
+    /** A server waiting for the start of its client on this node, until the deadline. */
+    @Nullable StitchKey awaiting;
+    long deadline;
+    /** A server's incoming traceparent span id: a client passing it on is forwarding, not instrumented. */
+    @Nullable String incomingSpanId;
+
+    Node(RequestKey key, int tid) {
+      this.key = key;
+      this.tid = tid;
+    }
+  }
+
+  private final SpanFactory spans;
+  private final long windowNanos;
+  private final int maxHeld;
+  private final boolean sdkServerSpans;
+  private final Map<Endpoint, Integer> tracedClients = new HashMap<>();
+  private final LinkedHashMap<RequestKey, Node> inFlight = new LinkedHashMap<>();
+  private final IdentityHashMap<Peer, List<Node>> byConnection = new IdentityHashMap<>();
+  private final Map<ThreadKey, List<Node>> serving = new HashMap<>();
+  private final LinkedHashMap<StitchKey, Node> clients = new LinkedHashMap<>();
+  /** Clients whose exchange ended, in that order, with the time their stitch key may be forgotten. */
+  private final ArrayDeque<Node> clientsEnded = new ArrayDeque<>();
+  private final LinkedHashMap<StitchKey, Node> awaiting = new LinkedHashMap<>();
+  /** Processes that sent traceparents of their own: tgid to when last seen (kernel time). */
+  private final LinkedHashMap<Integer, Long> instrumented = new LinkedHashMap<>();
+  private final LinkStats stats = new LinkStats();
+  private int held;
+
+  /**
+   * @param sdkServerSpans make SERVER spans for processes with their own OpenTelemetry SDK too
+   *                       (they make their own, so by default Periscope does not)
+   */
+  public TraceLinker(SpanFactory spans, long windowNanos, int maxHeld, boolean sdkServerSpans) {
+    if (windowNanos < 0 || maxHeld < 1) {
+      throw new IllegalArgumentException("window must be >= 0 and maxHeld >= 1");
+    }
+    this.spans = spans;
+    this.windowNanos = windowNanos;
+    this.maxHeld = maxHeld;
+    this.sdkServerSpans = sdkServerSpans;
+  }
+
+  public TraceLinker(SpanFactory spans, long windowNanos, int maxHeld) {
+    this(spans, windowNanos, maxHeld, false);
+  }
+
+  @Override
+  public void onConnection(Peer peer) {
+    spans.onConnection(peer);
+    if (peer.role() == Peer.Role.CLIENT) {
+      tracedClients.merge(new Endpoint(peer.localHost(), peer.localPort()), 1, Integer::sum);
+    }
+  }
+
+  @Override
+  public void onConnectionEnd(Peer peer) {
+    if (peer.role() == Peer.Role.CLIENT) {
+      tracedClients.computeIfPresent(new Endpoint(peer.localHost(), peer.localPort()),
+          (endpoint, open) -> open > 1 ? open - 1 : null);
+    }
+    List<Node> open = byConnection.remove(peer);
+    if (open != null) {
+      for (Node n : open) {
+        inFlight.remove(n.key);
+        abandon(n); // never ends: its span is never made
+      }
+    }
+  }
+
+  @Override
+  public void onRequest(Peer peer, int tid, long sequence, long startNanos, RequestHead request) {
+    RequestKey key = new RequestKey(peer, sequence);
+    Node node = new Node(key, tid);
+    if (inFlight.put(key, node) != null) {
+      return; // the same bytes twice (a retransmitted capture): the first start stands
+    }
+    byConnection.computeIfAbsent(peer, p -> new ArrayList<>(2)).add(node);
+    if (inFlight.size() > MAX_IN_FLIGHT) {
+      Node oldest = inFlight.pollFirstEntry().getValue();
+      forgetConnectionNode(oldest);
+      abandon(oldest);
+    }
+    if (peer.role() == Peer.Role.SERVER) {
+      startServer(node, peer, sequence, startNanos, request);
+    } else {
+      startClient(node, peer, tid, sequence, startNanos, request);
+    }
+  }
+
+  private void startServer(Node node, Peer peer, long sequence, long startNanos, RequestHead request) {
+    serving.computeIfAbsent(new ThreadKey(peer.tgid(), node.tid), t -> new ArrayList<>(2)).add(node);
+    SpanContext header = header(request);
+    if (header.isValid()) {
+      node.incomingSpanId = header.getSpanId();
+      resolve(node, header); // the header wins over the socket
+      return;
+    }
+    Endpoint client = new Endpoint(peer.remoteHost(), peer.remotePort());
+    StitchKey key = new StitchKey(client, sequence);
+    Node sender = clients.get(key);
+    if (sender != null) {
+      stats.linked++;
+      adopt(node, sender);
+    } else if (tracedClients.containsKey(client) && windowNanos > 0) {
+      node.awaiting = key;
+      node.deadline = startNanos + windowNanos;
+      awaiting.put(key, node);
+      if (awaiting.size() > maxHeld) {
+        stats.heldOverflow++;
+        Node oldest = awaiting.pollFirstEntry().getValue();
+        oldest.awaiting = null;
+        resolve(oldest, SpanContext.getInvalid());
+      }
+    } else {
+      resolve(node, SpanContext.getInvalid());
+    }
+  }
+
+  private void startClient(Node node, Peer peer, int tid, long sequence, long startNanos, RequestHead request) {
+    SpanContext header = header(request);
+    List<Node> busy = serving.get(new ThreadKey(peer.tgid(), tid));
+    if (header.isValid() && !forwarded(header, peer.tgid())) {
+      // The process wrote a traceparent of its own: an SDK's call, which has its CLIENT span.
+      node.suppressed = true;
+      markInstrumented(peer.tgid(), startNanos);
+      resolve(node, header, header);
+    } else if (busy != null && busy.size() == 1) {
+      stats.linkedInProcess++;
+      adopt(node, busy.getFirst());
+    } else {
+      if (busy != null && !busy.isEmpty()) {
+        stats.ambiguous++;
+        node.unlinked = CONCURRENT_REQUESTS;
+      }
+      resolve(node, SpanContext.getInvalid());
+    }
+    StitchKey key = new StitchKey(new Endpoint(peer.localHost(), peer.localPort()), sequence);
+    clients.put(key, node);
+    if (clients.size() > MAX_IN_FLIGHT) {
+      clients.pollFirstEntry();
+    }
+    Node server = awaiting.remove(key);
+    if (server != null) {
+      server.awaiting = null;
+      stats.linked++;
+      adopt(server, node);
+    }
+  }
+
+  /** A traceparent a process received on a request it is serving, passed on unchanged (a proxy). */
+  private boolean forwarded(SpanContext header, int tgid) {
+    for (Map.Entry<ThreadKey, List<Node>> e : serving.entrySet()) {
+      if (e.getKey().tgid() != tgid) {
+        continue;
+      }
+      for (Node server : e.getValue()) {
+        if (header.getSpanId().equals(server.incomingSpanId)) {
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  /** Remembers a process as SDK-instrumented, as of {@code nowNanos}; the least recently seen go first. */
+  private void markInstrumented(int tgid, long nowNanos) {
+    if (instrumented.remove(tgid) == null) {
+      stats.sdkProcesses++;
+    }
+    instrumented.put(tgid, nowNanos);
+    if (instrumented.size() > MAX_INSTRUMENTED) {
+      instrumented.pollFirstEntry();
+    }
+  }
+
+  /** Whether the process sent a traceparent of its own lately (a pid may since belong to another program). */
+  private boolean isInstrumented(int tgid, long nowNanos) {
+    Long seen = instrumented.get(tgid);
+    if (seen != null && nowNanos - seen > INSTRUMENTED_TTL_NANOS) {
+      instrumented.remove(tgid);
+      return false;
+    }
+    return seen != null;
+  }
+
+  @Override
+  public void onExchange(HttpExchange exchange) {
+    Peer peer = exchange.peer();
+    long now = exchange.endNanos();
+    expire(now);
+    Node node = inFlight.remove(new RequestKey(peer, exchange.requestSequence()));
+    if (node == null) {
+      // Its start was never seen (or forgotten, the table being full): it decides alone.
+      SpanContext header = peer.role() == Peer.Role.SERVER ? header(exchange.request()) : SpanContext.getInvalid();
+      spans.emit(exchange, spans.childOf(header), header);
+      return;
+    }
+    forgetConnectionNode(node);
+    if (peer.role() == Peer.Role.SERVER) {
+      stopServing(node);
+    } else {
+      node.deadline = now + windowNanos;
+      clientsEnded.addLast(node); // its stitch key is kept a window longer, for a server's late start
+    }
+    if (node.suppressed) {
+      stats.sdkClientSpans++;
+      return;
+    }
+    if (peer.role() == Peer.Role.SERVER && !sdkServerSpans && isInstrumented(peer.tgid(), now)) {
+      stats.sdkServerSpans++;
+      node.suppressed = true;
+      return;
+    }
+    if (node.context != null) {
+      spans.emit(exchange, node.context, node.parent, node.unlinked);
+      return;
+    }
+    node.ended = exchange;
+    held++;
+    if (held > maxHeld) {
+      stats.heldOverflow++;
+      releaseOldestAwaiting();
+    }
+  }
+
+  /** Its parent's context is known, or will be: the child follows. */
+  private void adopt(Node child, Node parent) {
+    if (parent.context != null) {
+      resolve(child, parent.context);
+    } else {
+      if (parent.children == null) {
+        parent.children = new ArrayList<>(2);
+      }
+      parent.children.add(child);
+    }
+  }
+
+  /** The node's parent is known ({@code parent}, invalid for a root): its span and its waiting children follow. */
+  private void resolve(Node node, SpanContext parent) {
+    resolve(node, spans.childOf(parent), parent);
+  }
+
+  private void resolve(Node node, SpanContext context, SpanContext parent) {
+    node.context = context;
+    node.parent = parent;
+    if (node.ended != null) {
+      held--;
+      HttpExchange ended = node.ended;
+      node.ended = null;
+      if (!node.suppressed) {
+        spans.emit(ended, context, parent, node.unlinked);
+      }
+    }
+    List<Node> children = node.children;
+    node.children = null;
+    if (children != null) {
+      for (Node child : children) {
+        resolve(child, context);
+      }
+    }
+  }
+
+  /** Releases servers whose client did not show up in time (as roots) and forgets old clients. */
+  public void expire(long nowNanos) {
+    while (!awaiting.isEmpty() && awaiting.firstEntry().getValue().deadline - nowNanos < 0) {
+      stats.unlinkedAfterWait++;
+      releaseOldestAwaiting();
+    }
+    while (!clientsEnded.isEmpty() && clientsEnded.peekFirst().deadline - nowNanos < 0) {
+      Node client = clientsEnded.pollFirst();
+      clients.remove(new StitchKey(new Endpoint(client.key.peer().localHost(), client.key.peer().localPort()),
+          client.key.sequence()), client);
+    }
+  }
+
+  /** The agent is stopping: every waiting server goes out now, as a root, with what waited for it. */
+  public void flush() {
+    while (!awaiting.isEmpty()) {
+      releaseOldestAwaiting();
+    }
+    clients.clear();
+    clientsEnded.clear();
+  }
+
+  private void releaseOldestAwaiting() {
+    if (awaiting.isEmpty()) {
+      return;
+    }
+    Node server = awaiting.pollFirstEntry().getValue();
+    server.awaiting = null;
+    resolve(server, SpanContext.getInvalid());
+  }
+
+  private void stopServing(Node node) {
+    ThreadKey thread = new ThreadKey(node.key.peer().tgid(), node.tid);
+    List<Node> busy = serving.get(thread);
+    if (busy != null) {
+      busy.remove(node);
+      if (busy.isEmpty()) {
+        serving.remove(thread);
+      }
+    }
+  }
+
+  private void forgetConnectionNode(Node node) {
+    List<Node> open = byConnection.get(node.key.peer());
+    if (open != null) {
+      open.remove(node);
+      if (open.isEmpty()) {
+        byConnection.remove(node.key.peer());
+      }
+    }
+  }
+
+  /** A request that will never end (its connection closed, or the table was full): it serves no more. */
+  private void abandon(Node node) {
+    if (node.key.peer().role() == Peer.Role.SERVER) {
+      stopServing(node);
+    }
+    if (node.awaiting != null) {
+      awaiting.remove(node.awaiting);
+      node.awaiting = null;
+      resolve(node, SpanContext.getInvalid()); // so that what waits for it does not wait longer
+    }
+  }
+
+  private static SpanContext header(RequestHead request) {
+    if (request.traceparent() == null) {
+      return SpanContext.getInvalid();
+    }
+    SpanContext incoming = TraceParent.parse(request.traceparent(), request.tracestate());
+    return incoming != null ? incoming : SpanContext.getInvalid();
+  }
+
+  public LinkStats stats() {
+    return stats;
+  }
+
+  int heldCount() {
+    return held + awaiting.size();
+  }
+
+  int inFlightCount() {
+    return inFlight.size();
+  }
+
+  int servingThreads() {
+    return serving.size();
+  }
+
+  /** For tests: the nodes in flight per connection agree with those in flight. */
+  boolean consistent() {
+    int total = 0;
+    for (Iterator<List<Node>> it = byConnection.values().iterator(); it.hasNext(); ) {
+      total += it.next().size();
+    }
+    return total == inFlight.size();
+  }
+}
