@@ -49,7 +49,7 @@ class LauncherTest {
   private static final int NOT_ROOT_PORT = 18_453;
   private static final Duration STARTUP = Duration.ofSeconds(20);
   private static final Pattern SUMMARY =
-      Pattern.compile("periscope \\S+: tracing HTTP/1\\.x on kernel \\S+, (\\d+) eBPF programs attached");
+      Pattern.compile("periscope \\S+: tracing HTTP/1\\.x, HTTP/2 and gRPC on kernel \\S+, (\\d+) eBPF programs attached");
   /** Programs every capture has (bpftool shows names cut to 15 characters; these are shorter). */
   private static final Set<String> CORE_PROGRAMS =
       Set.of("exit_read", "exit_recvfrom", "enter_write", "exit_write", "enter_close", "sock_state");
