@@ -137,7 +137,7 @@ public final class Main {
   }
 
   private static String summaryLine(AgentConfig config, Agent agent, HealthServer health) {
-    return "periscope " + VERSION + ": tracing HTTP/1.x on kernel " + agent.kernelRelease() + ", "
+    return "periscope " + VERSION + ": tracing HTTP/1.x, HTTP/2 and gRPC on kernel " + agent.kernelRelease() + ", "
         + agent.programs().size() + " eBPF programs attached; processes: " + processes(config) + "; ports: "
         + (config.ports().isEmpty() ? "all" : config.ports()) + "; export: " + agent.export() + "; sampling: "
         + config.samplingRatio() + (health == null ? "" : "; health: http://" + hostPort(health));

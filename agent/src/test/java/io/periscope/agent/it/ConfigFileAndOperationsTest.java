@@ -62,7 +62,7 @@ class ConfigFileAndOperationsTest {
       assertThat(lines).as("every log event is one JSON object on one line").isNotEmpty()
           .allSatisfy(line -> assertThat(line).matches(JSON_LINE));
       assertThat(agent.stderr())
-          .containsPattern("\"message\":\"periscope \\S+: tracing HTTP/1.x on kernel \\S+, \\d+ eBPF programs attached;"
+          .containsPattern("\"message\":\"periscope \\S+: tracing HTTP/1.x, HTTP/2 and gRPC on kernel \\S+, \\d+ eBPF programs attached;"
               + " processes: all \\(except this agent\\); ports: \\[" + SERVER_PORT + "]; export: terminal; sampling: 1.0;"
               + " health: http://127.0.0.1:" + HEALTH_PORT + "\"")
           .contains("\"message\":\"stopping: flushing spans and detaching from the kernel\"")
