@@ -179,10 +179,6 @@ public final class Http2FrameReader {
     return failure;
   }
 
-  public boolean lost() {
-    return state == State.LOST;
-  }
-
   /** Where the frame whose header block was delivered last began: the record's times and thread, its TCP sequence number. */
   public long blockSequence() {
     return blockSequence;
@@ -200,17 +196,9 @@ public final class Http2FrameReader {
     return blockTid;
   }
 
-  /** The record in which the frame just delivered ended. */
-  public long recordEnterNanos() {
-    return recordEnter;
-  }
-
+  /** The exit time of the record in which the frame just delivered ended. */
   public long recordExitNanos() {
     return recordExit;
-  }
-
-  public int recordTid() {
-    return recordTid;
   }
 
   /** Feeds one data record of this direction. */

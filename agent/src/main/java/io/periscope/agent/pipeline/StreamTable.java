@@ -4,7 +4,7 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * The open streams of one HTTP/2 connection by id: open addressing on an int key (no boxing per
- * frame), and a list in creation order so that, at {@link #capacity()}, the oldest stream makes way.
+ * frame), and a list in creation order so that, at capacity, the oldest stream makes way.
  */
 final class StreamTable {
   private final int capacity;
@@ -16,10 +16,6 @@ final class StreamTable {
   StreamTable(int capacity) {
     this.capacity = capacity;
     this.slots = new Http2Stream[8];
-  }
-
-  int capacity() {
-    return capacity;
   }
 
   int size() {
