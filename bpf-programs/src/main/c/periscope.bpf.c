@@ -65,22 +65,28 @@ struct {
 	__type(value, __u8);
 } filter_ports SEC(".maps");
 
-struct endpoint {
-	__u8 addr[16];
-	__u16 port;
-	__u8 pad[6];
+/* Both endpoints of a TCP connection, as one end sees them. */
+struct connection_key {
+	__u8 local_addr[16];
+	__u8 remote_addr[16];
+	__u16 local_port;
+	__u16 remote_port;
+	__u8 pad[4];
 };
 
 /*
- * Local endpoints of the agent's own outgoing connections (OTLP export). A collector on this
+ * The agent's own outgoing connections (OTLP export), as the agent sees them. A collector on this
  * node reading from such a connection must not be traced, or every batch would trace the last.
+ * Both endpoints, not the agent's local port alone: Linux gives one ephemeral port to several
+ * connections whose destinations differ, and hands a freed port to the next program at once.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 1024);
-	__type(key, struct endpoint);
+	__type(key, struct connection_key);
 	__type(value, __u8);
-} agent_endpoints SEC(".maps");
+} agent_connections SEC(".maps");
+
 
 struct fd_key {
 	__u32 tgid;
@@ -301,6 +307,14 @@ static __always_inline struct sock_info *lookup_sock(__u32 tgid, __s32 fd)
 	return sock ? remember_sock(tgid, fd, sock, false) : NULL;
 }
 
+static __always_inline void connection_key(struct connection_key *key, struct sock_info *info)
+{
+	__builtin_memcpy(key->local_addr, info->local_addr, 16);
+	__builtin_memcpy(key->remote_addr, info->remote_addr, 16);
+	key->local_port = info->local_port;
+	key->remote_port = info->remote_port;
+}
+
 /*
  * Decided when the first bytes move, then kept in the socket's cache entry: the agent's connect()
  * has surely returned (and recorded its endpoint) once the agent has written to the connection,
@@ -308,10 +322,13 @@ static __always_inline struct sock_info *lookup_sock(__u32 tgid, __s32 fd)
  */
 static __always_inline bool is_agent_peer(struct sock_info *info)
 {
-	struct endpoint peer = {};
-	__builtin_memcpy(peer.addr, info->remote_addr, 16);
-	peer.port = info->remote_port;
-	return bpf_map_lookup_elem(&agent_endpoints, &peer) != NULL;
+	/* The agent's side of this connection: our remote endpoint is its local one, and back. */
+	struct connection_key agent = {};
+	__builtin_memcpy(agent.local_addr, info->remote_addr, 16);
+	__builtin_memcpy(agent.remote_addr, info->local_addr, 16);
+	agent.local_port = info->remote_port;
+	agent.remote_port = info->local_port;
+	return bpf_map_lookup_elem(&agent_connections, &agent) != NULL;
 }
 
 static __always_inline struct scratch *scratch_record(void)
@@ -967,14 +984,13 @@ static __always_inline int conn_open(long ret, __u8 origin)
 	if (!sock)
 		return 0;
 	if (tgid == settings.agent_tgid) {
-		/* Remember where the agent's own export connections come from; trace nothing of them. */
+		/* Remember the agent's own export connections; trace nothing of them. */
 		struct sock_info self = {};
 		read_endpoints((struct sock *)sock, &self);
-		struct endpoint key = {};
-		__builtin_memcpy(key.addr, self.local_addr, 16);
-		key.port = self.local_port;
+		struct connection_key key = {};
+		connection_key(&key, &self);
 		__u8 one = 1;
-		bpf_map_update_elem(&agent_endpoints, &key, &one, BPF_ANY);
+		bpf_map_update_elem(&agent_connections, &key, &one, BPF_ANY);
 		return 0;
 	}
 	if (!process_traced(tgid))
@@ -1050,10 +1066,9 @@ int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	__u64 sock = (__u64)ctx->skaddr;
 	struct sock_info self = {};
 	read_endpoints((struct sock *)sock, &self);
-	struct endpoint agent = {};
-	__builtin_memcpy(agent.addr, self.local_addr, 16);
-	agent.port = self.local_port;
-	bpf_map_delete_elem(&agent_endpoints, &agent);
+	struct connection_key agent = {};
+	connection_key(&agent, &self);
+	bpf_map_delete_elem(&agent_connections, &agent);
 
 	/*
 	 * A socket can reach TCP_CLOSE while its process still holds it (a reset from the peer, or a
