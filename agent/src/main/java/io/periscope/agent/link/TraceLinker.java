@@ -154,8 +154,8 @@ public final class TraceLinker implements ExchangeSink {
   public void onRequest(Peer peer, int tid, long sequence, long startNanos, RequestHead request) {
     RequestKey key = new RequestKey(peer, sequence);
     Node node = new Node(key, tid);
-    if (inFlight.put(key, node) != null) {
-      return; // the same bytes twice (a retransmitted capture): the first start stands
+    if (inFlight.putIfAbsent(key, node) != null) {
+      return; // the same request start twice: the first stands
     }
     byConnection.computeIfAbsent(peer, p -> new ArrayList<>(2)).add(node);
     if (inFlight.size() > MAX_IN_FLIGHT) {

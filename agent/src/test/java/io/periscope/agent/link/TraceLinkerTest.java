@@ -346,6 +346,19 @@ class TraceLinkerTest {
   }
 
   @Test
+  void aRequestStartReportedTwiceKeepsItsFirstNode() {
+    Peer upstream = peer(Peer.Role.CLIENT, 202, 41_000, 9_000);
+    start(server, 1_000, 100, null, 7);
+    start(server, 1_000, 100, null, 7);
+    assertThat(linker.inFlightCount()).isEqualTo(1);
+    assertThat(linker.consistent()).isTrue();
+    start(upstream, 5_000, 120, null, 7); // the thread serves one request, not two
+    end(upstream, 5_000, 120, 180, null, 7);
+    end(server, 1_000, 100, 200, null, 7);
+    assertThat(only(SpanKind.CLIENT).getParentSpanId()).isEqualTo(only(SpanKind.SERVER).getSpanId());
+  }
+
+  @Test
   void requestsInFlightAreBounded() {
     for (int i = 0; i < TraceLinker.MAX_IN_FLIGHT + 100; i++) {
       start(server, i, i, null, i % 50);
