@@ -1064,10 +1064,16 @@ int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	if (ctx->newstate != TCP_CLOSE || ctx->protocol != IPPROTO_TCP)
 		return 0;
 	__u64 sock = (__u64)ctx->skaddr;
-	struct sock_info self = {};
-	read_endpoints((struct sock *)sock, &self);
+	/*
+	 * The event's own copy of the endpoints, not the socket's: by TCP_CLOSE the kernel has let go
+	 * of the local port (skc_num is 0). The v6 fields hold IPv4 v4-mapped, as the cache does.
+	 */
 	struct connection_key agent = {};
-	connection_key(&agent, &self);
+	/* (A copy out of the context through a computed pointer is refused by the verifier.) */
+	bpf_probe_read_kernel(agent.local_addr, 16, ctx->saddr_v6);
+	bpf_probe_read_kernel(agent.remote_addr, 16, ctx->daddr_v6);
+	agent.local_port = ctx->sport;
+	agent.remote_port = ctx->dport;
 	bpf_map_delete_elem(&agent_connections, &agent);
 
 	/*

@@ -10,11 +10,13 @@ import io.periscope.agent.trace.TraceParent;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.IdentityHashMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -96,6 +98,8 @@ public final class TraceLinker implements ExchangeSink {
   private final long windowNanos;
   private final int maxHeld;
   private final boolean sdkServerSpans;
+  /** Connections said to be traced, and not ended: as many as the tracker tracks. */
+  private final Set<Peer> announced = new HashSet<>();
   private final Map<Endpoint, Integer> tracedClients = new HashMap<>();
   private final LinkedHashMap<RequestKey, Node> inFlight = new LinkedHashMap<>();
   private final IdentityHashMap<Peer, List<Node>> byConnection = new IdentityHashMap<>();
@@ -129,6 +133,9 @@ public final class TraceLinker implements ExchangeSink {
 
   @Override
   public void onConnection(Peer peer) {
+    if (!announced.add(peer)) {
+      return; // said at connect() already
+    }
     spans.onConnection(peer);
     if (peer.role() == Peer.Role.CLIENT) {
       tracedClients.merge(new Endpoint(peer.localHost(), peer.localPort()), 1, Integer::sum);
@@ -137,7 +144,7 @@ public final class TraceLinker implements ExchangeSink {
 
   @Override
   public void onConnectionEnd(Peer peer) {
-    if (peer.role() == Peer.Role.CLIENT) {
+    if (announced.remove(peer) && peer.role() == Peer.Role.CLIENT) {
       tracedClients.computeIfPresent(new Endpoint(peer.localHost(), peer.localPort()),
           (endpoint, open) -> open > 1 ? open - 1 : null);
     }

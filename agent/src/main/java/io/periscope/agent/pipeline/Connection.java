@@ -23,6 +23,8 @@ final class Connection {
   private @Nullable Http1Exchanges http1;
   private @Nullable Http2Exchanges http2;
   private @Nullable Peer peer;
+  /** Who connected, as said when connect() returned (before the protocol is known). */
+  @Nullable Peer opened;
   long lastActivityNanos;
 
   Connection(long sock, long nowNanos, boolean seenOpening) {
@@ -129,7 +131,7 @@ final class Connection {
     }
   }
 
-  private static Peer endpoints(SocketEvent event, Peer.Role role) {
+  static Peer endpoints(SocketEvent event, Peer.Role role) {
     byte[] local = new byte[16];
     byte[] remote = new byte[16];
     event.localAddress(local);

@@ -71,7 +71,13 @@ public final class ConnectionTracker implements RingBuffer.RecordHandler {
             previous.onClose(stats); // the kernel reused the socket's memory: the old one is gone
             ended(previous);
           }
-          connection(sock, true);
+          Connection opened = connection(sock, true);
+          if (event.origin() == SocketEvent.ORIGIN_CONNECT) {
+            // Said at once: a server on this node may read this client's request before the
+            // pipeline sees the client's first bytes, and must know to wait for them.
+            opened.opened = Connection.endpoints(event, Peer.Role.CLIENT);
+            sink.onConnection(opened.opened);
+          }
         }
         case SocketEvent.TYPE_CONN_CLOSE -> {
           Connection closed = connections.remove(sock);
@@ -104,6 +110,9 @@ public final class ConnectionTracker implements RingBuffer.RecordHandler {
     Peer peer = c.peer();
     if (peer != null) {
       sink.onConnectionEnd(peer);
+    }
+    if (c.opened != null && !c.opened.equals(peer)) {
+      sink.onConnectionEnd(c.opened);
     }
   }
 

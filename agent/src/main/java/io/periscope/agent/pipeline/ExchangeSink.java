@@ -17,7 +17,11 @@ public interface ExchangeSink {
 
   void onExchange(HttpExchange exchange);
 
-  /** A traced connection turned out to carry HTTP/1; the peer says who is on it and in which role. */
+  /**
+   * Who is on a traced connection, and in which role: said when connect() returns (the client's
+   * end), and again once the protocol shows who serves (the same peer, or a corrected one). A sink
+   * must take the same peer twice as once.
+   */
   default void onConnection(Peer peer) {}
 
   /** That connection ended (closed, or evicted by the tracker). */
