@@ -108,9 +108,11 @@ class LauncherTest {
       String stderr = agent.stderr();
       assertThat(stderr).as("stderr").contains("periscope: stopping: flushing spans and detaching from the kernel\n");
       assertThat(stderr).as("stderr").containsPattern(
-          "periscope: kernel: \\d+ events, 0 lost \\(ring buffer full\\), 0 cut at capture limit\n");
+          "periscope: kernel: \\d+ events, 0 lost \\(ring buffer full\\), 0 cut at capture limit,"
+              + " 0 HTTP/2 frame walks lost their place\n");
       assertThat(stderr).as("stderr").containsPattern("periscope: pipeline: \\d+ events, 2 connections \\(0 not HTTP,"
-          + " 0 HTTP/2 not yet decoded\\), 2 exchanges, 0 parse failures, 0 responses without request, 0 incomplete\n");
+          + " 0 HTTP/2\\), 2 exchanges, 0 HTTP/1 and 0 HTTP/2 parse failures, 0 responses without request,"
+          + " 0 incomplete\n");
       assertThat(stderr).as("stderr")
           .contains("periscope: export: 2 spans exported, 0 dropped (queue full), 0 failed\n");
       assertThat(stderr).as("stderr").doesNotContainIgnoringCase("kubernetes");
