@@ -40,6 +40,8 @@ int main(void)
 	FIELD(periscope_config, filter_pids);
 	FIELD(periscope_config, filter_comms);
 	FIELD(periscope_config, filter_ports);
+	FIELD(periscope_config, inject_traceparent);
+	printf("traceparent_line=%d\n", TRACEPARENT_LINE);
 	printf("max_capture=%d\n", MAX_CAPTURE);
 	return 0;
 }

@@ -122,7 +122,8 @@ struct sock_info {
 	__u8 h2;           /* enum h2_verdict: does this connection carry HTTP/2 frames? */
 	__u8 h2_probes;    /* syscalls looked at for frames while undecided */
 	__u8 fresh;        /* made at accept()/connect(): the first byte of each direction begins the stream */
-	__u8 pad[6];
+	__u8 origin;       /* enum origin: how it was made, when that was seen */
+	__u8 pad[5];
 	struct h2_cursor h2_ingress;
 	struct h2_cursor h2_egress;
 };
@@ -286,10 +287,10 @@ static __always_inline void read_endpoints(struct sock *sk, struct sock_info *in
  * The slow walk runs once per socket fd (and for every non-socket fd: nothing could invalidate a
  * negative entry).
  */
-static __always_inline struct sock_info *remember_sock(__u32 tgid, __s32 fd, __u64 sock, bool fresh)
+static __always_inline struct sock_info *remember_sock(__u32 tgid, __s32 fd, __u64 sock, __u8 origin)
 {
 	struct fd_key key = {.tgid = tgid, .fd = fd};
-	struct sock_info info = {.sock = sock, .fresh = fresh};
+	struct sock_info info = {.sock = sock, .fresh = origin != ORIGIN_UNKNOWN, .origin = origin};
 	read_endpoints((struct sock *)sock, &info);
 	info.port_traced = port_traced(info.local_port, info.remote_port);
 	bpf_map_update_elem(&fd_socks, &key, &info, BPF_ANY);
@@ -304,7 +305,7 @@ static __always_inline struct sock_info *lookup_sock(__u32 tgid, __s32 fd)
 	if (cached)
 		return cached;
 	__u64 sock = tcp_sock_of_fd(fd);
-	return sock ? remember_sock(tgid, fd, sock, false) : NULL;
+	return sock ? remember_sock(tgid, fd, sock, ORIGIN_UNKNOWN) : NULL;
 }
 
 static __always_inline void connection_key(struct connection_key *key, struct sock_info *info)
@@ -707,6 +708,252 @@ static __always_inline bool h2_plausible_header(const __u8 *h)
 	return type == 8 || !stream0;
 }
 
+
+/* ---- traceparent injection (opt-in: settings.inject_traceparent) ---- */
+
+/*
+ * A plaintext HTTP/1 request that a traced client writes without a traceparent gets one, so the
+ * next hop (a Periscope agent on another node, a service with an SDK) continues the trace:
+ * - at the write's entry, this tracepoint looks at the request head in the user's buffer. If the
+ *   buffer begins with a whole head (request line to empty line) with no traceparent, the line to
+ *   insert, with fresh ids, is armed for this thread;
+ * - inside the same sendmsg, the sk_msg program (on sockets in inject_socks) inserts the line right
+ *   after the request line. Nothing else of the request changes: Content-Length counts the body,
+ *   chunked framing starts after the head;
+ * - at the write's exit the record says what was inserted (EVENT_TRACE_INJECTED), and its seq is the
+ *   request's first byte as the peer sees it.
+ * The Java side gives the request's CLIENT span the inserted ids.
+ */
+#define INJECT_SCAN 1024  /* head bytes looked at; a longer head is sent as it is */
+#define METHOD_MAX 16     /* longest request method recognised ("PROPPATCH", "OPTIONS", ...) */
+
+enum inject_state { INJECT_ARMED = 1, INJECT_DONE = 2 };
+
+struct injection {
+	__u16 local_port;  /* the socket it is for, as sk_msg sees it */
+	__u16 remote_port;
+	__u32 offset;      /* where in the written bytes the line goes: after the request line */
+	__u8 state;        /* enum inject_state */
+	__u8 pad[7];
+	__u8 line[TRACEPARENT_LINE + 2];
+};
+
+/* A write armed for injection, by thread (sk_msg has no task storage). Entries live for one syscall. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct injection);
+} injections SEC(".maps");
+
+/* Connections this node's processes opened, where sk_msg runs; the kernel drops a socket at close. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, 65536);
+	__uint(key_size, sizeof(__u64));
+	__uint(value_size, sizeof(__u64));
+} inject_socks SEC(".maps");
+
+struct inject_scan {
+	__u8 buf[INJECT_SCAN];
+	__u32 len;
+	__u32 line_start;  /* where the line being scanned begins */
+	__u32 line_end;    /* where the request line ends (after its CRLF); 0 until then */
+	__u32 head_end;    /* after the empty line; 0 until then */
+	__u8 refused;      /* a traceparent is there, or the head is not one we touch */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct inject_scan);
+} inject_scans SEC(".maps");
+
+static __always_inline struct inject_scan *inject_scan_state(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&inject_scans, &zero);
+}
+
+/* "traceparent:" at buf[at], in any letter case (RFC 9110 §5.1: field names are case-insensitive). */
+static __always_inline bool traceparent_name(struct inject_scan *sc, __u32 at)
+{
+	const char name[] = "traceparent:";
+	if (at + 12 > sc->len)
+		return false;
+#pragma unroll
+	for (int k = 0; k < 11; k++) {
+		if ((sc->buf[(at + k) & (INJECT_SCAN - 1)] | 0x20) != name[k])
+			return false;
+	}
+	return sc->buf[(at + 11) & (INJECT_SCAN - 1)] == ':';
+}
+
+/* One byte of the head: a state machine over its lines, stopping at the empty line. */
+static long inject_scan_step(__u64 i, void *unused)
+{
+	struct inject_scan *sc = inject_scan_state();
+	if (!sc || i >= sc->len)
+		return 1;
+	__u32 at = i & (INJECT_SCAN - 1);
+	if (sc->buf[at] != '\n')
+		return 0;
+	if (at == 0 || sc->buf[(at - 1) & (INJECT_SCAN - 1)] != '\r') {
+		sc->refused = 1; /* a bare LF: tolerated by some servers, not a head to edit */
+		return 1;
+	}
+	if (!sc->line_end) {
+		sc->line_end = at + 1;
+	} else if (at == sc->line_start + 1) {
+		sc->head_end = at + 1;
+		return 1;
+	}
+	sc->line_start = at + 1;
+	if (traceparent_name(sc, at + 1)) {
+		sc->refused = 1; /* never a second one */
+		return 1;
+	}
+	return 0;
+}
+
+/* The request line is "METHOD SP target SP HTTP/1.x": checked at both ends. */
+static __always_inline bool request_line(struct inject_scan *sc)
+{
+	int method = 0;
+	bool token = true;
+#pragma unroll
+	for (int k = 0; k < METHOD_MAX + 1; k++) {
+		__u8 c = sc->buf[k];
+		if (!method && token) {
+			if (c == ' ')
+				method = k;
+			else if (c < 'A' || c > 'Z')
+				token = false;
+		}
+	}
+	__u32 end = sc->line_end;
+	if (!method || end < 20 || end > INJECT_SCAN)
+		return false;
+	const char version[] = " HTTP/1.";
+#pragma unroll
+	for (int k = 0; k < 8; k++) {
+		if (sc->buf[(end - 11 + k) & (INJECT_SCAN - 1)] != version[k])
+			return false;
+	}
+	return true;
+}
+
+static __always_inline void hex32(__u8 *out, __u32 v)
+{
+#pragma unroll
+	for (int k = 0; k < 8; k++) {
+		__u8 d = (v >> (28 - 4 * k)) & 0xf;
+		out[k] = d < 10 ? '0' + d : 'a' + d - 10;
+	}
+}
+
+/* A fresh, sampled context: "traceparent: 00-<trace id>-<span id>-01\r\n" (W3C Trace Context). */
+static __always_inline void traceparent_line(__u8 *line)
+{
+	const char prefix[] = "traceparent: 00-";
+	__builtin_memcpy(line, prefix, 16);
+#pragma unroll
+	for (int k = 0; k < 4; k++)
+		hex32(line + 16 + 8 * k, bpf_get_prandom_u32());
+	line[48] = '-';
+	__u32 hi = bpf_get_prandom_u32();
+	__u32 lo = bpf_get_prandom_u32() | (hi == 0); /* an all-zero span id is invalid */
+	hex32(line + 49, hi);
+	hex32(line + 57, lo);
+	__builtin_memcpy(line + 65, "-01\r\n", 5);
+}
+
+/* At a traced write's entry: arm an injection if the write begins with a whole head that needs one. */
+static __always_inline void inject_arm(__u8 syscall)
+{
+	if (syscall == SYS_SENDFILE)
+		return;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	__u64 id = bpf_get_current_pid_tgid();
+	struct fd_key key = {.tgid = id >> 32, .fd = PT_REGS_PARM1_SYSCALL(regs)};
+	/* Only sockets seen at connect(): those are the ones in inject_socks. */
+	struct sock_info *info = bpf_map_lookup_elem(&fd_socks, &key);
+	if (!info || !info->port_traced || info->origin != ORIGIN_CONNECT || info->h2 == H2_YES)
+		return;
+	__u64 buf = PT_REGS_PARM2_SYSCALL(regs);
+	__u64 len = PT_REGS_PARM3_SYSCALL(regs);
+	if (syscall == SYS_WRITEV || syscall == SYS_SENDMSG) {
+		__u64 iov_ptr = buf;
+		if (syscall == SYS_SENDMSG) {
+			struct user_msghdr msg = {};
+			if (bpf_probe_read_user(&msg, sizeof(msg), (void *)buf) || msg.msg_iovlen < 1)
+				return;
+			iov_ptr = (__u64)msg.msg_iov;
+		} else if (len < 1) {
+			return;
+		}
+		struct iovec first = {};
+		if (bpf_probe_read_user(&first, sizeof(first), (void *)iov_ptr))
+			return;
+		buf = (__u64)first.iov_base; /* the head is in the first iovec, or is not looked for */
+		len = first.iov_len;
+	}
+	struct inject_scan *sc = inject_scan_state();
+	if (!sc || len < 20)
+		return;
+	__u32 n = len < INJECT_SCAN ? len : INJECT_SCAN;
+	barrier_var(n);
+	if (n > INJECT_SCAN || bpf_probe_read_user(sc->buf, n, (void *)buf))
+		return;
+	sc->len = n;
+	sc->line_start = sc->line_end = sc->head_end = 0;
+	sc->refused = 0;
+	bpf_loop(INJECT_SCAN, inject_scan_step, NULL, 0);
+	if (sc->refused || !sc->head_end || !request_line(sc))
+		return;
+	struct injection inj = {
+		.local_port = info->local_port,
+		.remote_port = info->remote_port,
+		.offset = sc->line_end,
+		.state = INJECT_ARMED,
+	};
+	traceparent_line(inj.line);
+	bpf_map_update_elem(&injections, &id, &inj, BPF_ANY);
+}
+
+/*
+ * At the write's exit: what sk_msg inserted, reported ahead of the data record (in s, which the
+ * caller then fills anew); returns the bytes inserted. An armed write that left without its line
+ * is counted.
+ */
+static __always_inline __u32 inject_report(struct scratch *s, struct sock_info *info, __s32 fd, __u8 syscall,
+					   long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct injection *inj = bpf_map_lookup_elem(&injections, &id);
+	if (!inj)
+		return 0;
+	bool done = inj->state == INJECT_DONE && inj->local_port == info->local_port &&
+		    inj->remote_port == info->remote_port;
+	struct socket_event *e = &s->event;
+	if (done) {
+		fill_header(e, EVENT_TRACE_INJECTED, info, fd, syscall);
+		e->direction = DIR_EGRESS;
+		e->seq = first_seq(info->sock, DIR_EGRESS, ret) - TRACEPARENT_LINE;
+		e->total_len = TRACEPARENT_LINE;
+		e->captured_len = TRACEPARENT_LINE;
+		e->frame_start = inj->offset;
+		__builtin_memcpy(s->payload, inj->line, TRACEPARENT_LINE);
+		submit(e);
+		count(COUNTER_INJECTED);
+	} else {
+		count(COUNTER_INJECT_FAILED);
+	}
+	bpf_map_delete_elem(&injections, &id);
+	return done ? TRACEPARENT_LINE : 0;
+}
+
 /*
  * An egress syscall keeps only its entry time: a client span starts when its request begins to
  * leave. Everything else is worked out at exit, where the byte count is known.
@@ -723,6 +970,8 @@ static __always_inline int egress_enter(__u8 syscall)
 	call->enter_ns = bpf_ktime_get_ns();
 	call->syscall = syscall;
 	call->active = 1;
+	if (settings.inject_traceparent)
+		inject_arm(syscall);
 	return 0;
 }
 
@@ -870,12 +1119,16 @@ static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
 	struct scratch *s = scratch_record();
 	if (!s)
 		return 0;
+	__u32 injected = 0;
+	if (settings.inject_traceparent && direction == DIR_EGRESS)
+		injected = inject_report(s, info, fd, syscall, ret);
 	struct socket_event *e = &s->event;
 	fill_header(e, EVENT_DATA, info, fd, syscall);
 	e->direction = direction;
 	e->enter_ns = enter_ns;
 	e->exit_ns = exit_ns;
-	e->seq = first_seq(info->sock, direction, ret);
+	/* The bytes the kernel inserted are in the socket's counter, not in what the process wrote. */
+	e->seq = first_seq(info->sock, direction, ret) - injected;
 	e->total_len = ret;
 	if (syscall == SYS_SENDFILE) {
 		submit(e); /* file contents: counted so parsers can skip them, never copied */
@@ -995,7 +1248,7 @@ static __always_inline int conn_open(long ret, __u8 origin)
 	}
 	if (!process_traced(tgid))
 		return 0;
-	struct sock_info *info = remember_sock(tgid, fd, sock, true);
+	struct sock_info *info = remember_sock(tgid, fd, sock, origin);
 	if (!info || !info->port_traced)
 		return 0;
 	struct scratch *s = scratch_record();
@@ -1107,4 +1360,56 @@ int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	e->enter_ns = e->exit_ns;
 	submit(e);
 	return 0;
+}
+
+/* ---- traceparent injection: the socket side ---- */
+
+/*
+ * Every connection a process on this node opens joins inject_socks once established, so that
+ * sk_msg runs in its sendmsg; which writes get a line is decided per write, at its entry (the
+ * process filter included). Active opens only: a server's replies are never touched.
+ */
+SEC("sockops")
+int inject_track(struct bpf_sock_ops *ops)
+{
+	if (ops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
+		return 1;
+	if (ops->family != AF_INET && ops->family != AF_INET6)
+		return 1;
+	if (!port_traced(ops->local_port, bpf_ntohl(ops->remote_port)))
+		return 1;
+	__u64 cookie = bpf_get_socket_cookie(ops);
+	if (bpf_sock_hash_update(ops, &inject_socks, &cookie, BPF_ANY))
+		count(COUNTER_INJECT_FAILED);
+	return 1;
+}
+
+/* Inserts the line its thread's write armed, right after the request line. */
+SEC("sk_msg")
+int inject_traceparent(struct sk_msg_md *msg)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct injection *inj = bpf_map_lookup_elem(&injections, &id);
+	if (!inj || inj->state != INJECT_ARMED)
+		return SK_PASS;
+	if (msg->local_port != inj->local_port || bpf_ntohl(msg->remote_port) != inj->remote_port)
+		return SK_PASS;
+	__u32 at = inj->offset;
+	if (at == 0 || at >= msg->size || at > INJECT_SCAN)
+		return SK_PASS; /* the head is not in this piece of the write: leave it whole */
+	if (bpf_msg_push_data(msg, at, TRACEPARENT_LINE, 0))
+		return SK_PASS;
+	/* The pushed bytes are not yet written: make them writable, or take them out again. */
+	if (bpf_msg_pull_data(msg, at, at + TRACEPARENT_LINE, 0)) {
+		bpf_msg_pop_data(msg, at, TRACEPARENT_LINE, 0);
+		return SK_PASS;
+	}
+	__u8 *data = msg->data;
+	if ((void *)(data + TRACEPARENT_LINE) > msg->data_end) {
+		bpf_msg_pop_data(msg, at, TRACEPARENT_LINE, 0);
+		return SK_PASS;
+	}
+	__builtin_memcpy(data, inj->line, TRACEPARENT_LINE);
+	inj->state = INJECT_DONE;
+	return SK_PASS;
 }

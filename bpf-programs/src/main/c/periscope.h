@@ -23,11 +23,19 @@
  * chunk, the "0\r\n\r\n" that ends a chunked body).
  */
 #define TAIL_BYTES 32
+/* "traceparent: 00-" + 32 hex trace id + "-" + 16 hex span id + "-01\r\n": what injection inserts. */
+#define TRACEPARENT_LINE 70
 
 enum event_type {
 	EVENT_DATA = 1,       /* bytes moved on a TCP socket (or EOF: total_len 0 on a read) */
 	EVENT_CONN_OPEN = 2,  /* accept() or connect() returned a TCP socket */
 	EVENT_CONN_CLOSE = 3, /* close() of a traced fd, or the socket reached TCP_CLOSE (fd = -1) */
+	/*
+	 * The kernel inserted a traceparent line into a request the process wrote (opt-in). Comes just
+	 * before that write's data record: seq is the request's first byte, total_len = captured_len the
+	 * bytes inserted (the line, as payload), frame_start where in the written bytes they went.
+	 */
+	EVENT_TRACE_INJECTED = 4,
 };
 
 enum direction {
@@ -71,7 +79,9 @@ enum counter_id {
 	COUNTER_TRUNCATED = 2,       /* data records whose payload was cut at capture_bytes */
 	COUNTER_INFLIGHT_DROPS = 3,  /* syscalls not traced because the in-flight table was full */
 	COUNTER_H2_SYNC_LOST = 4,    /* HTTP/2 frame walks that lost the frame boundaries (too many pieces) */
-	COUNTER_MAX = 5,
+	COUNTER_INJECTED = 5,        /* requests given a traceparent line by the kernel */
+	COUNTER_INJECT_FAILED = 6,   /* requests armed for one that left without it (socket not tracked, head split) */
+	COUNTER_MAX = 7,
 };
 
 struct socket_event {
@@ -110,7 +120,8 @@ struct periscope_config {
 	__u8 filter_pids;      /* trace only tgids in the filter_pids map ... */
 	__u8 filter_comms;     /* ... or whose comm is in the filter_comms map */
 	__u8 filter_ports;     /* trace only sockets whose local or remote port is in filter_ports */
-	__u8 pad[5];
+	__u8 inject_traceparent; /* insert a traceparent into plaintext HTTP/1 requests that have none */
+	__u8 pad[4];
 };
 
 #endif /* PERISCOPE_H */

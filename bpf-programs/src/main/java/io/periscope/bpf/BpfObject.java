@@ -3,7 +3,9 @@ package io.periscope.bpf;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 
 /**
  * One eBPF object file through its life: open (parse, nothing in the kernel yet) -> configure
@@ -18,6 +20,10 @@ public final class BpfObject implements AutoCloseable {
   private final MemorySegment object;
   private final List<MemorySegment> links = new ArrayList<>();
   private final List<String> attached = new ArrayList<>();
+  /** Programs attachAll leaves alone: left out of the load, or attached by the caller to a cgroup or map. */
+  private final Set<String> notAutoAttached = new HashSet<>();
+  /** sk_msg-style attachments (program fd, map fd, type), detached at close. */
+  private final List<int[]> mapAttachments = new ArrayList<>();
   private boolean loaded;
   private boolean closed;
 
@@ -47,6 +53,36 @@ public final class BpfObject implements AutoCloseable {
   public void setMaxEntries(String map, int entries) {
     checkState(!loaded, "map sizes can only be set before load");
     Libbpf.setMaxEntries(Libbpf.findMap(object, map), entries);
+  }
+
+  /** Leaves a program out of load and attach: a feature that is switched off costs no verifier time. */
+  public void exclude(String program) {
+    checkState(!loaded, "programs can only be excluded before load");
+    Libbpf.setAutoload(program(program), false);
+    notAutoAttached.add(program);
+  }
+
+  /** Loads the program but leaves its attachment to the caller ({@link #attachToCgroup}, {@link #attachToMap}). */
+  public void attachManually(String program) {
+    checkState(!loaded, "choose before load");
+    notAutoAttached.add(program);
+  }
+
+  /** Attaches a cgroup program (sockops) to the cgroup open at {@code cgroupFd}, until close. */
+  public void attachToCgroup(String program, int cgroupFd) {
+    checkState(loaded, "load before attach");
+    links.add(Libbpf.attachCgroup(program(program), cgroupFd));
+    attached.add(program);
+  }
+
+  /** Attaches a program to a map (sk_msg to a sockhash: {@code attachType} BPF_SK_MSG_VERDICT), until close. */
+  public void attachToMap(String program, String map, int attachType) {
+    checkState(loaded, "load before attach");
+    MemorySegment p = program(program);
+    int mapFd = Libbpf.mapFd(Libbpf.findMap(object, map));
+    Libbpf.attachToMap(p, mapFd, attachType);
+    mapAttachments.add(new int[] {Libbpf.programFd(p), mapFd, attachType});
+    attached.add(program);
   }
 
   /** Loads every program and map into the kernel; a verifier rejection carries the verifier's log. */
@@ -85,8 +121,11 @@ public final class BpfObject implements AutoCloseable {
   public List<String> attachAll() {
     checkState(loaded, "load before attach");
     for (MemorySegment p : programs()) {
-      links.add(Libbpf.attach(p));
-      attached.add(Libbpf.programName(p));
+      String name = Libbpf.programName(p);
+      if (!notAutoAttached.contains(name)) {
+        links.add(Libbpf.attach(p));
+        attached.add(name);
+      }
     }
     return List.copyOf(attached);
   }
@@ -95,6 +134,20 @@ public final class BpfObject implements AutoCloseable {
     checkState(loaded, "maps have file descriptors only after load");
     MemorySegment map = Libbpf.findMap(object, name);
     return new BpfMap(name, Libbpf.mapFd(map), Libbpf.maxEntries(map));
+  }
+
+  private MemorySegment program(String name) {
+    for (MemorySegment p : programs()) {
+      if (Libbpf.programName(p).equals(name)) {
+        return p;
+      }
+    }
+    throw new IllegalArgumentException("no program " + name + " in the object");
+  }
+
+  /** The names of the programs attached so far. */
+  public List<String> attachedPrograms() {
+    return List.copyOf(attached);
   }
 
   private List<MemorySegment> programs() {
@@ -127,6 +180,10 @@ public final class BpfObject implements AutoCloseable {
       Libbpf.destroyLink(link);
     }
     links.clear();
+    for (int[] a : mapAttachments) {
+      Libbpf.detachFromMap(a[0], a[1], a[2]);
+    }
+    mapAttachments.clear();
     Libbpf.close(object);
   }
 }

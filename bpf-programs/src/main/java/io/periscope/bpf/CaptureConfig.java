@@ -11,9 +11,11 @@ import java.util.Set;
  * @param agentPid       the agent's own pid: never traced, and its export connections are hidden from peers
  * @param captureBytes   payload bytes copied per syscall, 1 to {@link SocketEvent#MAX_CAPTURE}
  * @param ringBufferBytes ring buffer size: a power of two, at least one page
+ * @param injectTraceparent insert a traceparent into the plaintext HTTP/1 requests traced clients
+ *                          write without one (sockops on the cgroup v2 root, sk_msg)
  */
 public record CaptureConfig(int agentPid, int captureBytes, int ringBufferBytes,
-    Set<Integer> pids, Set<String> comms, Set<Integer> ports) {
+    Set<Integer> pids, Set<String> comms, Set<Integer> ports, boolean injectTraceparent) {
 
   public static final int DEFAULT_CAPTURE_BYTES = SocketEvent.MAX_CAPTURE;
   public static final int DEFAULT_RING_BUFFER_BYTES = 8 << 20;
@@ -45,20 +47,29 @@ public record CaptureConfig(int agentPid, int captureBytes, int ringBufferBytes,
     ports = Set.copyOf(ports);
   }
 
+  public CaptureConfig(int agentPid, int captureBytes, int ringBufferBytes, Set<Integer> pids, Set<String> comms,
+      Set<Integer> ports) {
+    this(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, false);
+  }
+
   /** Traces everything but the agent itself, with the default sizes. */
   public static CaptureConfig everything(int agentPid) {
     return new CaptureConfig(agentPid, DEFAULT_CAPTURE_BYTES, DEFAULT_RING_BUFFER_BYTES, Set.of(), Set.of(), Set.of());
   }
 
+  public CaptureConfig withTraceparentInjection(boolean inject) {
+    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, inject);
+  }
+
   public CaptureConfig withPorts(Set<Integer> ports) {
-    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports);
+    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, injectTraceparent);
   }
 
   public CaptureConfig withPids(Set<Integer> pids) {
-    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports);
+    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, injectTraceparent);
   }
 
   public CaptureConfig withComms(Set<String> comms) {
-    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports);
+    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, injectTraceparent);
   }
 }

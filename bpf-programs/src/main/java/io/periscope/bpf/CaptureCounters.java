@@ -8,7 +8,11 @@ package io.periscope.bpf;
  * @param truncated      data records whose payload was cut at the capture limit
  * @param inflightDrops  syscalls not traced because the in-flight table was full
  * @param h2SyncLost     HTTP/2 syscalls whose frame boundaries the kernel lost (found again later)
+ * @param traceparentsInjected requests the kernel inserted a traceparent into (injection on)
+ * @param injectionsFailed     requests armed for a traceparent that left without one (their socket
+ *                             was not tracked, or the head was not in the first piece of the write)
  */
-public record CaptureCounters(long events, long ringBufferDrops, long truncated, long inflightDrops, long h2SyncLost) {
-  static final int COUNT = 5;
+public record CaptureCounters(long events, long ringBufferDrops, long truncated, long inflightDrops, long h2SyncLost,
+    long traceparentsInjected, long injectionsFailed) {
+  static final int COUNT = 7;
 }

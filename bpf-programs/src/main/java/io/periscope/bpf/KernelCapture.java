@@ -7,6 +7,8 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import org.jspecify.annotations.Nullable;
 
@@ -20,6 +22,9 @@ public final class KernelCapture implements AutoCloseable {
   static final String OBJECT_RESOURCE = "/bpf/periscope.bpf.o";
   /** sizeof(struct periscope_config): the only variable in the object's .rodata. */
   static final int CONFIG_SIZE = 16;
+  /** The programs of traceparent injection: loaded and attached only when it is on. */
+  static final List<String> INJECTION_PROGRAMS = List.of("inject_track", "inject_traceparent");
+  private static final int BPF_SK_MSG_VERDICT = 7;
 
   private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT.withOrder(ByteOrder.nativeOrder());
   private static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT.withOrder(ByteOrder.nativeOrder());
@@ -46,10 +51,21 @@ public final class KernelCapture implements AutoCloseable {
     try {
       writeConfig(object.readOnlyData(), config);
       object.setMaxEntries("events", config.ringBufferBytes());
+      for (String program : INJECTION_PROGRAMS) {
+        if (config.injectTraceparent()) {
+          object.attachManually(program);
+        } else {
+          object.exclude(program);
+        }
+      }
       object.load();
       fillFilters(object, config);
       ring = new RingBuffer(object.map("events"));
-      List<String> programs = object.attachAll();
+      object.attachAll();
+      if (config.injectTraceparent()) {
+        attachInjection(object);
+      }
+      List<String> programs = object.attachedPrograms();
       return new KernelCapture(object, ring, object.map("counters"), programs);
     } catch (RuntimeException e) {
       if (ring != null) {
@@ -58,6 +74,36 @@ public final class KernelCapture implements AutoCloseable {
       object.close();
       throw e;
     }
+  }
+
+  /**
+   * sk_msg first, so no socket joins inject_socks before it can act there; then sockops on the
+   * cgroup v2 root, which covers every process on the host (all cgroups descend from it).
+   */
+  private static void attachInjection(BpfObject object) {
+    object.attachToMap("inject_traceparent", "inject_socks", BPF_SK_MSG_VERDICT);
+    String root = cgroup2Root();
+    int fd = Libc.openDirectory(root);
+    try {
+      object.attachToCgroup("inject_track", fd);
+    } finally {
+      Libc.close(fd); // the link holds the cgroup
+    }
+  }
+
+  /** Where cgroup v2 is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified beside v1 controllers). */
+  static String cgroup2Root() {
+    try {
+      for (String line : Files.readAllLines(Path.of("/proc/self/mounts"))) {
+        String[] f = line.split(" ");
+        if (f.length > 2 && f[2].equals("cgroup2")) {
+          return f[1];
+        }
+      }
+    } catch (IOException e) {
+      throw new BpfException("read /proc/self/mounts: " + e.getMessage());
+    }
+    throw new BpfException("traceparent injection needs cgroup v2, and none is mounted (/proc/self/mounts)");
   }
 
   static byte[] objectBytes() {
@@ -82,6 +128,7 @@ public final class KernelCapture implements AutoCloseable {
     rodata.set(ValueLayout.JAVA_BYTE, 8, (byte) (config.pids().isEmpty() ? 0 : 1));
     rodata.set(ValueLayout.JAVA_BYTE, 9, (byte) (config.comms().isEmpty() ? 0 : 1));
     rodata.set(ValueLayout.JAVA_BYTE, 10, (byte) (config.ports().isEmpty() ? 0 : 1));
+    rodata.set(ValueLayout.JAVA_BYTE, 11, (byte) (config.injectTraceparent() ? 1 : 0));
   }
 
   private static void fillFilters(BpfObject object, CaptureConfig config) {
@@ -134,7 +181,7 @@ public final class KernelCapture implements AutoCloseable {
         }
       }
     }
-    return new CaptureCounters(totals[0], totals[1], totals[2], totals[3], totals[4]);
+    return new CaptureCounters(totals[0], totals[1], totals[2], totals[3], totals[4], totals[5], totals[6]);
   }
 
   public List<String> programs() {

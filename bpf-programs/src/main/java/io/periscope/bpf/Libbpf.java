@@ -1,6 +1,7 @@
 package io.periscope.bpf;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BOOLEAN;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
@@ -35,6 +36,14 @@ final class Libbpf {
       FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
   private static final MethodHandle ATTACH = LIB.functionWithErrno("bpf_program__attach",
       FunctionDescriptor.of(ADDRESS, ADDRESS));
+  private static final MethodHandle SET_AUTOLOAD = LIB.function("bpf_program__set_autoload",
+      FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_BOOLEAN));
+  private static final MethodHandle ATTACH_CGROUP = LIB.functionWithErrno("bpf_program__attach_cgroup",
+      FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_INT));
+  private static final MethodHandle PROG_ATTACH = LIB.function("bpf_prog_attach",
+      FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+  private static final MethodHandle PROG_DETACH = LIB.function("bpf_prog_detach2",
+      FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
   private static final MethodHandle LINK_DESTROY = LIB.function("bpf_link__destroy",
       FunctionDescriptor.of(JAVA_INT, ADDRESS));
   private static final MethodHandle FIND_MAP = LIB.function("bpf_object__find_map_by_name",
@@ -147,6 +156,58 @@ final class Libbpf {
       return link;
     } catch (BpfException e) {
       throw e;
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  /** Whether {@link #load} loads the program (before load only). */
+  static void setAutoload(MemorySegment program, boolean autoload) {
+    try {
+      int rc = (int) SET_AUTOLOAD.invokeExact(program, autoload);
+      if (rc < 0) {
+        throw new BpfException("set autoload of " + programName(program), -rc);
+      }
+    } catch (BpfException e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  /** Attaches a cgroup program (sockops) to the cgroup open at {@code cgroupFd}; the link detaches it. */
+  static MemorySegment attachCgroup(MemorySegment program, int cgroupFd) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment state = Native.callState(arena);
+      MemorySegment link = (MemorySegment) ATTACH_CGROUP.invokeExact(state, program, cgroupFd);
+      if (link.equals(MemorySegment.NULL)) {
+        throw new BpfException("attach program " + programName(program) + " to a cgroup", Native.errno(state));
+      }
+      return link;
+    } catch (BpfException e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  /** bpf_prog_attach: a program to a map (sk_msg to a sockhash), kept until detached or the map is freed. */
+  static void attachToMap(MemorySegment program, int mapFd, int attachType) {
+    try {
+      int rc = (int) PROG_ATTACH.invokeExact(programFd(program), mapFd, attachType, 0);
+      if (rc < 0) {
+        throw new BpfException("attach program " + programName(program) + " to its map", -rc);
+      }
+    } catch (BpfException e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  static void detachFromMap(int programFd, int mapFd, int attachType) {
+    try {
+      int ignored = (int) PROG_DETACH.invokeExact(programFd, mapFd, attachType);
     } catch (Throwable t) {
       throw new AssertionError(t);
     }

@@ -33,6 +33,12 @@ public final class Libc {
   private static final MethodHandle MOUNT = LIBC.functionWithErrno("mount",
       FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
 
+  private static final MethodHandle OPEN = LIBC.functionWithErrno("open",
+      FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+  private static final MethodHandle CLOSE = LIBC.function("close",
+      FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+  private static final int O_RDONLY_DIRECTORY_CLOEXEC = 0 | 0200000 | 02000000;
+
   private static final MethodHandle CAPGET = LIBC.functionWithErrno("capget",
       FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS));
   private static final MethodHandle CAPSET = LIBC.functionWithErrno("capset",
@@ -152,6 +158,30 @@ public final class Libc {
       }
     } catch (BpfException e) {
       throw e;
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  /** open(2) of a directory, read-only (a cgroup, to attach programs to); the caller closes the fd. */
+  static int openDirectory(String path) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment state = Native.callState(arena);
+      int fd = (int) OPEN.invokeExact(state, arena.allocateFrom(path), O_RDONLY_DIRECTORY_CLOEXEC);
+      if (fd < 0) {
+        throw new BpfException("open " + path, Native.errno(state));
+      }
+      return fd;
+    } catch (BpfException e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  static void close(int fd) {
+    try {
+      int ignored = (int) CLOSE.invokeExact(fd);
     } catch (Throwable t) {
       throw new AssertionError(t);
     }

@@ -22,6 +22,14 @@ public final class SocketEvent {
   public static final byte TYPE_DATA = 1;
   public static final byte TYPE_CONN_OPEN = 2;
   public static final byte TYPE_CONN_CLOSE = 3;
+  /**
+   * The kernel inserted a traceparent line into the request the next data record writes: the
+   * payload is the line, {@link #sequence()} the request's first byte, {@link #frameStart()} where
+   * in the written bytes the line went.
+   */
+  public static final byte TYPE_TRACE_INJECTED = 4;
+  /** Bytes of an inserted "traceparent: 00-...-...-01\r\n" line. */
+  public static final int TRACEPARENT_LINE = 70;
 
   public static final byte DIRECTION_INGRESS = 0;
   public static final byte DIRECTION_EGRESS = 1;

@@ -111,6 +111,27 @@ class KernelCaptureTest {
     assertThat(openBpfFds()).isZero();
   }
 
+  @Test
+  void closeDetachesInjectionFromTheCgroupToo() throws Exception {
+    KernelSupport.check();
+    String cgroup = KernelCapture.cgroup2Root();
+    CaptureConfig config = CaptureConfig.everything((int) ProcessHandle.current().pid()).withTraceparentInjection(true);
+    try (KernelCapture capture = KernelCapture.start(config)) {
+      assertThat(capture.programs()).contains("inject_track", "inject_traceparent", "exit_write");
+      assertThat(cgroupPrograms(cgroup)).contains("inject_track");
+    }
+    assertThat(cgroupPrograms(cgroup)).doesNotContain("inject_track");
+    assertThat(openBpfFds()).isZero();
+  }
+
+  /** What bpftool says is attached to the cgroup (sockops shows its program's name). */
+  private static String cgroupPrograms(String cgroup) throws Exception {
+    Process bpftool = new ProcessBuilder("bpftool", "cgroup", "show", cgroup).redirectErrorStream(true).start();
+    String out = new String(bpftool.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+    assertThat(bpftool.waitFor()).as(out).isZero();
+    return out;
+  }
+
   /** Our process's bpf fds, from /proc/self/fdinfo: after close there must be none. */
   private static int openBpfFds() throws IOException {
     int count = 0;

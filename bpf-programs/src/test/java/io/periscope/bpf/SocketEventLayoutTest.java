@@ -67,6 +67,8 @@ class SocketEventLayoutTest {
     assertThat(c("periscope_config.filter_pids")).isEqualTo(8);
     assertThat(c("periscope_config.filter_comms")).isEqualTo(9);
     assertThat(c("periscope_config.filter_ports")).isEqualTo(10);
+    assertThat(c("periscope_config.inject_traceparent")).isEqualTo(11);
+    assertThat(SocketEvent.TRACEPARENT_LINE).isEqualTo(c("traceparent_line"));
   }
 
   @Test

@@ -1,0 +1,150 @@
+package io.periscope.bpf;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Traceparent injection on the real kernel: a python client writes three requests on one
+ * keep-alive connection to a python server that answers with what it received. The server must
+ * see a traceparent in exactly the requests that had none, with everything else byte for byte as
+ * written, and the records must say what was inserted at the sequence numbers the server sees.
+ */
+@Tag("kernel")
+class TraceparentInjectionTest {
+  private static final int PORT = 18_151;
+  private static final String OWN_TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+  record Seen(byte type, byte direction, int tgid, long seq, int total, int frameStart, String payload) {}
+
+  @Test
+  void insertsATraceparentAfterTheRequestLineOfRequestsWithout() throws Exception {
+    KernelSupport.check();
+    int self = (int) ProcessHandle.current().pid();
+    CaptureConfig config = CaptureConfig.everything(self).withPorts(Set.of(PORT)).withTraceparentInjection(true);
+    List<Seen> seen = new ArrayList<>();
+    Process server;
+    Process client;
+    String answers;
+    CaptureCounters counters;
+    try (KernelCapture capture = KernelCapture.start(config)) {
+      assertThat(capture.programs()).contains("inject_track", "inject_traceparent");
+      // Answers each request with its request line, its traceparent (or "-") and its body.
+      server = new ProcessBuilder("/usr/bin/python3", "-c", """
+          import socket
+          s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+          s.bind(('127.0.0.1', %d)); s.listen(1); print('ready', flush=True)
+          c, _ = s.accept(); f = c.makefile('rb')
+          for _ in range(3):
+              line = f.readline().decode().strip(); tp = '-'; length = 0
+              while True:
+                  h = f.readline().decode()
+                  if h == '\\r\\n': break
+                  name, value = h.split(':', 1)
+                  if name.lower() == 'traceparent': tp = value.strip()
+                  if name.lower() == 'content-length': length = int(value)
+              body = f.read(length).decode()
+              answer = ('%%s|%%s|%%s' %% (line, tp, body)).encode()
+              c.sendall(b'HTTP/1.1 200 OK\\r\\nContent-Length: %%d\\r\\n\\r\\n' %% len(answer) + answer)
+          c.close()
+          """.formatted(PORT)).redirectErrorStream(true).start();
+      assertThat(new String(server.getInputStream().readNBytes(6))).startsWith("ready");
+      // One sendall (sendto), one with a traceparent of its own, one sendmsg of head and body apart.
+      client = new ProcessBuilder("/usr/bin/python3", "-c", """
+          import socket
+          c = socket.create_connection(('127.0.0.1', %d)); f = c.makefile('rb')
+          def answer():
+              f.readline(); length = 0
+              while True:
+                  h = f.readline().decode()
+                  if h == '\\r\\n': break
+                  if h.lower().startswith('content-length:'): length = int(h.split(':')[1])
+              print(f.read(length).decode(), flush=True)
+          c.sendall(b'POST /one HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 5\\r\\n\\r\\nhello'); answer()
+          c.sendall(b'GET /two HTTP/1.1\\r\\nHost: x\\r\\ntraceparent: %s\\r\\n\\r\\n'); answer()
+          c.sendmsg([b'PUT /three HTTP/1.1\\r\\nHost: x\\r\\nContent-Length: 6\\r\\n\\r\\n', b'world!']); answer()
+          c.close()
+          """.formatted(PORT, OWN_TRACEPARENT)).redirectErrorStream(true).start();
+      answers = new String(client.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+      assertThat(client.waitFor()).as(answers).isZero();
+      assertThat(server.waitFor()).isZero();
+
+      SocketEvent view = new SocketEvent();
+      long deadline = System.nanoTime() + 5_000_000_000L;
+      while (System.nanoTime() < deadline && seen.stream().filter(s -> s.type == SocketEvent.TYPE_CONN_CLOSE).count() < 2) {
+        capture.poll((memory, offset, length) -> {
+          assertThat(view.wrap(memory, offset, length)).isTrue();
+          byte[] payload = new byte[view.capturedLength()];
+          MemorySegment.copy(memory, ValueLayout.JAVA_BYTE, view.payloadOffset(), payload, 0, payload.length);
+          seen.add(new Seen(view.type(), view.direction(), view.tgid(), view.sequence(), view.totalLength(),
+              view.frameStart(), new String(payload, StandardCharsets.US_ASCII)));
+        });
+        Thread.sleep(10);
+      }
+      counters = capture.counters();
+    }
+    String[] lines = answers.strip().split("\n");
+    assertThat(lines).hasSize(3);
+    // What the server received: bodies and request lines as written, a traceparent where there was none.
+    Pattern injectedAnswer = Pattern.compile("(.*)\\|(00-[0-9a-f]{32}-[0-9a-f]{16}-01)\\|(.*)");
+    Matcher one = injectedAnswer.matcher(lines[0]);
+    assertThat(one.matches()).as(lines[0]).isTrue();
+    assertThat(one.group(1)).isEqualTo("POST /one HTTP/1.1");
+    assertThat(one.group(3)).isEqualTo("hello");
+    assertThat(lines[1]).isEqualTo("GET /two HTTP/1.1|" + OWN_TRACEPARENT + "|");
+    Matcher three = injectedAnswer.matcher(lines[2]);
+    assertThat(three.matches()).as(lines[2]).isTrue();
+    assertThat(three.group(1)).isEqualTo("PUT /three HTTP/1.1");
+    assertThat(three.group(3)).isEqualTo("world!");
+    assertThat(three.group(2)).isNotEqualTo(one.group(2));
+
+    int clientPid = (int) client.pid();
+    int serverPid = (int) server.pid();
+    List<Seen> injected = seen.stream().filter(s -> s.type == SocketEvent.TYPE_TRACE_INJECTED).toList();
+    assertThat(injected).hasSize(2).allSatisfy(s -> {
+      assertThat(s.tgid).isEqualTo(clientPid);
+      assertThat(s.total).isEqualTo(SocketEvent.TRACEPARENT_LINE);
+      assertThat(s.payload).hasSize(SocketEvent.TRACEPARENT_LINE).startsWith("traceparent: ").endsWith("\r\n");
+    });
+    assertThat(injected.get(0).payload).isEqualTo("traceparent: " + one.group(2) + "\r\n");
+    assertThat(injected.get(1).payload).isEqualTo("traceparent: " + three.group(2) + "\r\n");
+    assertThat(injected.get(0).frameStart).isEqualTo("POST /one HTTP/1.1\r\n".length());
+    assertThat(injected.get(1).frameStart).isEqualTo("PUT /three HTTP/1.1\r\n".length());
+
+    // Each request starts at the same sequence number on both ends: the client's records count the
+    // bytes the kernel inserted, though the process never wrote them.
+    List<Seen> written = seen.stream()
+        .filter(s -> s.type == SocketEvent.TYPE_DATA && s.tgid == clientPid && s.direction == SocketEvent.DIRECTION_EGRESS)
+        .toList();
+    List<Seen> read = seen.stream()
+        .filter(s -> s.type == SocketEvent.TYPE_DATA && s.tgid == serverPid && s.direction == SocketEvent.DIRECTION_INGRESS
+            && s.total > 0)
+        .toList();
+    assertThat(written).extracting(Seen::payload).containsExactly(
+        "POST /one HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+        "GET /two HTTP/1.1\r\nHost: x\r\ntraceparent: " + OWN_TRACEPARENT + "\r\n\r\n",
+        "PUT /three HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nworld!");
+    assertThat(injected.get(0).seq).isEqualTo(written.get(0).seq);
+    assertThat(injected.get(1).seq).isEqualTo(written.get(2).seq);
+    List<Long> requestStarts = new ArrayList<>();
+    for (Seen r : read) {
+      if (r.payload.startsWith("POST ") || r.payload.startsWith("GET ") || r.payload.startsWith("PUT ")) {
+        requestStarts.add(r.seq);
+      }
+    }
+    assertThat(requestStarts).containsExactly(written.get(0).seq, written.get(1).seq, written.get(2).seq);
+    assertThat(written.get(1).seq - written.get(0).seq)
+        .isEqualTo(written.get(0).total + SocketEvent.TRACEPARENT_LINE);
+    assertThat(counters.traceparentsInjected()).isEqualTo(2);
+    assertThat(counters.injectionsFailed()).isZero();
+  }
+}
