@@ -123,7 +123,8 @@ struct sock_info {
 	__u8 h2_probes;    /* syscalls looked at for frames while undecided */
 	__u8 fresh;        /* made at accept()/connect(): the first byte of each direction begins the stream */
 	__u8 origin;       /* enum origin: how it was made, when that was seen */
-	__u8 pad[5];
+	__u8 request_open; /* injection: a request was read on it and its answer has not begun */
+	__u8 pad[4];
 	struct h2_cursor h2_ingress;
 	struct h2_cursor h2_egress;
 };
@@ -760,7 +761,8 @@ struct inject_scan {
 	__u32 line_start;  /* where the line being scanned begins */
 	__u32 line_end;    /* where the request line ends (after its CRLF); 0 until then */
 	__u32 head_end;    /* after the empty line; 0 until then */
-	__u8 refused;      /* a traceparent is there, or the head is not one we touch */
+	__u32 traceparent; /* where a traceparent line begins; 0 when none was seen */
+	__u8 refused;      /* the head is not one we touch */
 };
 
 struct {
@@ -811,14 +813,23 @@ static long inject_scan_step(__u64 i, void *unused)
 	}
 	sc->line_start = at + 1;
 	if (traceparent_name(sc, at + 1)) {
-		sc->refused = 1; /* never a second one */
+		sc->traceparent = at + 1;
 		return 1;
 	}
 	return 0;
 }
 
-/* The request line is "METHOD SP target SP HTTP/1.x": checked at both ends. */
-static __always_inline bool request_line(struct inject_scan *sc)
+/* Scans the n head bytes in sc->buf: where its lines end, and where a traceparent is. */
+static __always_inline void scan_head(struct inject_scan *sc, __u32 n)
+{
+	sc->len = n;
+	sc->line_start = sc->line_end = sc->head_end = sc->traceparent = 0;
+	sc->refused = 0;
+	bpf_loop(INJECT_SCAN, inject_scan_step, NULL, 0);
+}
+
+/* The buffer begins with "METHOD SP": checked before scanning, which costs a step per byte. */
+static __always_inline bool method_first(struct inject_scan *sc)
 {
 	int method = 0;
 	bool token = true;
@@ -832,8 +843,14 @@ static __always_inline bool request_line(struct inject_scan *sc)
 				token = false;
 		}
 	}
+	return method > 0;
+}
+
+/* The request line, scanned, ends with " HTTP/1.x" CRLF. */
+static __always_inline bool request_line(struct inject_scan *sc)
+{
 	__u32 end = sc->line_end;
-	if (!method || end < 20 || end > INJECT_SCAN)
+	if (end < 20 || end > INJECT_SCAN)
 		return false;
 	const char version[] = " HTTP/1.";
 #pragma unroll
@@ -853,20 +870,215 @@ static __always_inline void hex32(__u8 *out, __u32 v)
 	}
 }
 
-/* A fresh, sampled context: "traceparent: 00-<trace id>-<span id>-01\r\n" (W3C Trace Context). */
-static __always_inline void traceparent_line(__u8 *line)
+/* A fresh trace id, as 32 lowercase hex digits. */
+static __always_inline void random_trace_id(__u8 *hex)
+{
+#pragma unroll
+	for (int k = 0; k < 4; k++)
+		hex32(hex + 8 * k, bpf_get_prandom_u32());
+}
+
+/*
+ * The request a thread is serving, for the trace its outgoing requests continue. A thread-per-
+ * request server reads a request, makes its calls, answers: the calls belong to that request's
+ * trace. Worked out from the syscalls alone, because the injected line must be written before the
+ * agent has seen any of it; the agent checks the result against its own linking and takes a line
+ * whose trace disagrees as the root of a new trace, never as a wrong parent.
+ */
+struct serving {
+	__u64 sock;         /* the connection the request came on */
+	__u8 trace_id[32];  /* its trace: from its traceparent, or made here for a root */
+	__u8 flags[2];      /* the trace flags to pass on, as hex */
+	__u8 state;         /* enum serving_state */
+	__u8 pad;
+	__u32 open;         /* requests this thread read whose answer has not begun */
+};
+
+enum serving_state {
+	SERVING_NONE = 0,
+	SERVING_ONE = 1,      /* one request read and not yet answered: calls are its children */
+	SERVING_ANSWERED = 2, /* its answer began: later calls are nobody's */
+	SERVING_SEVERAL = 3,  /* requests of several connections are open (an event loop): until all are answered */
+};
+
+/* EVENT_TRACE_ROOT: the header and the 32 hex digits of the trace id. */
+struct trace_root {
+	struct socket_event event;
+	__u8 trace_id[32];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct trace_root);
+} trace_roots SEC(".maps");
+
+static __always_inline struct trace_root *trace_root_record(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&trace_roots, &zero);
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct serving);
+} serving_threads SEC(".maps");
+
+/* The context a request written now continues, or NULL for a new trace. */
+static __always_inline struct serving *serving_context(void)
+{
+	struct serving *serving = bpf_task_storage_get(&serving_threads, bpf_get_current_task_btf(), 0, 0);
+	return serving && serving->state == SERVING_ONE ? serving : NULL;
+}
+
+/* "traceparent: 00-<trace id>-<span id>-<flags>\r\n" (W3C Trace Context), in the serving trace if any. */
+static __always_inline void traceparent_line(__u8 *line, struct serving *serving)
 {
 	const char prefix[] = "traceparent: 00-";
 	__builtin_memcpy(line, prefix, 16);
-#pragma unroll
-	for (int k = 0; k < 4; k++)
-		hex32(line + 16 + 8 * k, bpf_get_prandom_u32());
+	if (serving) {
+		__builtin_memcpy(line + 16, serving->trace_id, 32);
+		line[66] = serving->flags[0];
+		line[67] = serving->flags[1];
+	} else {
+		random_trace_id(line + 16);
+		line[66] = '0';
+		line[67] = '1';
+	}
 	line[48] = '-';
 	__u32 hi = bpf_get_prandom_u32();
 	__u32 lo = bpf_get_prandom_u32() | (hi == 0); /* an all-zero span id is invalid */
 	hex32(line + 49, hi);
 	hex32(line + 57, lo);
-	__builtin_memcpy(line + 65, "-01\r\n", 5);
+	line[65] = '-';
+	line[68] = '\r';
+	line[69] = '\n';
+}
+
+static __always_inline bool lower_hex(__u8 c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+/*
+ * The trace id and flags of the traceparent line at sc->buf[at] ("traceparent:" OWS "00-" trace
+ * "-" parent "-" flags), into serving; false unless it is a valid version 00 value, by the rules
+ * the agent's parser applies (lowercase hex, no all-zero id).
+ */
+static __always_inline bool parse_traceparent(struct inject_scan *sc, __u32 at, struct serving *serving)
+{
+	__u32 v = at + 12;
+	if (sc->buf[v & (INJECT_SCAN - 1)] == ' ' || sc->buf[v & (INJECT_SCAN - 1)] == '\t')
+		v++;
+	if (v + TRACEPARENT_LINE - 15 > sc->len)
+		return false;
+	if (sc->buf[v & (INJECT_SCAN - 1)] != '0' || sc->buf[(v + 1) & (INJECT_SCAN - 1)] != '0' ||
+	    sc->buf[(v + 2) & (INJECT_SCAN - 1)] != '-' || sc->buf[(v + 35) & (INJECT_SCAN - 1)] != '-' ||
+	    sc->buf[(v + 52) & (INJECT_SCAN - 1)] != '-')
+		return false;
+	__u8 trace_bits = 0, parent_bits = 0;
+#pragma unroll
+	for (int k = 0; k < 32; k++) {
+		__u8 c = sc->buf[(v + 3 + k) & (INJECT_SCAN - 1)];
+		if (!lower_hex(c))
+			return false;
+		serving->trace_id[k] = c;
+		trace_bits |= c ^ '0';
+	}
+#pragma unroll
+	for (int k = 0; k < 16; k++) {
+		__u8 c = sc->buf[(v + 36 + k) & (INJECT_SCAN - 1)];
+		if (!lower_hex(c))
+			return false;
+		parent_bits |= c ^ '0';
+	}
+	__u8 f0 = sc->buf[(v + 53) & (INJECT_SCAN - 1)];
+	__u8 f1 = sc->buf[(v + 54) & (INJECT_SCAN - 1)];
+	__u8 after = sc->buf[(v + 55) & (INJECT_SCAN - 1)];
+	if (!trace_bits || !parent_bits || !lower_hex(f0) || !lower_hex(f1) ||
+	    (after != '\r' && after != ' ' && after != '\t'))
+		return false;
+	serving->flags[0] = f0;
+	serving->flags[1] = f1;
+	return true;
+}
+
+/*
+ * A traced server read the start of a request (origin ACCEPT, injection on): its thread now
+ * serves it. A request with no valid traceparent gets a trace id made here, reported ahead of the
+ * read's record (EVENT_TRACE_ROOT, seq the request's first byte) so the agent gives its SERVER
+ * span that trace.
+ */
+static __noinline void serving_begin(struct scratch *s, struct sock_info *info, __s32 fd, __u8 syscall)
+{
+	struct socket_event *data = &s->event;
+	__u32 n = data->captured_len < INJECT_SCAN ? data->captured_len : INJECT_SCAN;
+	struct inject_scan *sc = inject_scan_state();
+	if (!sc || n < 20)
+		return;
+	barrier_var(n);
+	if (n > INJECT_SCAN || bpf_probe_read_kernel(sc->buf, n, s->payload) || !method_first(sc))
+		return;
+	scan_head(sc, n);
+	if (sc->refused || !request_line(sc))
+		return; /* not the start of a request: a body, or more of a head */
+	struct serving *serving = bpf_task_storage_get(&serving_threads, bpf_get_current_task_btf(), 0,
+						       BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!serving)
+		return;
+	if (!info->request_open) {
+		info->request_open = 1;
+		serving->open++;
+	}
+	if (serving->open > 1) {
+		serving->state = SERVING_SEVERAL; /* which request a call is for cannot be told */
+		return;
+	}
+	serving->sock = info->sock;
+	serving->state = SERVING_ONE;
+	if (sc->traceparent && parse_traceparent(sc, sc->traceparent, serving))
+		return;
+	random_trace_id(serving->trace_id);
+	serving->flags[0] = '0';
+	serving->flags[1] = '1';
+	struct trace_root *root = trace_root_record();
+	if (!root)
+		return;
+	fill_header(&root->event, EVENT_TRACE_ROOT, info, fd, syscall);
+	root->event.seq = data->seq;
+	root->event.total_len = 32;
+	root->event.captured_len = 32;
+	__builtin_memcpy(root->trace_id, serving->trace_id, 32);
+	if (bpf_ringbuf_output(&events, root, sizeof(*root), BPF_RB_NO_WAKEUP)) {
+		count(COUNTER_RINGBUF_DROPS);
+		return;
+	}
+	count(COUNTER_EVENTS);
+}
+
+/*
+ * The thread began to answer on a connection: the request it read there is over for its calls. A
+ * thread serving several is trusted again once it has answered them all. (A request read on one
+ * thread and answered on another leaves the first thread's count high: its calls then start new
+ * traces, and the agent, which sees the whole exchange, links what it can.)
+ */
+static __always_inline void serving_answered(struct sock_info *info)
+{
+	struct serving *serving = bpf_task_storage_get(&serving_threads, bpf_get_current_task_btf(), 0, 0);
+	if (!serving)
+		return;
+	if (info->request_open) {
+		info->request_open = 0;
+		if (serving->open)
+			serving->open--;
+	}
+	if (serving->state == SERVING_ONE && serving->sock == info->sock)
+		serving->state = SERVING_ANSWERED;
+	else if (serving->state == SERVING_SEVERAL && !serving->open)
+		serving->state = SERVING_NONE;
 }
 
 /* At a traced write's entry: arm an injection if the write begins with a whole head that needs one. */
@@ -904,13 +1116,11 @@ static __always_inline void inject_arm(__u8 syscall)
 		return;
 	__u32 n = len < INJECT_SCAN ? len : INJECT_SCAN;
 	barrier_var(n);
-	if (n > INJECT_SCAN || bpf_probe_read_user(sc->buf, n, (void *)buf))
+	if (n > INJECT_SCAN || bpf_probe_read_user(sc->buf, n, (void *)buf) || !method_first(sc))
 		return;
-	sc->len = n;
-	sc->line_start = sc->line_end = sc->head_end = 0;
-	sc->refused = 0;
-	bpf_loop(INJECT_SCAN, inject_scan_step, NULL, 0);
-	if (sc->refused || !sc->head_end || !request_line(sc))
+	scan_head(sc, n);
+	/* Never a second traceparent; and only a whole head, so none can hide in a later write. */
+	if (sc->refused || sc->traceparent || !sc->head_end || !request_line(sc))
 		return;
 	struct injection inj = {
 		.local_port = info->local_port,
@@ -918,7 +1128,7 @@ static __always_inline void inject_arm(__u8 syscall)
 		.offset = sc->line_end,
 		.state = INJECT_ARMED,
 	};
-	traceparent_line(inj.line);
+	traceparent_line(inj.line, serving_context());
 	bpf_map_update_elem(&injections, &id, &inj, BPF_ANY);
 }
 
@@ -1158,6 +1368,12 @@ static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
 	capture_bytes(s, &iovs, iovcnt, buf, ret);
 	if (info->h2 != H2_YES || !cursor->synced)
 		h2_detect(s, info, cursor, &iovs, iovcnt, buf, iov_array, iov_total, ret, at_start);
+	if (settings.inject_traceparent && info->origin == ORIGIN_ACCEPT && e->mode == CAPTURE_BYTES) {
+		if (direction == DIR_INGRESS)
+			serving_begin(s, info, fd, syscall);
+		else
+			serving_answered(info);
+	}
 	submit(e);
 	return 0;
 }

@@ -36,6 +36,12 @@ enum event_type {
 	 * bytes inserted (the line, as payload), frame_start where in the written bytes they went.
 	 */
 	EVENT_TRACE_INJECTED = 4,
+	/*
+	 * Injection on: a traced server began to read a request with no valid traceparent, and the
+	 * kernel made the trace id its thread's calls will carry. Comes just before that read's data
+	 * record: seq is the request's first byte, the payload the trace id (32 hex digits).
+	 */
+	EVENT_TRACE_ROOT = 5,
 };
 
 enum direction {

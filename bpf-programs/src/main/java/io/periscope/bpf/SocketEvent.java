@@ -28,6 +28,12 @@ public final class SocketEvent {
    * in the written bytes the line went.
    */
   public static final byte TYPE_TRACE_INJECTED = 4;
+  /**
+   * Injection on: a traced server began reading a request with no valid traceparent, and the
+   * kernel made the trace id (the payload, 32 hex digits) that its thread's calls carry;
+   * {@link #sequence()} is the request's first byte. Comes before that read's data record.
+   */
+  public static final byte TYPE_TRACE_ROOT = 5;
   /** Bytes of an inserted "traceparent: 00-...-...-01\r\n" line. */
   public static final int TRACEPARENT_LINE = 70;
 

@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -12,6 +14,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Traceparent injection on the real kernel: a python client writes three requests on one
@@ -22,6 +25,8 @@ import org.junit.jupiter.api.Test;
 @Tag("kernel")
 class TraceparentInjectionTest {
   private static final int PORT = 18_151;
+  private static final int MIDDLE_PORT = 18_152;
+  private static final int DOWNSTREAM_PORT = 18_153;
   private static final String OWN_TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
   record Seen(byte type, byte direction, int tgid, long seq, int total, int frameStart, String payload) {}
@@ -146,5 +151,100 @@ class TraceparentInjectionTest {
         .isEqualTo(written.get(0).total + SocketEvent.TRACEPARENT_LINE);
     assertThat(counters.traceparentsInjected()).isEqualTo(2);
     assertThat(counters.injectionsFailed()).isZero();
+  }
+
+  /**
+   * A threading python server in the middle calls a downstream one while it serves each request:
+   * its calls carry the trace of the request being served, taken from that request's traceparent,
+   * or, for a request without one, a trace id the kernel made and reported for it. The client is
+   * not traced (the capture follows the two servers' pids), so nothing is inserted into its requests.
+   */
+  @Test
+  void callsMadeWhileServingARequestContinueItsTrace(@TempDir Path tmp) throws Exception {
+    KernelSupport.check();
+    Path received = tmp.resolve("downstream.out");
+    Process downstream = new ProcessBuilder("/usr/bin/python3", "-c", """
+        import http.server, sys
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = 'HTTP/1.1'
+            def do_GET(self):
+                print(self.headers.get('traceparent', '-'), flush=True)
+                self.send_response(200); self.send_header('Content-Length', '2'); self.end_headers(); self.wfile.write(b'ok')
+            def log_message(self, *a): pass
+        s = http.server.HTTPServer(('127.0.0.1', %d), H); print('ready', flush=True); s.serve_forever()
+        """.formatted(DOWNSTREAM_PORT)).redirectErrorStream(true).redirectOutput(received.toFile()).start();
+    Process middle = new ProcessBuilder("/usr/bin/python3", "-c", """
+        import http.server, http.client
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = 'HTTP/1.1'
+            def do_GET(self):
+                c = http.client.HTTPConnection('127.0.0.1', %d); c.request('GET', '/down' + self.path)
+                r = c.getresponse(); r.read(); c.close()
+                self.send_response(200); self.send_header('Content-Length', '4'); self.end_headers(); self.wfile.write(b'done')
+            def log_message(self, *a): pass
+        s = http.server.ThreadingHTTPServer(('127.0.0.1', %d), H); print('ready', flush=True); s.serve_forever()
+        """.formatted(DOWNSTREAM_PORT, MIDDLE_PORT)).redirectErrorStream(true).start();
+    List<Seen> seen = new ArrayList<>();
+    String client;
+    try {
+      for (int i = 0; i < 500 && !Files.readString(received).startsWith("ready"); i++) {
+        Thread.sleep(10);
+      }
+      assertThat(Files.readString(received)).startsWith("ready");
+      assertThat(new String(middle.getInputStream().readNBytes(6))).startsWith("ready");
+      int self = (int) ProcessHandle.current().pid();
+      CaptureConfig config = CaptureConfig.everything(self).withPids(Set.of((int) middle.pid(), (int) downstream.pid()))
+          .withTraceparentInjection(true);
+      try (KernelCapture capture = KernelCapture.start(config)) {
+        Process caller = new ProcessBuilder("/usr/bin/python3", "-c", """
+            import socket
+            c = socket.create_connection(('127.0.0.1', %d)); f = c.makefile('rb')
+            def answer():
+                while f.readline() != b'\\r\\n': pass
+                f.read(4)
+            c.sendall(b'GET /with HTTP/1.1\\r\\nHost: m\\r\\ntraceparent: %s\\r\\n\\r\\n'); answer()
+            c.sendall(b'GET /without HTTP/1.1\\r\\nHost: m\\r\\n\\r\\n'); answer()
+            print('answered', flush=True)
+            """.formatted(MIDDLE_PORT, OWN_TRACEPARENT)).redirectErrorStream(true).start();
+        client = new String(caller.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+        assertThat(caller.waitFor()).as(client).isZero();
+        SocketEvent view = new SocketEvent();
+        long deadline = System.nanoTime() + 3_000_000_000L;
+        while (System.nanoTime() < deadline) {
+          capture.poll((memory, offset, length) -> {
+            assertThat(view.wrap(memory, offset, length)).isTrue();
+            byte[] payload = new byte[view.capturedLength()];
+            MemorySegment.copy(memory, ValueLayout.JAVA_BYTE, view.payloadOffset(), payload, 0, payload.length);
+            seen.add(new Seen(view.type(), view.direction(), view.tgid(), view.sequence(), view.totalLength(),
+                view.frameStart(), new String(payload, StandardCharsets.US_ASCII)));
+          });
+          Thread.sleep(10);
+        }
+        assertThat(capture.counters().traceparentsInjected()).isEqualTo(2);
+      }
+    } finally {
+      middle.destroy();
+      downstream.destroy();
+    }
+    assertThat(client).contains("answered");
+    downstream.waitFor();
+    List<String> lines = Files.readAllLines(received);
+    assertThat(lines).as("what the downstream server printed").hasSize(3);
+    String[] traceparents = {lines.get(1), lines.get(2)};
+    // The call made for the request with a traceparent: its trace, a new parent id.
+    String ownTrace = OWN_TRACEPARENT.substring(3, 35);
+    assertThat(traceparents[0]).matches("00-" + ownTrace + "-[0-9a-f]{16}-01").doesNotContain(OWN_TRACEPARENT.substring(36, 52));
+    // The call made for the request without: the trace id the kernel made for that request.
+    List<Seen> roots = seen.stream().filter(s -> s.type == SocketEvent.TYPE_TRACE_ROOT).toList();
+    assertThat(roots).hasSize(1);
+    Seen root = roots.getFirst();
+    assertThat(root.tgid).isEqualTo((int) middle.pid());
+    assertThat(root.payload).matches("[0-9a-f]{32}").isNotEqualTo(ownTrace);
+    assertThat(traceparents[1]).matches("00-" + root.payload + "-[0-9a-f]{16}-01");
+    Seen withoutRead = seen.stream().filter(s -> s.type == SocketEvent.TYPE_DATA && s.tgid == (int) middle.pid()
+        && s.direction == SocketEvent.DIRECTION_INGRESS && s.payload.startsWith("GET /without ")).findFirst().orElseThrow();
+    assertThat(root.seq).as("the root is for the request without a traceparent").isEqualTo(withoutRead.seq);
+    assertThat(seen.stream().filter(s -> s.type == SocketEvent.TYPE_TRACE_INJECTED).map(s -> s.payload.strip()))
+        .containsExactly("traceparent: " + traceparents[0], "traceparent: " + traceparents[1]);
   }
 }
