@@ -41,6 +41,8 @@ int main(void)
 	FIELD(periscope_config, filter_comms);
 	FIELD(periscope_config, filter_ports);
 	FIELD(periscope_config, inject_traceparent);
+	FIELD(periscope_config, sample_all);
+	FIELD(periscope_config, sample_bound);
 	printf("traceparent_line=%d\n", TRACEPARENT_LINE);
 	printf("max_capture=%d\n", MAX_CAPTURE);
 	return 0;

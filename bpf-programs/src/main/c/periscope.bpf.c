@@ -727,6 +727,8 @@ static __always_inline bool h2_plausible_header(const __u8 *h)
  */
 #define INJECT_SCAN 1024  /* head bytes looked at; a longer head is sent as it is */
 #define METHOD_MAX 16     /* longest request method recognised ("PROPPATCH", "OPTIONS", ...) */
+#define REQUEST_LINE_MIN 14 /* "M / HTTP/1.1\r\n" */
+#define REQUEST_HEAD_MIN 16 /* the same, and the empty line */
 
 enum inject_state { INJECT_ARMED = 1, INJECT_DONE = 2 };
 
@@ -850,7 +852,7 @@ static __always_inline bool method_first(struct inject_scan *sc)
 static __always_inline bool request_line(struct inject_scan *sc)
 {
 	__u32 end = sc->line_end;
-	if (end < 20 || end > INJECT_SCAN)
+	if (end < REQUEST_LINE_MIN || end > INJECT_SCAN)
 		return false;
 	const char version[] = " HTTP/1.";
 #pragma unroll
@@ -870,12 +872,20 @@ static __always_inline void hex32(__u8 *out, __u32 v)
 	}
 }
 
-/* A fresh trace id, as 32 lowercase hex digits. */
-static __always_inline void random_trace_id(__u8 *hex)
+/* A fresh trace id, as 32 lowercase hex digits, and its sampled flag as 2 (TraceIdRatioBased). */
+static __always_inline void random_trace_id(__u8 *hex, __u8 *flags)
 {
+	__u32 r[4];
 #pragma unroll
-	for (int k = 0; k < 4; k++)
-		hex32(hex + 8 * k, bpf_get_prandom_u32());
+	for (int k = 0; k < 4; k++) {
+		r[k] = bpf_get_prandom_u32();
+		hex32(hex + 8 * k, r[k]);
+	}
+	__s64 low = (__s64)(((__u64)r[2] << 32) | r[3]);
+	__s64 magnitude = low < 0 ? -low : low; /* the minimum stays negative, as in Java's Math.abs */
+	bool sampled = settings.sample_all || magnitude < settings.sample_bound;
+	flags[0] = '0';
+	flags[1] = sampled ? '1' : '0';
 }
 
 /*
@@ -944,9 +954,7 @@ static __always_inline void traceparent_line(__u8 *line, struct serving *serving
 		line[66] = serving->flags[0];
 		line[67] = serving->flags[1];
 	} else {
-		random_trace_id(line + 16);
-		line[66] = '0';
-		line[67] = '1';
+		random_trace_id(line + 16, line + 66);
 	}
 	line[48] = '-';
 	__u32 hi = bpf_get_prandom_u32();
@@ -1017,7 +1025,7 @@ static __noinline void serving_begin(struct scratch *s, struct sock_info *info, 
 	struct socket_event *data = &s->event;
 	__u32 n = data->captured_len < INJECT_SCAN ? data->captured_len : INJECT_SCAN;
 	struct inject_scan *sc = inject_scan_state();
-	if (!sc || n < 20)
+	if (!sc || n < REQUEST_HEAD_MIN)
 		return;
 	barrier_var(n);
 	if (n > INJECT_SCAN || bpf_probe_read_kernel(sc->buf, n, s->payload) || !method_first(sc))
@@ -1041,9 +1049,7 @@ static __noinline void serving_begin(struct scratch *s, struct sock_info *info, 
 	serving->state = SERVING_ONE;
 	if (sc->traceparent && parse_traceparent(sc, sc->traceparent, serving))
 		return;
-	random_trace_id(serving->trace_id);
-	serving->flags[0] = '0';
-	serving->flags[1] = '1';
+	random_trace_id(serving->trace_id, serving->flags);
 	struct trace_root *root = trace_root_record();
 	if (!root)
 		return;
@@ -1112,7 +1118,7 @@ static __always_inline void inject_arm(__u8 syscall)
 		len = first.iov_len;
 	}
 	struct inject_scan *sc = inject_scan_state();
-	if (!sc || len < 20)
+	if (!sc || len < REQUEST_HEAD_MIN)
 		return;
 	__u32 n = len < INJECT_SCAN ? len : INJECT_SCAN;
 	barrier_var(n);

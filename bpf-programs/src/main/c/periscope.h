@@ -127,7 +127,13 @@ struct periscope_config {
 	__u8 filter_comms;     /* ... or whose comm is in the filter_comms map */
 	__u8 filter_ports;     /* trace only sockets whose local or remote port is in filter_ports */
 	__u8 inject_traceparent; /* insert a traceparent into plaintext HTTP/1 requests that have none */
-	__u8 pad[4];
+	/*
+	 * Traces the kernel starts (injection) are sampled as the agent's ratio sampler samples them
+	 * (OpenTelemetry's TraceIdRatioBased): all, or when |lower 64 bits of the trace id| < sample_bound.
+	 */
+	__u8 sample_all;
+	__u8 pad[2];
+	__s64 sample_bound;
 };
 
 #endif /* PERISCOPE_H */

@@ -41,6 +41,8 @@ The capabilities the agent uses, and why (README, "Capabilities"):
   PERFMON          attach tracepoint programs, read kernel memory from them (bpf_probe_read_kernel)
   SYS_PTRACE       read /proc/PID/exe and the process details of other users' processes
   DAC_READ_SEARCH  read tracefs (root-only files) to attach tracepoints, and /proc entries
+  NET_ADMIN        only with linking.injectTraceparent: load sockops and sk_msg programs, attach
+                   them to the cgroup v2 root and the sockhash
 With sysAdminFallback, SYS_ADMIN stands in for BPF and PERFMON (kernels before 5.8) and lets the
 agent mount tracefs.
 */}}
@@ -54,5 +56,8 @@ agent mount tracefs.
 - PERFMON
 - SYS_PTRACE
 - DAC_READ_SEARCH
+{{- end }}
+{{- if .Values.linking.injectTraceparent }}
+- NET_ADMIN
 {{- end }}
 {{- end }}

@@ -41,6 +41,7 @@ public record AgentConfig(
     long linkWindowNanos,
     boolean sdkServerSpans,
     boolean stitchKeys,
+    boolean injectTraceparent,
     boolean queryValues,
     double samplingRatio,
     @Nullable InetSocketAddress healthAddress,
@@ -86,6 +87,9 @@ public record AgentConfig(
                                  (default: none; the SDK makes them)
         --stitch-keys            put periscope.stitch_key (client endpoint + TCP sequence number of the
                                  request) on every span, to join spans of agents on two nodes
+        --inject-traceparent     insert a traceparent into plaintext HTTP/1 requests that traced
+                                 clients send without one, so the next hop (another node, an SDK)
+                                 continues the trace; edits requests in flight: see README
         --sampling-ratio R       share of new traces kept, 0-1 (default 1); a span with a parent
                                  follows the parent's sampled flag (default: $OTEL_TRACES_SAMPLER)
 
@@ -182,6 +186,7 @@ public record AgentConfig(
     boolean queryValues = false;
     boolean sdkServerSpans = false;
     boolean stitchKeys = false;
+    boolean injectTraceparent = false;
     double samplingRatio = DEFAULT_SAMPLING_RATIO;
     InetSocketAddress healthAddress = null;
     LogFormat logFormat = LogFormat.TEXT;
@@ -223,6 +228,7 @@ public record AgentConfig(
         case QUERY_VALUES -> queryValues = bool(origin, v.text());
         case SDK_SERVER_SPANS -> sdkServerSpans = bool(origin, v.text());
         case STITCH_KEYS -> stitchKeys = bool(origin, v.text());
+        case INJECT_TRACEPARENT -> injectTraceparent = bool(origin, v.text());
         case LINK_WINDOW_MS -> linkWindowNanos = 1_000_000L * integer(origin, v.text(), 0, 10_000,
             "a number of milliseconds from 0 to 10000");
         case SAMPLING_RATIO -> samplingRatio = ratio(origin, v.text());
@@ -253,7 +259,7 @@ public record AgentConfig(
       }
     }
     return new AgentConfig(exporter(file, env, flags), Set.copyOf(pids), Set.copyOf(processes), Set.copyOf(ports),
-        captureBytes, ringBufferBytes, linkWindowNanos, sdkServerSpans, stitchKeys, queryValues, samplingRatio, healthAddress, logFormat, metadata,
+        captureBytes, ringBufferBytes, linkWindowNanos, sdkServerSpans, stitchKeys, injectTraceparent, queryValues, samplingRatio, healthAddress, logFormat, metadata,
         help, version);
   }
 
@@ -329,7 +335,8 @@ public record AgentConfig(
 
   /** The kernel capture's part of the configuration. */
   CaptureConfig capture(int agentPid) {
-    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, processes, ports);
+    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, processes, ports, injectTraceparent,
+        samplingRatio);
   }
 
   private static @Nullable String blankToNull(@Nullable String s) {

@@ -179,6 +179,12 @@ public final class Main {
         + " %d client and %d server spans Periscope left to it").formatted(l.linked(), l.linkedInProcess(),
         l.ambiguous(), l.unlinkedAfterWait(), l.heldOverflow(), l.sdkProcesses(), l.sdkClientSpans(),
         l.sdkServerSpans()));
+    if (config.injectTraceparent()) {
+      report(config, err, Level.INFO, ("traceparent injection: %d requests given one, %d armed that left without,"
+          + " %d injected client spans left as roots (another trace than their thread's request), %d kernel"
+          + " contexts unmatched").formatted(k.traceparentsInjected(), k.injectionsFailed(), l.injectedElsewhere(),
+          l.kernelContextsDropped()));
+    }
     report(config, err, Level.INFO, "export: %d spans exported, %d dropped (queue full), %d failed".formatted(
         e.spansExported(), e.spansDropped(), e.spansFailed()));
     KubernetesMetadata kubernetes = agent.metadata().kubernetes();

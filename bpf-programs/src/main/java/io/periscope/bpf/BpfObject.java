@@ -62,6 +62,12 @@ public final class BpfObject implements AutoCloseable {
     notAutoAttached.add(program);
   }
 
+  /** Leaves a map out of the load: one only excluded programs use (creating some map types takes privileges). */
+  public void excludeMap(String map) {
+    checkState(!loaded, "maps can only be excluded before load");
+    Libbpf.setAutocreate(Libbpf.findMap(object, map), false);
+  }
+
   /** Loads the program but leaves its attachment to the caller ({@link #attachToCgroup}, {@link #attachToMap}). */
   public void attachManually(String program) {
     checkState(!loaded, "choose before load");

@@ -13,9 +13,11 @@ import java.util.Set;
  * @param ringBufferBytes ring buffer size: a power of two, at least one page
  * @param injectTraceparent insert a traceparent into the plaintext HTTP/1 requests traced clients
  *                          write without one (sockops on the cgroup v2 root, sk_msg)
+ * @param samplingRatio     the share of the traces the kernel starts (injecting) that are sampled,
+ *                          as the agent's ratio sampler decides it for the same trace id
  */
 public record CaptureConfig(int agentPid, int captureBytes, int ringBufferBytes,
-    Set<Integer> pids, Set<String> comms, Set<Integer> ports, boolean injectTraceparent) {
+    Set<Integer> pids, Set<String> comms, Set<Integer> ports, boolean injectTraceparent, double samplingRatio) {
 
   public static final int DEFAULT_CAPTURE_BYTES = SocketEvent.MAX_CAPTURE;
   public static final int DEFAULT_RING_BUFFER_BYTES = 8 << 20;
@@ -31,6 +33,9 @@ public record CaptureConfig(int agentPid, int captureBytes, int ringBufferBytes,
     }
     if (ringBufferBytes < 4096 || Integer.bitCount(ringBufferBytes) != 1) {
       throw new IllegalArgumentException("ringBufferBytes must be a power of two >= 4096: " + ringBufferBytes);
+    }
+    if (!(samplingRatio >= 0 && samplingRatio <= 1)) {
+      throw new IllegalArgumentException("samplingRatio must be from 0 to 1: " + samplingRatio);
     }
     for (String comm : comms) {
       if (comm.isEmpty() || comm.length() > MAX_COMM_LENGTH) {
@@ -49,7 +54,7 @@ public record CaptureConfig(int agentPid, int captureBytes, int ringBufferBytes,
 
   public CaptureConfig(int agentPid, int captureBytes, int ringBufferBytes, Set<Integer> pids, Set<String> comms,
       Set<Integer> ports) {
-    this(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, false);
+    this(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, false, 1.0);
   }
 
   /** Traces everything but the agent itself, with the default sizes. */
@@ -57,19 +62,23 @@ public record CaptureConfig(int agentPid, int captureBytes, int ringBufferBytes,
     return new CaptureConfig(agentPid, DEFAULT_CAPTURE_BYTES, DEFAULT_RING_BUFFER_BYTES, Set.of(), Set.of(), Set.of());
   }
 
+  public CaptureConfig withTraceparentInjection(boolean inject, double samplingRatio) {
+    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, inject, samplingRatio);
+  }
+
   public CaptureConfig withTraceparentInjection(boolean inject) {
-    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, inject);
+    return withTraceparentInjection(inject, samplingRatio);
   }
 
   public CaptureConfig withPorts(Set<Integer> ports) {
-    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, injectTraceparent);
+    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, injectTraceparent, samplingRatio);
   }
 
   public CaptureConfig withPids(Set<Integer> pids) {
-    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, injectTraceparent);
+    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, injectTraceparent, samplingRatio);
   }
 
   public CaptureConfig withComms(Set<String> comms) {
-    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, injectTraceparent);
+    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, injectTraceparent, samplingRatio);
   }
 }

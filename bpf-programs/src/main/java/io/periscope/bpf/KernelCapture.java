@@ -21,7 +21,7 @@ import org.jspecify.annotations.Nullable;
 public final class KernelCapture implements AutoCloseable {
   static final String OBJECT_RESOURCE = "/bpf/periscope.bpf.o";
   /** sizeof(struct periscope_config): the only variable in the object's .rodata. */
-  static final int CONFIG_SIZE = 16;
+  static final int CONFIG_SIZE = 24;
   /** The programs of traceparent injection: loaded and attached only when it is on. */
   static final List<String> INJECTION_PROGRAMS = List.of("inject_track", "inject_traceparent");
   private static final int BPF_SK_MSG_VERDICT = 7;
@@ -46,6 +46,9 @@ public final class KernelCapture implements AutoCloseable {
   }
 
   public static KernelCapture start(CaptureConfig config) {
+    if (config.injectTraceparent()) {
+      KernelSupport.requireInjectionCapability();
+    }
     BpfObject object = BpfObject.open(objectBytes());
     RingBuffer ring = null;
     try {
@@ -57,6 +60,9 @@ public final class KernelCapture implements AutoCloseable {
         } else {
           object.exclude(program);
         }
+      }
+      if (!config.injectTraceparent()) {
+        object.excludeMap("inject_socks"); // a sockhash: creating one takes CAP_NET_ADMIN
       }
       object.load();
       fillFilters(object, config);
@@ -129,6 +135,19 @@ public final class KernelCapture implements AutoCloseable {
     rodata.set(ValueLayout.JAVA_BYTE, 9, (byte) (config.comms().isEmpty() ? 0 : 1));
     rodata.set(ValueLayout.JAVA_BYTE, 10, (byte) (config.ports().isEmpty() ? 0 : 1));
     rodata.set(ValueLayout.JAVA_BYTE, 11, (byte) (config.injectTraceparent() ? 1 : 0));
+    rodata.set(ValueLayout.JAVA_BYTE, 12, (byte) (config.samplingRatio() == 1.0 ? 1 : 0));
+    rodata.set(LONG, 16, sampleBound(config.samplingRatio()));
+  }
+
+  /** OpenTelemetry's TraceIdRatioBased bound: a trace is sampled when |its lower 64 bits| is below it. */
+  static long sampleBound(double ratio) {
+    if (ratio == 0.0) {
+      return Long.MIN_VALUE;
+    }
+    if (ratio == 1.0) {
+      return Long.MAX_VALUE;
+    }
+    return (long) (ratio * Long.MAX_VALUE);
   }
 
   private static void fillFilters(BpfObject object, CaptureConfig config) {

@@ -14,6 +14,7 @@ public final class KernelSupport {
   private static final int CAP_SYS_ADMIN = 21;
   private static final int CAP_PERFMON = 38;
   private static final int CAP_BPF = 39;
+  private static final int CAP_NET_ADMIN = 12;
 
   private KernelSupport() {}
 
@@ -42,6 +43,18 @@ public final class KernelSupport {
       String who = Libc.effectiveUid() == 0 ? "root without the needed capabilities" : "not root";
       throw new BpfException("running as " + who + ": Periscope loads eBPF programs, which needs root"
           + " (sudo ./periscope) or the capabilities CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN)");
+    }
+  }
+
+  /**
+   * Traceparent injection loads sockops and sk_msg programs and attaches one to a cgroup: the
+   * kernel asks for CAP_NET_ADMIN (or CAP_SYS_ADMIN) for those program types.
+   */
+  static void requireInjectionCapability() {
+    long effective = effectiveCapabilities();
+    if ((effective & (1L << CAP_NET_ADMIN)) == 0 && (effective & (1L << CAP_SYS_ADMIN)) == 0) {
+      throw new BpfException("traceparent injection (--inject-traceparent) needs the capability CAP_NET_ADMIN"
+          + " (or root): it loads sockops and sk_msg programs; grant it, or turn injection off");
     }
   }
 

@@ -38,6 +38,8 @@ final class Libbpf {
       FunctionDescriptor.of(ADDRESS, ADDRESS));
   private static final MethodHandle SET_AUTOLOAD = LIB.function("bpf_program__set_autoload",
       FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_BOOLEAN));
+  private static final MethodHandle SET_AUTOCREATE = LIB.function("bpf_map__set_autocreate",
+      FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_BOOLEAN));
   private static final MethodHandle ATTACH_CGROUP = LIB.functionWithErrno("bpf_program__attach_cgroup",
       FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_INT));
   private static final MethodHandle PROG_ATTACH = LIB.function("bpf_prog_attach",
@@ -167,6 +169,20 @@ final class Libbpf {
       int rc = (int) SET_AUTOLOAD.invokeExact(program, autoload);
       if (rc < 0) {
         throw new BpfException("set autoload of " + programName(program), -rc);
+      }
+    } catch (BpfException e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  /** Whether {@link #load} creates the map (before load only; a map no loaded program uses). */
+  static void setAutocreate(MemorySegment map, boolean autocreate) {
+    try {
+      int rc = (int) SET_AUTOCREATE.invokeExact(map, autocreate);
+      if (rc < 0) {
+        throw new BpfException("set autocreate of a map", -rc);
       }
     } catch (BpfException e) {
       throw e;

@@ -68,6 +68,8 @@ class SocketEventLayoutTest {
     assertThat(c("periscope_config.filter_comms")).isEqualTo(9);
     assertThat(c("periscope_config.filter_ports")).isEqualTo(10);
     assertThat(c("periscope_config.inject_traceparent")).isEqualTo(11);
+    assertThat(c("periscope_config.sample_all")).isEqualTo(12);
+    assertThat(c("periscope_config.sample_bound")).isEqualTo(16);
     assertThat(SocketEvent.TRACEPARENT_LINE).isEqualTo(c("traceparent_line"));
   }
 

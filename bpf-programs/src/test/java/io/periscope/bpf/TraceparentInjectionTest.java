@@ -27,6 +27,7 @@ class TraceparentInjectionTest {
   private static final int PORT = 18_151;
   private static final int MIDDLE_PORT = 18_152;
   private static final int DOWNSTREAM_PORT = 18_153;
+  private static final int SAMPLED_PORT = 18_154;
   private static final String OWN_TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
   record Seen(byte type, byte direction, int tgid, long seq, int total, int frameStart, String payload) {}
@@ -246,5 +247,68 @@ class TraceparentInjectionTest {
     assertThat(root.seq).as("the root is for the request without a traceparent").isEqualTo(withoutRead.seq);
     assertThat(seen.stream().filter(s -> s.type == SocketEvent.TYPE_TRACE_INJECTED).map(s -> s.payload.strip()))
         .containsExactly("traceparent: " + traceparents[0], "traceparent: " + traceparents[1]);
+  }
+
+  /**
+   * The traces the kernel starts are sampled as the agent's ratio sampler (OpenTelemetry's
+   * TraceIdRatioBased) samples the same trace id: the injected flags say so, and the agent's
+   * spans for those traces follow them.
+   */
+  @Test
+  void theTracesTheKernelStartsAreSampledByTheAgentsRatioRule() throws Exception {
+    KernelSupport.check();
+    int self = (int) ProcessHandle.current().pid();
+    int requests = 40;
+    CaptureConfig config = CaptureConfig.everything(self).withPorts(Set.of(SAMPLED_PORT))
+        .withTraceparentInjection(true, 0.5);
+    List<String> lines = new ArrayList<>();
+    try (KernelCapture capture = KernelCapture.start(config)) {
+      Process server = new ProcessBuilder("/usr/bin/python3", "-c", """
+          import socket
+          s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+          s.bind(('127.0.0.1', %d)); s.listen(1); print('ready', flush=True)
+          c, _ = s.accept(); f = c.makefile('rb')
+          for _ in range(%d):
+              while f.readline() != b'\\r\\n': pass
+              c.sendall(b'HTTP/1.1 204 No Content\\r\\n\\r\\n')
+          c.close()
+          """.formatted(SAMPLED_PORT, requests)).redirectErrorStream(true).start();
+      assertThat(new String(server.getInputStream().readNBytes(6))).startsWith("ready");
+      Process client = new ProcessBuilder("/usr/bin/python3", "-c", """
+          import socket
+          c = socket.create_connection(('127.0.0.1', %d)); f = c.makefile('rb')
+          for i in range(%d):
+              c.sendall(b'GET /%%d HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n' %% i)
+              while f.readline() != b'\\r\\n': pass
+          """.formatted(SAMPLED_PORT, requests)).redirectErrorStream(true).start();
+      assertThat(client.waitFor()).isZero();
+      assertThat(server.waitFor()).isZero();
+      SocketEvent view = new SocketEvent();
+      long deadline = System.nanoTime() + 5_000_000_000L;
+      while (System.nanoTime() < deadline && lines.size() < requests) {
+        capture.poll((memory, offset, length) -> {
+          assertThat(view.wrap(memory, offset, length)).isTrue();
+          if (view.type() == SocketEvent.TYPE_TRACE_INJECTED) {
+            byte[] payload = new byte[view.capturedLength()];
+            MemorySegment.copy(memory, ValueLayout.JAVA_BYTE, view.payloadOffset(), payload, 0, payload.length);
+            lines.add(new String(payload, StandardCharsets.US_ASCII));
+          }
+        });
+        Thread.sleep(10);
+      }
+    }
+    assertThat(lines).hasSize(requests);
+    long bound = KernelCapture.sampleBound(0.5);
+    int sampled = 0;
+    for (String line : lines) {
+      Matcher m = Pattern.compile("traceparent: 00-([0-9a-f]{32})-[0-9a-f]{16}-(0[01])\r\n").matcher(line);
+      assertThat(m.matches()).as(line).isTrue();
+      // TraceIdRatioBased: sampled when |the trace id's lower 64 bits, as a signed long| < the bound.
+      long low = Long.parseUnsignedLong(m.group(1).substring(16), 16);
+      boolean expected = Math.abs(low) < bound;
+      assertThat(m.group(2)).as(line).isEqualTo(expected ? "01" : "00");
+      sampled += expected ? 1 : 0;
+    }
+    assertThat(sampled).as("both decisions were made").isBetween(1, requests - 1);
   }
 }

@@ -206,9 +206,10 @@ class ChartTest {
     assertThat(account.getMetadata().getAnnotations()).containsEntry("iam.example/role", "tracer");
     assertThat(pod.getServiceAccountName()).isEqualTo("existing-tracer");
 
-    // sysAdminFallback: CAP_SYS_ADMIN stands in for BPF and PERFMON, as root.
+    // sysAdminFallback: CAP_SYS_ADMIN stands in for BPF and PERFMON, as root; injection adds NET_ADMIN.
     var security = agent.getSecurityContext();
-    assertThat(security.getCapabilities().getAdd()).containsExactlyInAnyOrder("SYS_ADMIN", "SYS_PTRACE", "DAC_READ_SEARCH");
+    assertThat(security.getCapabilities().getAdd())
+        .containsExactlyInAnyOrder("SYS_ADMIN", "SYS_PTRACE", "DAC_READ_SEARCH", "NET_ADMIN");
     assertThat(security.getRunAsUser()).isZero();
     assertThat(security.getPrivileged()).isFalse();
 
@@ -228,6 +229,7 @@ class ChartTest {
     assertThat(config.ringBufferBytes()).isEqualTo(32 << 20);
     assertThat(config.queryValues()).isTrue();
     assertThat(config.linkWindowNanos()).isEqualTo(100_000_000L);
+    assertThat(config.injectTraceparent()).isTrue();
     assertThat(config.samplingRatio()).isEqualTo(0.1);
     assertThat(config.healthAddress().getPort()).isEqualTo(9999);
     assertThat(config.logFormat()).isEqualTo(AgentConfig.LogFormat.TEXT);

@@ -139,10 +139,30 @@ class LeastCapabilitiesIT {
     }
   }
 
+  @Test
+  void traceparentInjectionTakesNetAdminToo() throws Exception {
+    try (SpanReceiver receiver = new SpanReceiver(OTLP_PORT);
+        AgentRun agent = AgentRun.start(setpriv(ChartTest.CAPABILITIES, true, "--inject-traceparent"), receiver)) {
+      assertThat(agent.awaitExit()).as(agent.output()).isEqualTo(1);
+      assertThat(agent.output()).startsWith("periscope: cannot start: traceparent injection (--inject-traceparent)"
+          + " needs the capability CAP_NET_ADMIN");
+    }
+    List<String> caps = new ArrayList<>(ChartTest.CAPABILITIES);
+    caps.add("NET_ADMIN");
+    try (SpanReceiver receiver = new SpanReceiver(OTLP_PORT);
+        AgentRun agent = AgentRun.start(setpriv(caps, true, "--inject-traceparent"), receiver)) {
+      agent.awaitReady();
+      assertRunsAsNobodyWithExactly(agent.pid(), caps);
+      assertThat(traceOneRequest(receiver)).hasSize(2);
+      assertThat(agent.stop()).as(agent.output()).isZero();
+      assertThat(agent.output()).contains("traceparent injection: 1 requests given one");
+    }
+  }
+
   // ---- helpers ----
 
   /** setpriv as nobody with only these capabilities in the bounding set (and, if asked, ambient). */
-  private static List<String> setpriv(List<String> caps, boolean ambient) {
+  private static List<String> setpriv(List<String> caps, boolean ambient, String... options) {
     String set = caps.stream().map(c -> "+" + c.toLowerCase(Locale.ROOT)).collect(Collectors.joining(","));
     List<String> command = new ArrayList<>(List.of("setpriv", "--reuid=" + NOBODY, "--regid=" + NOBODY,
         "--clear-groups", "--bounding-set=-all," + set));
@@ -153,6 +173,7 @@ class LeastCapabilitiesIT {
     }
     command.addAll(List.of("--", home.resolve("bin/periscope").toString(), "--port", Integer.toString(SERVER_PORT),
         "--health-address", "127.0.0.1:" + HEALTH_PORT, "--otlp-endpoint", "http://127.0.0.1:" + OTLP_PORT));
+    command.addAll(List.of(options));
     return command;
   }
 
@@ -186,6 +207,7 @@ class LeastCapabilitiesIT {
         case "SYS_PTRACE" -> 19;
         case "PERFMON" -> 38;
         case "BPF" -> 39;
+        case "NET_ADMIN" -> 12;
         default -> throw new AssertionError(cap);
       };
     }

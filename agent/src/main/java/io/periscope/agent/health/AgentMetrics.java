@@ -78,6 +78,15 @@ final class AgentMetrics {
         l.linkedInProcess());
     m.counter("periscope_spans_link_ambiguous_total", "Client spans left unlinked: their thread served several requests",
         l.ambiguous());
+    m.counter("periscope_traceparents_injected_total", "Requests the kernel inserted a traceparent into",
+        k.traceparentsInjected());
+    m.counter("periscope_traceparent_injections_failed_total",
+        "Requests armed for a traceparent that left without one", k.injectionsFailed());
+    m.counter("periscope_spans_injected_elsewhere_total",
+        "Injected client spans left as roots: the kernel chose another trace than their thread's request",
+        l.injectedElsewhere());
+    m.counter("periscope_kernel_trace_contexts_dropped_total",
+        "Injected contexts or kernel-made traces whose request start never came", l.kernelContextsDropped());
     m.counter("periscope_sdk_processes_total", "Processes found to have their own OpenTelemetry SDK", l.sdkProcesses());
     m.counter("periscope_spans_left_to_sdk_total", "Spans not made: the process's SDK makes them", "kind", "client",
         l.sdkClientSpans());

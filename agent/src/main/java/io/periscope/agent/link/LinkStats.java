@@ -15,6 +15,9 @@ public final class LinkStats {
   long sdkProcesses;
   long sdkClientSpans;
   long sdkServerSpans;
+  long injected;
+  long injectedElsewhere;
+  long kernelContextsDropped;
 
   /** Server spans made children of a client span seen on this node. */
   public long linked() {
@@ -54,5 +57,23 @@ public final class LinkStats {
   /** Server spans not made for processes with an SDK of their own. */
   public long sdkServerSpans() {
     return sdkServerSpans;
+  }
+
+  /** Client spans whose request the kernel gave a traceparent (injection on): they carry its ids. */
+  public long injected() {
+    return injected;
+  }
+
+  /**
+   * Injected client spans left as roots: the kernel had put them in another trace than the request
+   * their thread was serving (it judges from syscalls alone, before the agent has seen anything).
+   */
+  public long injectedElsewhere() {
+    return injectedElsewhere;
+  }
+
+  /** Injected contexts or kernel-made traces whose request start never came, pushed out of their table. */
+  public long kernelContextsDropped() {
+    return kernelContextsDropped;
   }
 }

@@ -1,6 +1,7 @@
 package io.periscope.agent.link;
 
 import io.opentelemetry.api.trace.SpanContext;
+import io.opentelemetry.api.trace.TraceState;
 import io.periscope.agent.pipeline.ExchangeSink;
 import io.periscope.agent.pipeline.HttpExchange;
 import io.periscope.agent.pipeline.Peer;
@@ -35,6 +36,12 @@ import org.jspecify.annotations.Nullable;
  *       request is that SERVER span's child (thread-per-request servers). A thread serving several
  *       at once (an event loop under load) is ambiguous: the client span starts its own trace and
  *       says why ({@code periscope.link.unlinked}). A wrong parent is worse than none.
+ *   <li><b>Traceparent injection</b> (opt-in): the kernel writes a CLIENT span's context into its
+ *       request before the agent sees the request, so the span takes the ids the kernel chose. The
+ *       kernel picks the trace of the request its thread serves, judged from syscalls alone; where
+ *       that disagrees with the linking here, the span keeps the kernel's ids as the root of the
+ *       trace it started, unlinked, never under a wrong parent. A SERVER span without a
+ *       {@code traceparent} whose calls the kernel gave a trace takes that trace.
  *   <li><b>Processes with an OpenTelemetry SDK</b> show themselves by sending {@code traceparent}
  *       headers of their own (not one they received and pass on): their calls already have CLIENT
  *       spans, so Periscope makes none, and by default none of their SERVER spans either. The
@@ -57,6 +64,10 @@ public final class TraceLinker implements ExchangeSink {
   static final long INSTRUMENTED_TTL_NANOS = 10L * 60 * 1_000_000_000L;
   /** Why a client span has no parent although its thread was serving: more than one request at once. */
   public static final String CONCURRENT_REQUESTS = "concurrent_requests_on_thread";
+  /** Why an injected client span has no parent: the kernel put it in another trace than its thread's request. */
+  public static final String INJECTED_ELSEWHERE = "injected_into_another_trace";
+  /** Injected contexts and kernel-made root traces waiting for their request's start; the oldest go first. */
+  static final int MAX_KERNEL_CONTEXTS = 4_096;
 
   /** A client endpoint. */
   record Endpoint(String host, int port) {}
@@ -87,6 +98,10 @@ public final class TraceLinker implements ExchangeSink {
     long deadline;
     /** A server's incoming traceparent span id: a client passing it on is forwarding, not instrumented. */
     @Nullable String incomingSpanId;
+    /** A client's context as the kernel wrote it into the request (injection): its span has these ids. */
+    @Nullable SpanContext injected;
+    /** A server's trace as the kernel chose it for the calls it makes, when it is a root. */
+    @Nullable String kernelTraceId;
 
     Node(RequestKey key, int tid) {
       this.key = key;
@@ -110,6 +125,9 @@ public final class TraceLinker implements ExchangeSink {
   private final LinkedHashMap<StitchKey, Node> awaiting = new LinkedHashMap<>();
   /** Processes that sent traceparents of their own: tgid to when last seen (kernel time). */
   private final LinkedHashMap<Integer, Long> instrumented = new LinkedHashMap<>();
+  /** Injection: what the kernel wrote into requests, and the root traces it made, by request. */
+  private final LinkedHashMap<StitchKey, SpanContext> injected = new LinkedHashMap<>();
+  private final LinkedHashMap<StitchKey, String> kernelRoots = new LinkedHashMap<>();
   private final LinkStats stats = new LinkStats();
   private int held;
 
@@ -158,6 +176,33 @@ public final class TraceLinker implements ExchangeSink {
   }
 
   @Override
+  public void onTraceInjected(Peer client, long sequence, String traceparent) {
+    SpanContext written = TraceParent.parse(traceparent, null);
+    if (written == null) {
+      stats.kernelContextsDropped++; // the kernel writes only valid ones
+      return;
+    }
+    // The kernel wrote the ids of this client's own span: a local context, not a remote parent.
+    SpanContext own = SpanContext.create(written.getTraceId(), written.getSpanId(), written.getTraceFlags(),
+        TraceState.getDefault());
+    remember(injected, new StitchKey(new Endpoint(client.localHost(), client.localPort()), sequence), own);
+  }
+
+  @Override
+  public void onTraceRoot(Peer server, long sequence, String traceId) {
+    remember(kernelRoots, new StitchKey(new Endpoint(server.remoteHost(), server.remotePort()), sequence), traceId);
+  }
+
+  /** Kept until the request's start comes (in the next record), or until pushed out. */
+  private <V> void remember(LinkedHashMap<StitchKey, V> table, StitchKey key, V value) {
+    table.put(key, value);
+    if (table.size() > MAX_KERNEL_CONTEXTS) {
+      table.pollFirstEntry();
+      stats.kernelContextsDropped++;
+    }
+  }
+
+  @Override
   public void onRequest(Peer peer, int tid, long sequence, long startNanos, RequestHead request) {
     RequestKey key = new RequestKey(peer, sequence);
     Node node = new Node(key, tid);
@@ -187,6 +232,9 @@ public final class TraceLinker implements ExchangeSink {
     }
     Endpoint client = new Endpoint(peer.remoteHost(), peer.remotePort());
     StitchKey key = new StitchKey(client, sequence);
+    if (!kernelRoots.isEmpty()) {
+      node.kernelTraceId = kernelRoots.remove(key);
+    }
     Node sender = clients.get(key);
     if (sender != null) {
       stats.linked++;
@@ -199,8 +247,17 @@ public final class TraceLinker implements ExchangeSink {
         stats.heldOverflow++;
         Node oldest = awaiting.pollFirstEntry().getValue();
         oldest.awaiting = null;
-        resolve(oldest, SpanContext.getInvalid());
+        resolveRoot(oldest);
       }
+    } else {
+      resolveRoot(node);
+    }
+  }
+
+  /** A server span with no parent: at the root of a new trace, the kernel's when it made one for its calls. */
+  private void resolveRoot(Node node) {
+    if (node.kernelTraceId != null) {
+      resolve(node, spans.rootIn(node.kernelTraceId), SpanContext.getInvalid());
     } else {
       resolve(node, SpanContext.getInvalid());
     }
@@ -209,7 +266,11 @@ public final class TraceLinker implements ExchangeSink {
   private void startClient(Node node, Peer peer, int tid, long sequence, long startNanos, RequestHead request) {
     SpanContext header = header(request);
     List<Node> busy = serving.get(new ThreadKey(peer.tgid(), tid));
-    if (header.isValid() && !forwarded(header, peer.tgid())) {
+    StitchKey key = new StitchKey(new Endpoint(peer.localHost(), peer.localPort()), sequence);
+    node.injected = injected.isEmpty() || header.isValid() ? null : injected.remove(key);
+    if (node.injected != null) {
+      startInjected(node, busy);
+    } else if (header.isValid() && !forwarded(header, peer.tgid())) {
       // The process wrote a traceparent of its own: an SDK's call, which has its CLIENT span.
       node.suppressed = true;
       markInstrumented(peer.tgid(), startNanos);
@@ -224,7 +285,6 @@ public final class TraceLinker implements ExchangeSink {
       }
       resolve(node, SpanContext.getInvalid());
     }
-    StitchKey key = new StitchKey(new Endpoint(peer.localHost(), peer.localPort()), sequence);
     clients.put(key, node);
     if (clients.size() > MAX_IN_FLIGHT) {
       clients.pollFirstEntry();
@@ -234,6 +294,35 @@ public final class TraceLinker implements ExchangeSink {
       server.awaiting = null;
       stats.linked++;
       adopt(server, node);
+    }
+  }
+
+  /**
+   * A client whose request carries the context the kernel wrote: it is the child of the request
+   * its thread serves only if the kernel put it in that request's trace.
+   */
+  private void startInjected(Node node, @Nullable List<Node> busy) {
+    stats.injected++;
+    if (busy != null && busy.size() == 1) {
+      adopt(node, busy.getFirst()); // checked in resolveInjected once the parent's trace is known
+    } else {
+      if (busy != null && !busy.isEmpty()) {
+        stats.ambiguous++;
+        node.unlinked = CONCURRENT_REQUESTS;
+      }
+      resolve(node, node.injected, SpanContext.getInvalid());
+    }
+  }
+
+  private void resolveInjected(Node node, SpanContext parent) {
+    SpanContext context = node.injected;
+    if (parent.isValid() && parent.getTraceId().equals(context.getTraceId())) {
+      stats.linkedInProcess++;
+      resolve(node, context, parent);
+    } else {
+      stats.injectedElsewhere++;
+      node.unlinked = INJECTED_ELSEWHERE;
+      resolve(node, context, SpanContext.getInvalid());
     }
   }
 
@@ -316,7 +405,7 @@ public final class TraceLinker implements ExchangeSink {
   /** Its parent's context is known, or will be: the child follows. */
   private void adopt(Node child, Node parent) {
     if (parent.context != null) {
-      resolve(child, parent.context);
+      resolveChild(child, parent.context);
     } else {
       if (parent.children == null) {
         parent.children = new ArrayList<>(2);
@@ -345,8 +434,16 @@ public final class TraceLinker implements ExchangeSink {
     node.children = null;
     if (children != null) {
       for (Node child : children) {
-        resolve(child, context);
+        resolveChild(child, context);
       }
+    }
+  }
+
+  private void resolveChild(Node child, SpanContext parent) {
+    if (child.injected != null) {
+      resolveInjected(child, parent);
+    } else {
+      resolve(child, parent);
     }
   }
 
@@ -370,6 +467,8 @@ public final class TraceLinker implements ExchangeSink {
     }
     clients.clear();
     clientsEnded.clear();
+    injected.clear();
+    kernelRoots.clear();
   }
 
   private void releaseOldestAwaiting() {
@@ -378,7 +477,7 @@ public final class TraceLinker implements ExchangeSink {
     }
     Node server = awaiting.pollFirstEntry().getValue();
     server.awaiting = null;
-    resolve(server, SpanContext.getInvalid());
+    resolveRoot(server);
   }
 
   private void stopServing(Node node) {
@@ -410,7 +509,7 @@ public final class TraceLinker implements ExchangeSink {
     if (node.awaiting != null) {
       awaiting.remove(node.awaiting);
       node.awaiting = null;
-      resolve(node, SpanContext.getInvalid()); // so that what waits for it does not wait longer
+      resolveRoot(node); // so that what waits for it does not wait longer
     }
   }
 

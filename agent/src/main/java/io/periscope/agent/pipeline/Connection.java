@@ -26,6 +26,9 @@ final class Connection {
   /** Who connected, as said when connect() returned (before the protocol is known). */
   @Nullable Peer opened;
   long lastActivityNanos;
+  /** The kernel inserted a traceparent line into the next record's request: where, and how long. */
+  private int injectedAt = -1;
+  private int injectedLength;
 
   Connection(long sock, long nowNanos, boolean seenOpening) {
     this.sock = sock;
@@ -35,10 +38,15 @@ final class Connection {
 
   void onData(SocketEvent event, ExchangeSink sink, PipelineStats stats) {
     lastActivityNanos = event.exitNanos();
+    int inserted = injectedAt; // for this record only
+    injectedAt = -1;
     if (protocol == Protocol.DETECTING && !detect(event, sink, stats)) {
       return;
     }
     if (protocol == Protocol.HTTP1) {
+      if (inserted >= 0) {
+        http1.inserted(inserted, injectedLength);
+      }
       if (!http1.onData(event)) {
         protocol = Protocol.FAILED;
         stats.http1ParseFailures++;
@@ -53,6 +61,47 @@ final class Connection {
       ConnectionTracker.LOG.log(System.Logger.Level.DEBUG, "HTTP/2 parse failure on connection of pid {0}: {1}",
           event.tgid(), http2.failure());
     }
+  }
+
+  /**
+   * The kernel inserted a traceparent line into the request the next data record carries: the
+   * request's span takes the ids in it, and the requests after it in that record start the line's
+   * length later on the wire than in the bytes the process wrote.
+   */
+  void onTraceInjected(SocketEvent event, ExchangeSink sink, PipelineStats stats) {
+    String line = payloadText(event);
+    if (line == null || line.length() != SocketEvent.TRACEPARENT_LINE || !line.startsWith(TRACEPARENT_FIELD)
+        || !line.endsWith("\r\n") || event.frameStart() <= 0) {
+      stats.malformedEvents++;
+      return;
+    }
+    injectedAt = event.frameStart();
+    injectedLength = event.totalLength();
+    sink.onTraceInjected(endpoints(event, Peer.Role.CLIENT), event.sequence(),
+        line.substring(TRACEPARENT_FIELD.length(), line.length() - 2));
+  }
+
+  /** The kernel made the trace of the calls this server makes while serving the request at the record's seq. */
+  void onTraceRoot(SocketEvent event, ExchangeSink sink, PipelineStats stats) {
+    String traceId = payloadText(event);
+    if (traceId == null || !traceId.matches("[0-9a-f]{32}")) {
+      stats.malformedEvents++;
+      return;
+    }
+    sink.onTraceRoot(endpoints(event, Peer.Role.SERVER), event.sequence(), traceId);
+  }
+
+  private static final String TRACEPARENT_FIELD = "traceparent: ";
+
+  /** A short kernel-written payload as text; null when it is not whole. */
+  private static @Nullable String payloadText(SocketEvent event) {
+    int length = event.capturedLength();
+    if (length != event.totalLength() || length > SocketEvent.TRACEPARENT_LINE) {
+      return null;
+    }
+    byte[] bytes = new byte[length];
+    MemorySegment.copy(event.memory(), ValueLayout.JAVA_BYTE, event.payloadOffset(), bytes, 0, length);
+    return new String(bytes, java.nio.charset.StandardCharsets.ISO_8859_1);
   }
 
   private boolean detect(SocketEvent event, ExchangeSink sink, PipelineStats stats) {

@@ -86,6 +86,8 @@ public final class ConnectionTracker implements RingBuffer.RecordHandler {
             ended(closed);
           }
         }
+        case SocketEvent.TYPE_TRACE_INJECTED -> connection(sock, false).onTraceInjected(event, sink, stats);
+        case SocketEvent.TYPE_TRACE_ROOT -> connection(sock, false).onTraceRoot(event, sink, stats);
         default -> stats.malformedEvents++;
       }
     } catch (RuntimeException e) {

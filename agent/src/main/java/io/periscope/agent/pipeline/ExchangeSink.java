@@ -24,6 +24,19 @@ public interface ExchangeSink {
    */
   default void onConnection(Peer peer) {}
 
+  /**
+   * Traceparent injection: the kernel inserted this {@code traceparent} value into the request the
+   * client is writing, which starts at {@code sequence}; its {@link #onRequest} follows.
+   */
+  default void onTraceInjected(Peer client, long sequence, String traceparent) {}
+
+  /**
+   * Traceparent injection: the request a server began to read at {@code sequence} had no valid
+   * {@code traceparent}, and the kernel gave the calls made while serving it this trace id (32 hex
+   * digits); its {@link #onRequest} follows.
+   */
+  default void onTraceRoot(Peer server, long sequence, String traceId) {}
+
   /** That connection ended (closed, or evicted by the tracker). */
   default void onConnectionEnd(Peer peer) {}
 }

@@ -44,6 +44,9 @@ final class Http1Exchanges {
   private long eventExit;
   private long eventSequence;
   private int eventTid;
+  // Bytes the kernel inserted into the record being fed (traceparent injection): at, and how many.
+  private int insertedAt = -1;
+  private int insertedLength;
 
   Http1Exchanges(Peer peer, ExchangeSink sink, PipelineStats stats) {
     this.peer = peer;
@@ -53,8 +56,25 @@ final class Http1Exchanges {
     this.responses = Http1Parser.responses(new ResponseSide());
   }
 
+  /**
+   * The next record's bytes had {@code length} bytes inserted at {@code at} on their way out: a
+   * message starting after that point starts that much later on the wire.
+   */
+  void inserted(int at, int length) {
+    insertedAt = at;
+    insertedLength = length;
+  }
+
   /** Feeds one data event; returns false once the connection can no longer be parsed. */
   boolean onData(SocketEvent event) {
+    try {
+      return feed(event);
+    } finally {
+      insertedAt = -1;
+    }
+  }
+
+  private boolean feed(SocketEvent event) {
     eventEnter = event.enterNanos();
     eventExit = event.exitNanos();
     eventSequence = event.sequence();
@@ -115,7 +135,8 @@ final class Http1Exchanges {
       // A server span starts when the request's first byte was there to read; a client span when
       // the application began to send it.
       long start = peer.role() == Peer.Role.SERVER ? eventExit : eventEnter;
-      reading = new Pending(start, (eventSequence + offsetInPiece) & 0xffffffffL, eventTid);
+      long onWire = insertedAt >= 0 && offsetInPiece >= insertedAt ? offsetInPiece + insertedLength : offsetInPiece;
+      reading = new Pending(start, (eventSequence + onWire) & 0xffffffffL, eventTid);
     }
 
     @Override

@@ -131,6 +131,12 @@ public final class SpanFactory implements ExchangeSink {
     return SpanContext.create(traceId, ids.generateSpanId(), flags, TraceState.getDefault());
   }
 
+  /** A root span's context in a trace whose id was chosen already (by the kernel, for injection). */
+  public SpanContext rootIn(String traceId) {
+    TraceFlags flags = sampler.sampleNewTrace(traceId) ? TraceFlags.getSampled() : TraceFlags.getDefault();
+    return SpanContext.create(traceId, ids.generateSpanId(), flags, TraceState.getDefault());
+  }
+
   /**
    * Builds the span and hands it to the export queue (which counts what it must drop), unless its
    * trace is not sampled: then it is only counted. (The context is still used for linking, so the
