@@ -1090,10 +1090,15 @@ static __always_inline void serving_answered(struct sock_info *info)
 /* At a traced write's entry: arm an injection if the write begins with a whole head that needs one. */
 static __always_inline void inject_arm(__u8 syscall)
 {
+	__u64 id = bpf_get_current_pid_tgid();
+	/*
+	 * Whatever an earlier write of this thread armed is void now (it failed before sk_msg ran):
+	 * left armed, it would be inserted into whatever this write carries.
+	 */
+	bpf_map_delete_elem(&injections, &id);
 	if (syscall == SYS_SENDFILE)
 		return;
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	__u64 id = bpf_get_current_pid_tgid();
 	struct fd_key key = {.tgid = id >> 32, .fd = PT_REGS_PARM1_SYSCALL(regs)};
 	/* Only sockets seen at connect(): those are the ones in inject_socks. */
 	struct sock_info *info = bpf_map_lookup_elem(&fd_socks, &key);
