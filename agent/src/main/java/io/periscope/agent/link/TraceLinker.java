@@ -25,8 +25,10 @@ import org.jspecify.annotations.Nullable;
  * unmodified services on this node is one trace:
  *
  * <ul>
- *   <li><b>A request with a valid {@code traceparent}</b> makes its SERVER span the caller's child:
- *       the header always wins.
+ *   <li><b>A request with a valid {@code traceparent}</b> makes its SERVER span the caller's child,
+ *       except when the caller is a traced process here that passed the header on (a proxy) or had
+ *       it injected: then the caller's own CLIENT span is the parent, the closer one. A proxy's call
+ *       carrying the header of a request it serves is that request's child.
  *   <li><b>Between processes on this node</b>, a SERVER span is the child of the CLIENT span that
  *       sent its request: both ends share the client's endpoint (which survives kube-proxy's DNAT)
  *       and the TCP sequence number of the request's first byte. The two ends' records can arrive
@@ -98,6 +100,10 @@ public final class TraceLinker implements ExchangeSink {
     long deadline;
     /** A server's incoming traceparent span id: a client passing it on is forwarding, not instrumented. */
     @Nullable String incomingSpanId;
+    /** A client: the traceparent span id its request carried as it left (passed on, or injected). */
+    @Nullable String sentSpanId;
+    /** A server waiting for its client here although its request had a traceparent: used if the client did not send it. */
+    @Nullable SpanContext header;
     /** A client's context as the kernel wrote it into the request (injection): its span has these ids. */
     @Nullable SpanContext injected;
     /** A server's trace as the kernel chose it for the calls it makes, when it is a root. */
@@ -225,20 +231,18 @@ public final class TraceLinker implements ExchangeSink {
   private void startServer(Node node, Peer peer, long sequence, long startNanos, RequestHead request) {
     serving.computeIfAbsent(new ThreadKey(peer.tgid(), node.tid), t -> new ArrayList<>(2)).add(node);
     SpanContext header = header(request);
-    if (header.isValid()) {
-      node.incomingSpanId = header.getSpanId();
-      resolve(node, header); // the header wins over the socket
-      return;
-    }
     Endpoint client = new Endpoint(peer.remoteHost(), peer.remotePort());
     StitchKey key = new StitchKey(client, sequence);
     if (!kernelRoots.isEmpty()) {
       node.kernelTraceId = kernelRoots.remove(key);
     }
     Node sender = clients.get(key);
+    if (header.isValid()) {
+      node.incomingSpanId = header.getSpanId();
+      node.header = header;
+    }
     if (sender != null) {
-      stats.linked++;
-      adopt(node, sender);
+      linkToSender(node, sender);
     } else if (tracedClients.containsKey(client) && windowNanos > 0) {
       node.awaiting = key;
       node.deadline = startNanos + windowNanos;
@@ -254,9 +258,26 @@ public final class TraceLinker implements ExchangeSink {
     }
   }
 
-  /** A server span with no parent: at the root of a new trace, the kernel's when it made one for its calls. */
+  /**
+   * A server whose client is a traced process here: the client's span is its parent, unless its
+   * request had a traceparent the client did not send (the SDK's own, or one added on the way),
+   * which then wins. A header the client passed on (a proxy forwarding its caller's) or the kernel
+   * wrote names the caller of the client, or the client itself: the client's span is the closer parent.
+   */
+  private void linkToSender(Node server, Node sender) {
+    if (server.header != null && (sender.suppressed || !server.header.getSpanId().equals(sender.sentSpanId))) {
+      resolve(server, server.header);
+      return;
+    }
+    stats.linked++;
+    adopt(server, sender);
+  }
+
+  /** A server span with no client here to be the child of: its header's, else a new trace's root (the kernel's, when it made one). */
   private void resolveRoot(Node node) {
-    if (node.kernelTraceId != null) {
+    if (node.header != null) {
+      resolve(node, node.header);
+    } else if (node.kernelTraceId != null) {
       resolve(node, spans.rootIn(node.kernelTraceId), SpanContext.getInvalid());
     } else {
       resolve(node, SpanContext.getInvalid());
@@ -268,13 +289,26 @@ public final class TraceLinker implements ExchangeSink {
     List<Node> busy = serving.get(new ThreadKey(peer.tgid(), tid));
     StitchKey key = new StitchKey(new Endpoint(peer.localHost(), peer.localPort()), sequence);
     node.injected = injected.isEmpty() || header.isValid() ? null : injected.remove(key);
+    List<Node> received = header.isValid() ? receivedWith(header, peer.tgid()) : List.of();
     if (node.injected != null) {
+      node.sentSpanId = node.injected.getSpanId();
       startInjected(node, busy);
-    } else if (header.isValid() && !forwarded(header, peer.tgid())) {
+    } else if (header.isValid() && received.isEmpty()) {
       // The process wrote a traceparent of its own: an SDK's call, which has its CLIENT span.
       node.suppressed = true;
       markInstrumented(peer.tgid(), startNanos);
       resolve(node, header, header);
+    } else if (received.size() == 1) {
+      // A proxy passing on the traceparent of a request it serves: the call is for that request,
+      // however many its thread has in flight.
+      node.sentSpanId = header.getSpanId();
+      stats.linkedInProcess++;
+      adopt(node, received.getFirst());
+    } else if (!received.isEmpty()) {
+      node.sentSpanId = header.getSpanId(); // several requests came with it: which one is not known
+      stats.ambiguous++;
+      node.unlinked = CONCURRENT_REQUESTS;
+      resolve(node, SpanContext.getInvalid());
     } else if (busy != null && busy.size() == 1) {
       stats.linkedInProcess++;
       adopt(node, busy.getFirst());
@@ -292,8 +326,7 @@ public final class TraceLinker implements ExchangeSink {
     Node server = awaiting.remove(key);
     if (server != null) {
       server.awaiting = null;
-      stats.linked++;
-      adopt(server, node);
+      linkToSender(server, node);
     }
   }
 
@@ -326,19 +359,23 @@ public final class TraceLinker implements ExchangeSink {
     }
   }
 
-  /** A traceparent a process received on a request it is serving, passed on unchanged (a proxy). */
-  private boolean forwarded(SpanContext header, int tgid) {
+  /**
+   * The requests a process is serving that came with this traceparent: a proxy passes it on
+   * unchanged. Empty when it serves none (the process wrote its own).
+   */
+  private List<Node> receivedWith(SpanContext header, int tgid) {
+    List<Node> found = List.of();
     for (Map.Entry<ThreadKey, List<Node>> e : serving.entrySet()) {
       if (e.getKey().tgid() != tgid) {
         continue;
       }
       for (Node server : e.getValue()) {
         if (header.getSpanId().equals(server.incomingSpanId)) {
-          return true;
+          found = found.isEmpty() ? List.of(server) : List.of(found.getFirst(), server);
         }
       }
     }
-    return false;
+    return found;
   }
 
   /** Remembers a process as SDK-instrumented, as of {@code nowNanos}; the least recently seen go first. */

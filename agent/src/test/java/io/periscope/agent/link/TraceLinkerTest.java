@@ -119,17 +119,55 @@ class TraceLinkerTest {
   }
 
   @Test
-  void traceparentWinsOverTheSocket() {
+  void traceparentTheClientDidNotSendWinsOverTheSocket() {
+    // The header arrived although the traced client here wrote none (added on the way): it names
+    // the caller, and wins; the server waits only to learn what its client sent.
     linker.onConnection(client);
     start(server, 1_000, 100, HEADER);
     end(server, 1_000, 100, 200, HEADER);
+    start(client, 1_000, 50, null);
+    end(client, 1_000, 50, 250, null);
 
     SpanData serverSpan = only(SpanKind.SERVER);
     assertThat(serverSpan.getTraceId()).isEqualTo(TRACE);
     assertThat(serverSpan.getParentSpanId()).isEqualTo(CALLER);
-    start(client, 1_000, 50, null);
-    end(client, 1_000, 50, 250, null);
     assertThat(linker.stats().linked()).isZero();
+  }
+
+  @Test
+  void aTraceparentFromAnUntracedClientWinsAtOnce() {
+    start(server, 1_000, 100, HEADER);
+    end(server, 1_000, 100, 200, HEADER);
+    assertThat(only(SpanKind.SERVER).getParentSpanId()).isEqualTo(CALLER);
+  }
+
+  @Test
+  void aProxyPassingItsCallersTraceparentOnIsTheParentOfItsUpstream() {
+    // An SDK client calls nginx with a header; nginx passes it on to python: python's SERVER span
+    // is the child of nginx's CLIENT span, which is the child of the request that brought the
+    // header, even with another request in flight on nginx's thread.
+    Peer nginxServer = peer(Peer.Role.SERVER, 303, 80, 40_000);
+    Peer otherRequest = peer(Peer.Role.SERVER, 303, 80, 40_001);
+    Peer nginxClient = peer(Peer.Role.CLIENT, 303, 50_000, 8_000);
+    Peer python = peer(Peer.Role.SERVER, 202, 8_000, 50_000);
+    linker.onConnection(nginxClient);
+    start(otherRequest, 10, 90, null, 9);
+    start(nginxServer, 1_000, 100, HEADER, 9);
+    start(python, 2_000, 120, HEADER, 4); // python reads before nginx's write is seen
+    start(nginxClient, 2_000, 110, HEADER, 9);
+    end(nginxClient, 2_000, 110, 150, HEADER, 9);
+    end(python, 2_000, 120, 140, HEADER, 4);
+    end(nginxServer, 1_000, 100, 160, HEADER, 9);
+
+    SpanData proxied = exported.stream().filter(s -> s.getKind() == SpanKind.SERVER && s.getTraceId().equals(TRACE)
+        && s.getParentSpanId().equals(CALLER)).findFirst().orElseThrow();
+    SpanData upstreamCall = only(SpanKind.CLIENT);
+    SpanData upstream = exported.stream().filter(s -> s.getKind() == SpanKind.SERVER && s != proxied)
+        .findFirst().orElseThrow();
+    assertThat(upstreamCall.getParentSpanId()).isEqualTo(proxied.getSpanId());
+    assertThat(upstream.getParentSpanId()).isEqualTo(upstreamCall.getSpanId());
+    assertThat(upstream.getTraceId()).isEqualTo(TRACE);
+    assertThat(linker.stats().sdkProcesses()).as("a proxy is not an SDK").isZero();
   }
 
   @Test
