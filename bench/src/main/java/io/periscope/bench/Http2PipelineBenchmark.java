@@ -3,8 +3,6 @@ package io.periscope.bench;
 import io.opentelemetry.sdk.resources.Resource;
 import io.periscope.agent.pipeline.ConnectionTracker;
 import io.periscope.agent.pipeline.PipelineStats;
-import io.periscope.agent.span.ClockAnchor;
-import io.periscope.agent.span.SpanFactory;
 import java.lang.foreign.Arena;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -23,9 +21,10 @@ import org.openjdk.jmh.annotations.Warmup;
 import org.openjdk.jmh.infra.Blackhole;
 
 /**
- * HTTP/2 decoding on one core: the gRPC server end's ring-buffer records (frame streams) ->
- * connection tracker -> frame readers -> HPACK -> streams -> SpanData. One operation is one event;
- * each unary call is two (its request read, its response written).
+ * HTTP/2 decoding on one core, as the agent runs it: the gRPC server end's ring-buffer records
+ * (frame streams) -> connection tracker -> frame readers -> HPACK -> streams -> trace linker ->
+ * SpanData. One operation is one event; each unary call is two (its request read, its response
+ * written).
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.Throughput)
@@ -54,8 +53,7 @@ public class Http2PipelineBenchmark {
     }
     sink.blackhole = blackhole;
     Resource server = Resource.builder().put("service.name", "echo").put("process.pid", 5151L).build();
-    SpanFactory spans = new SpanFactory(ClockAnchor.ofOffset(0), (pid, comm) -> server, sink, false);
-    tracker = new ConnectionTracker(spans, stats);
+    tracker = AgentPipeline.tracker(server, sink, stats);
   }
 
   @TearDown(Level.Trial)

@@ -4,8 +4,6 @@ import io.opentelemetry.sdk.resources.Resource;
 import io.opentelemetry.sdk.trace.data.SpanData;
 import io.periscope.agent.pipeline.ConnectionTracker;
 import io.periscope.agent.pipeline.PipelineStats;
-import io.periscope.agent.span.ClockAnchor;
-import io.periscope.agent.span.SpanFactory;
 import io.periscope.exporter.ExportStats;
 import io.periscope.exporter.SpanSink;
 import java.lang.foreign.Arena;
@@ -26,8 +24,9 @@ import org.openjdk.jmh.annotations.Warmup;
 import org.openjdk.jmh.infra.Blackhole;
 
 /**
- * The whole Java path on one core: ring-buffer records -> connection tracker -> HTTP/1 parsers ->
- * exchange -> SpanData handed to the export queue. One operation is one event (record).
+ * The whole Java path on one core, as the agent runs it: ring-buffer records -> connection tracker
+ * -> HTTP/1 parsers -> exchange -> trace linker -> SpanData handed to the export queue. One
+ * operation is one event (record).
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.Throughput)
@@ -73,8 +72,7 @@ public class PipelineBenchmark {
     traffic = RecordedTraffic.nginxKeepAlive(CONNECTIONS, EXCHANGES, arena);
     sink.blackhole = blackhole;
     Resource nginx = Resource.builder().put("service.name", "nginx").put("process.pid", 4242L).build();
-    SpanFactory spans = new SpanFactory(ClockAnchor.ofOffset(0), (pid, comm) -> nginx, sink, false);
-    tracker = new ConnectionTracker(spans, new PipelineStats());
+    tracker = AgentPipeline.tracker(nginx, sink, new PipelineStats());
   }
 
   @TearDown(Level.Trial)
