@@ -10,7 +10,9 @@ import io.opentelemetry.semconv.NetworkAttributes;
 import io.opentelemetry.semconv.ServerAttributes;
 import io.opentelemetry.semconv.UrlAttributes;
 import io.opentelemetry.semconv.UserAgentAttributes;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.function.BiConsumer;
 import org.jspecify.annotations.Nullable;
@@ -21,45 +23,58 @@ import org.jspecify.annotations.Nullable;
  * a tenth of the capture thread's time; these keys are known and unique, so there is nothing to sort.
  */
 final class ExchangeAttributes implements Attributes {
-  static final AttributeKey<Long> THREAD_ID = AttributeKey.longKey("thread.id");
+  /** Each slot's key, in the order the slots are declared below (before KEYS): a slot's index is its place here. */
+  private static final List<AttributeKey<?>> DECLARED = new ArrayList<>();
+
+  static final Slot<String> HTTP_REQUEST_METHOD = slot(HttpAttributes.HTTP_REQUEST_METHOD);
+  static final Slot<String> HTTP_REQUEST_METHOD_ORIGINAL = slot(HttpAttributes.HTTP_REQUEST_METHOD_ORIGINAL);
+  static final Slot<Long> HTTP_RESPONSE_STATUS_CODE = slot(HttpAttributes.HTTP_RESPONSE_STATUS_CODE);
+  static final Slot<String> NETWORK_PROTOCOL_VERSION = slot(NetworkAttributes.NETWORK_PROTOCOL_VERSION);
+  static final Slot<String> NETWORK_PEER_ADDRESS = slot(NetworkAttributes.NETWORK_PEER_ADDRESS);
+  static final Slot<Long> NETWORK_PEER_PORT = slot(NetworkAttributes.NETWORK_PEER_PORT);
+  static final Slot<Long> THREAD_ID = slot(AttributeKey.longKey("thread.id"));
+  static final Slot<String> URL_PATH = slot(UrlAttributes.URL_PATH);
+  static final Slot<String> URL_QUERY = slot(UrlAttributes.URL_QUERY);
+  static final Slot<String> URL_SCHEME = slot(UrlAttributes.URL_SCHEME);
+  static final Slot<String> SERVER_ADDRESS = slot(ServerAttributes.SERVER_ADDRESS);
+  static final Slot<Long> SERVER_PORT = slot(ServerAttributes.SERVER_PORT);
+  static final Slot<String> CLIENT_ADDRESS = slot(ClientAttributes.CLIENT_ADDRESS);
+  static final Slot<Long> CLIENT_PORT = slot(ClientAttributes.CLIENT_PORT);
+  static final Slot<String> USER_AGENT_ORIGINAL = slot(UserAgentAttributes.USER_AGENT_ORIGINAL);
+  static final Slot<String> ERROR_TYPE = slot(ErrorAttributes.ERROR_TYPE);
   // The RPC conventions are incubating; their keys are spelled here rather than taken from the
   // incubating artifact, which is not meant for a stable dependency.
-  static final AttributeKey<String> RPC_SYSTEM = AttributeKey.stringKey("rpc.system");
-  static final AttributeKey<String> RPC_SERVICE = AttributeKey.stringKey("rpc.service");
-  static final AttributeKey<String> RPC_METHOD = AttributeKey.stringKey("rpc.method");
-  static final AttributeKey<Long> RPC_GRPC_STATUS_CODE = AttributeKey.longKey("rpc.grpc.status_code");
+  static final Slot<String> RPC_SYSTEM = slot(AttributeKey.stringKey("rpc.system"));
+  static final Slot<String> RPC_SERVICE = slot(AttributeKey.stringKey("rpc.service"));
+  static final Slot<String> RPC_METHOD = slot(AttributeKey.stringKey("rpc.method"));
+  static final Slot<Long> RPC_GRPC_STATUS_CODE = slot(AttributeKey.longKey("rpc.grpc.status_code"));
   /** Some HTTP/2 header fields could not be decoded (compression state the agent never saw): they are missing. */
-  static final AttributeKey<Boolean> HEADERS_INCOMPLETE = AttributeKey.booleanKey("periscope.http2.headers_incomplete");
+  static final Slot<Boolean> HEADERS_INCOMPLETE = slot(AttributeKey.booleanKey("periscope.http2.headers_incomplete"));
   /** Why a span that could have had a parent on this node has none (TraceLinker). */
-  static final AttributeKey<String> LINK_UNLINKED = AttributeKey.stringKey("periscope.link.unlinked");
+  static final Slot<String> LINK_UNLINKED = slot(AttributeKey.stringKey("periscope.link.unlinked"));
   /** The request's stitch key, when configured: see SpanFactory#stitchKey. */
-  static final AttributeKey<String> STITCH_KEY = AttributeKey.stringKey("periscope.stitch_key");
+  static final Slot<String> STITCH_KEY = slot(AttributeKey.stringKey("periscope.stitch_key"));
 
-  private static final AttributeKey<?>[] KEYS = {
-    HttpAttributes.HTTP_REQUEST_METHOD,
-    HttpAttributes.HTTP_REQUEST_METHOD_ORIGINAL,
-    HttpAttributes.HTTP_RESPONSE_STATUS_CODE,
-    NetworkAttributes.NETWORK_PROTOCOL_VERSION,
-    NetworkAttributes.NETWORK_PEER_ADDRESS,
-    NetworkAttributes.NETWORK_PEER_PORT,
-    THREAD_ID,
-    UrlAttributes.URL_PATH,
-    UrlAttributes.URL_QUERY,
-    UrlAttributes.URL_SCHEME,
-    ServerAttributes.SERVER_ADDRESS,
-    ServerAttributes.SERVER_PORT,
-    ClientAttributes.CLIENT_ADDRESS,
-    ClientAttributes.CLIENT_PORT,
-    UserAgentAttributes.USER_AGENT_ORIGINAL,
-    ErrorAttributes.ERROR_TYPE,
-    RPC_SYSTEM,
-    RPC_SERVICE,
-    RPC_METHOD,
-    RPC_GRPC_STATUS_CODE,
-    HEADERS_INCOMPLETE,
-    LINK_UNLINKED,
-    STITCH_KEY,
-  };
+  private static final AttributeKey<?>[] KEYS = DECLARED.toArray(new AttributeKey<?>[0]);
+
+  /**
+   * One of the keys, with the index of its value: a span's attributes are put by slot, so putting
+   * one is an array store, not a search among the keys.
+   */
+  static final class Slot<T> {
+    final AttributeKey<T> key;
+    final int index;
+
+    private Slot(AttributeKey<T> key, int index) {
+      this.key = key;
+      this.index = index;
+    }
+  }
+
+  private static <T> Slot<T> slot(AttributeKey<T> key) {
+    DECLARED.add(key);
+    return new Slot<>(key, DECLARED.size() - 1);
+  }
 
   private final Object[] values;
   private final int size;
@@ -76,7 +91,7 @@ final class ExchangeAttributes implements Attributes {
   @Override
   @SuppressWarnings("unchecked")
   public <T> @Nullable T get(AttributeKey<T> key) {
-    int slot = slot(key);
+    int slot = indexOf(key);
     return slot < 0 ? null : (T) values[slot];
   }
 
@@ -116,7 +131,8 @@ final class ExchangeAttributes implements Attributes {
     return asMap().toString();
   }
 
-  private static int slot(AttributeKey<?> key) {
+  /** For readers (exporters) that ask by key. */
+  private static int indexOf(AttributeKey<?> key) {
     for (int i = 0; i < KEYS.length; i++) {
       if (KEYS[i] == key) {
         return i;
@@ -130,33 +146,30 @@ final class ExchangeAttributes implements Attributes {
     return -1;
   }
 
-  /** Collects the values; each key at most once. */
+  /** Collects the values of one span; each slot at most once. Builds once: the values are handed over, not copied. */
   static final class Builder {
-    private final Object[] values = new Object[KEYS.length];
+    private Object @Nullable [] values = new Object[KEYS.length];
     private int size;
 
-    <T> Builder put(AttributeKey<T> key, T value) {
-      int slot = slot(key);
-      if (slot < 0) {
-        throw new IllegalArgumentException("not an exchange attribute: " + key);
+    <T> Builder put(Slot<T> slot, T value) {
+      Object[] v = values;
+      if (v == null) {
+        throw new IllegalStateException("already built");
       }
-      if (values[slot] == null) {
+      if (v[slot.index] == null) {
         size++;
       }
-      values[slot] = value;
+      v[slot.index] = value;
       return this;
     }
 
-    Builder put(AttributeKey<Long> key, long value) {
-      return put(key, (Long) value);
-    }
-
-    Builder put(AttributeKey<Boolean> key, boolean value) {
-      return put(key, (Boolean) value);
-    }
-
     ExchangeAttributes build() {
-      return new ExchangeAttributes(values.clone(), size);
+      Object[] v = values;
+      if (v == null) {
+        throw new IllegalStateException("already built");
+      }
+      values = null;
+      return new ExchangeAttributes(v, size);
     }
   }
 }

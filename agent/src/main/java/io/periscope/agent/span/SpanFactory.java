@@ -8,13 +8,6 @@ import io.opentelemetry.api.trace.TraceState;
 import io.opentelemetry.sdk.common.InstrumentationScopeInfo;
 import io.opentelemetry.sdk.trace.IdGenerator;
 import io.opentelemetry.sdk.trace.data.StatusData;
-import io.opentelemetry.semconv.ClientAttributes;
-import io.opentelemetry.semconv.ErrorAttributes;
-import io.opentelemetry.semconv.HttpAttributes;
-import io.opentelemetry.semconv.NetworkAttributes;
-import io.opentelemetry.semconv.ServerAttributes;
-import io.opentelemetry.semconv.UrlAttributes;
-import io.opentelemetry.semconv.UserAgentAttributes;
 import io.periscope.agent.pipeline.ExchangeSink;
 import io.periscope.agent.pipeline.HttpExchange;
 import io.periscope.agent.pipeline.Peer;
@@ -53,6 +46,7 @@ public final class SpanFactory implements ExchangeSink {
   private final TraceSampler sampler;
   private final boolean stitchKeys;
   private final IdGenerator ids = IdGenerator.random();
+  private final AttributeBoxes boxes = new AttributeBoxes();
 
   /** @param queryValues export query parameter values as sent; by default they are replaced by REDACTED */
   public SpanFactory(ClockAnchor clock, ResourceResolver resources, SpanSink sink, boolean queryValues) {
@@ -162,13 +156,14 @@ public final class SpanFactory implements ExchangeSink {
   ExchangeSpan toSpan(HttpExchange exchange, SpanContext context, SpanContext parent, @Nullable String unlinked) {
     Peer peer = exchange.peer();
     boolean server = peer.role() == Peer.Role.SERVER;
+    Long remotePort = boxes.of(peer.remotePort());
     ExchangeAttributes.Builder attributes = ExchangeAttributes.builder()
-        .put(NetworkAttributes.NETWORK_PEER_ADDRESS, peer.remoteHost())
-        .put(NetworkAttributes.NETWORK_PEER_PORT, peer.remotePort())
-        .put(ExchangeAttributes.THREAD_ID, exchange.tid());
+        .put(ExchangeAttributes.NETWORK_PEER_ADDRESS, peer.remoteHost())
+        .put(ExchangeAttributes.NETWORK_PEER_PORT, remotePort)
+        .put(ExchangeAttributes.THREAD_ID, boxes.of(exchange.tid()));
     if (server) {
-      attributes.put(ClientAttributes.CLIENT_ADDRESS, peerName(peer));
-      attributes.put(ClientAttributes.CLIENT_PORT, peer.remotePort());
+      attributes.put(ExchangeAttributes.CLIENT_ADDRESS, peerName(peer));
+      attributes.put(ExchangeAttributes.CLIENT_PORT, remotePort);
     }
     if (exchange.headersIncomplete()) {
       attributes.put(ExchangeAttributes.HEADERS_INCOMPLETE, true);
@@ -179,17 +174,28 @@ public final class SpanFactory implements ExchangeSink {
     if (stitchKeys) {
       attributes.put(ExchangeAttributes.STITCH_KEY, stitchKey(exchange));
     }
-    RequestTarget target = RequestTarget.parse(exchange.request().target());
-    serverAddress(attributes, exchange.request(), target, peer, server);
-    Outcome outcome = exchange.request().isGrpc()
-        ? grpc(exchange, attributes, server)
-        : http(exchange, target, attributes, server);
+    RequestHead request = exchange.request();
+    RequestTarget target = RequestTarget.parse(request.target());
+    serverAddress(attributes, request, target, peer, server);
+    String name;
+    StatusData status;
+    if (request.isGrpc()) {
+      GrpcMethod method = GrpcMethod.parse(request.target());
+      name = method != null ? method.service() + "/" + method.method()
+          : request.method() != null ? request.method() : "grpc";
+      status = grpc(exchange, method, attributes, server);
+    } else {
+      String method = request.method();
+      boolean known = method != null && KNOWN_METHODS.contains(method);
+      name = known ? method : "HTTP";
+      status = http(exchange, known, target, attributes, server);
+    }
     return new ExchangeSpan(
-        outcome.name,
+        name,
         server ? SpanKind.SERVER : SpanKind.CLIENT,
         context,
         parent,
-        outcome.status,
+        status,
         clock.toEpochNanos(exchange.startNanos()),
         clock.toEpochNanos(Math.max(exchange.endNanos(), exchange.startNanos())),
         attributes.build(),
@@ -197,48 +203,43 @@ public final class SpanFactory implements ExchangeSink {
         SCOPE);
   }
 
-  /** A span's name and status, which depend on the protocol. */
-  private record Outcome(String name, StatusData status) {}
-
-  /** The stable HTTP conventions: HTTP/1.x, and HTTP/2 requests that are not gRPC. */
-  private Outcome http(HttpExchange exchange, RequestTarget target, ExchangeAttributes.Builder attributes,
-      boolean server) {
+  /** The stable HTTP conventions: HTTP/1.x, and HTTP/2 requests that are not gRPC. Returns the span's status. */
+  private StatusData http(HttpExchange exchange, boolean knownMethod, RequestTarget target,
+      ExchangeAttributes.Builder attributes, boolean server) {
     RequestHead request = exchange.request();
     String method = request.method();
-    boolean known = method != null && KNOWN_METHODS.contains(method);
-    attributes.put(HttpAttributes.HTTP_REQUEST_METHOD, known ? method : "_OTHER");
-    if (!known && method != null) {
-      attributes.put(HttpAttributes.HTTP_REQUEST_METHOD_ORIGINAL, method);
+    attributes.put(ExchangeAttributes.HTTP_REQUEST_METHOD, knownMethod ? method : "_OTHER");
+    if (!knownMethod && method != null) {
+      attributes.put(ExchangeAttributes.HTTP_REQUEST_METHOD_ORIGINAL, method);
     }
     // network.protocol.name and network.transport are left out: the conventions want them only
     // when they are not "http" and "tcp".
-    attributes.put(NetworkAttributes.NETWORK_PROTOCOL_VERSION, exchange.protocolVersion());
+    attributes.put(ExchangeAttributes.NETWORK_PROTOCOL_VERSION, exchange.protocolVersion());
     if (target.path() != null) {
-      attributes.put(UrlAttributes.URL_PATH, target.path());
+      attributes.put(ExchangeAttributes.URL_PATH, target.path());
     }
     if (target.query() != null) {
-      attributes.put(UrlAttributes.URL_QUERY, queryValues ? target.query() : redactValues(target.query()));
+      attributes.put(ExchangeAttributes.URL_QUERY, queryValues ? target.query() : redactValues(target.query()));
     }
     String scheme = target.scheme() != null ? target.scheme() : request.scheme();
-    attributes.put(UrlAttributes.URL_SCHEME, scheme != null ? scheme : "http");
+    attributes.put(ExchangeAttributes.URL_SCHEME, scheme != null ? scheme : "http");
     if (request.userAgent() != null) {
-      attributes.put(UserAgentAttributes.USER_AGENT_ORIGINAL, request.userAgent());
+      attributes.put(ExchangeAttributes.USER_AGENT_ORIGINAL, request.userAgent());
     }
     int status = exchange.response().status();
     if (status > 0) {
-      attributes.put(HttpAttributes.HTTP_RESPONSE_STATUS_CODE, status);
+      attributes.put(ExchangeAttributes.HTTP_RESPONSE_STATUS_CODE, boxes.of(status));
     }
-    String name = known ? method : "HTTP";
     if (exchange.streamError() != null) {
-      attributes.put(ErrorAttributes.ERROR_TYPE, exchange.streamError());
-      return new Outcome(name, StatusData.error());
+      attributes.put(ExchangeAttributes.ERROR_TYPE, exchange.streamError());
+      return StatusData.error();
     }
     // Server spans fail on 5xx only (a 4xx is the client's mistake); client spans on 4xx and 5xx.
     if (status >= 500 || (!server && status >= 400)) {
-      attributes.put(ErrorAttributes.ERROR_TYPE, Integer.toString(status));
-      return new Outcome(name, StatusData.error());
+      attributes.put(ExchangeAttributes.ERROR_TYPE, Integer.toString(status));
+      return StatusData.error();
     }
-    return new Outcome(name, StatusData.unset());
+    return StatusData.unset();
   }
 
   /**
@@ -246,33 +247,30 @@ public final class SpanFactory implements ExchangeSink {
    * client span fails on every status but OK; a server span only on the codes that say the server
    * failed (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS), as the
    * OpenTelemetry gRPC instrumentations do: NOT_FOUND or INVALID_ARGUMENT is the caller's problem.
+   * Returns the span's status.
    */
-  private static Outcome grpc(HttpExchange exchange, ExchangeAttributes.Builder attributes, boolean server) {
+  private StatusData grpc(HttpExchange exchange, @Nullable GrpcMethod method, ExchangeAttributes.Builder attributes,
+      boolean server) {
     attributes.put(ExchangeAttributes.RPC_SYSTEM, "grpc");
-    GrpcMethod method = GrpcMethod.parse(exchange.request().target());
-    String name;
     if (method != null) {
       attributes.put(ExchangeAttributes.RPC_SERVICE, method.service());
       attributes.put(ExchangeAttributes.RPC_METHOD, method.method());
-      name = method.service() + "/" + method.method();
-    } else {
-      name = exchange.request().method() != null ? exchange.request().method() : "grpc";
     }
     if (exchange.streamError() != null) {
-      attributes.put(ErrorAttributes.ERROR_TYPE, exchange.streamError());
-      return new Outcome(name, StatusData.error());
+      attributes.put(ExchangeAttributes.ERROR_TYPE, exchange.streamError());
+      return StatusData.error();
     }
     int code = exchange.response().grpcStatus();
     if (code == ResponseHead.NO_GRPC_STATUS) {
-      return new Outcome(name, StatusData.unset());
+      return StatusData.unset();
     }
-    attributes.put(ExchangeAttributes.RPC_GRPC_STATUS_CODE, code);
+    attributes.put(ExchangeAttributes.RPC_GRPC_STATUS_CODE, boxes.of(code));
     if (code == 0 || (server && !GrpcMethod.isServerFault(code))) {
-      return new Outcome(name, StatusData.unset());
+      return StatusData.unset();
     }
-    attributes.put(ErrorAttributes.ERROR_TYPE, GrpcMethod.statusName(code));
+    attributes.put(ExchangeAttributes.ERROR_TYPE, GrpcMethod.statusName(code));
     String message = exchange.response().grpcMessage();
-    return new Outcome(name, message == null ? StatusData.error() : StatusData.create(StatusCode.ERROR, message));
+    return message == null ? StatusData.error() : StatusData.create(StatusCode.ERROR, message);
   }
 
   /**
@@ -286,11 +284,12 @@ public final class SpanFactory implements ExchangeSink {
     HostAndPort host = authority == null ? null : HostAndPort.parse(authority);
     if (host != null) {
       boolean peerAddress = !server && host.host().equals(peer.remoteHost());
-      attributes.put(ServerAttributes.SERVER_ADDRESS, peerAddress ? peerName(peer) : host.host());
-      attributes.put(ServerAttributes.SERVER_PORT, host.port() > 0 ? host.port() : server ? peer.localPort() : peer.remotePort());
+      attributes.put(ExchangeAttributes.SERVER_ADDRESS, peerAddress ? peerName(peer) : host.host());
+      attributes.put(ExchangeAttributes.SERVER_PORT,
+          boxes.of(host.port() > 0 ? host.port() : server ? peer.localPort() : peer.remotePort()));
     } else {
-      attributes.put(ServerAttributes.SERVER_ADDRESS, server ? peer.localHost() : peerName(peer));
-      attributes.put(ServerAttributes.SERVER_PORT, server ? peer.localPort() : peer.remotePort());
+      attributes.put(ExchangeAttributes.SERVER_ADDRESS, server ? peer.localHost() : peerName(peer));
+      attributes.put(ExchangeAttributes.SERVER_PORT, boxes.of(server ? peer.localPort() : peer.remotePort()));
     }
   }
 

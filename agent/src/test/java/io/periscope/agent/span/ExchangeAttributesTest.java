@@ -5,7 +5,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.opentelemetry.api.common.AttributeKey;
 import io.opentelemetry.api.common.Attributes;
+import io.opentelemetry.semconv.ClientAttributes;
 import io.opentelemetry.semconv.HttpAttributes;
+import io.opentelemetry.semconv.ServerAttributes;
 import io.opentelemetry.semconv.UrlAttributes;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -16,9 +18,9 @@ class ExchangeAttributesTest {
   @Test
   void behavesLikeTheSdksAttributes() {
     ExchangeAttributes attributes = ExchangeAttributes.builder()
-        .put(HttpAttributes.HTTP_REQUEST_METHOD, "GET")
-        .put(HttpAttributes.HTTP_RESPONSE_STATUS_CODE, 404)
-        .put(UrlAttributes.URL_PATH, "/missing")
+        .put(ExchangeAttributes.HTTP_REQUEST_METHOD, "GET")
+        .put(ExchangeAttributes.HTTP_RESPONSE_STATUS_CODE, 404L)
+        .put(ExchangeAttributes.URL_PATH, "/missing")
         .build();
     Attributes sdk = Attributes.builder()
         .put(HttpAttributes.HTTP_REQUEST_METHOD, "GET")
@@ -42,16 +44,33 @@ class ExchangeAttributesTest {
   @Test
   void aKeyPutTwiceKeepsTheLastValueOnce() {
     ExchangeAttributes attributes = ExchangeAttributes.builder()
-        .put(UrlAttributes.URL_PATH, "/a")
-        .put(UrlAttributes.URL_PATH, "/b")
+        .put(ExchangeAttributes.URL_PATH, "/a")
+        .put(ExchangeAttributes.URL_PATH, "/b")
         .build();
     assertThat(attributes.size()).isEqualTo(1);
     assertThat(attributes.get(UrlAttributes.URL_PATH)).isEqualTo("/b");
   }
 
   @Test
-  void keysOutsideTheSetAreRefused() {
-    assertThatThrownBy(() -> ExchangeAttributes.builder().put(AttributeKey.stringKey("not.ours"), "x"))
-        .isInstanceOf(IllegalArgumentException.class);
+  void slotsHoldTheirOwnKeys() {
+    ExchangeAttributes attributes = ExchangeAttributes.builder()
+        .put(ExchangeAttributes.SERVER_ADDRESS, "example.com")
+        .put(ExchangeAttributes.SERVER_PORT, 8080L)
+        .put(ExchangeAttributes.HEADERS_INCOMPLETE, true)
+        .put(ExchangeAttributes.STITCH_KEY, "10.0.0.7:41234/3021187")
+        .build();
+    assertThat(attributes.get(ServerAttributes.SERVER_ADDRESS)).isEqualTo("example.com");
+    assertThat(attributes.get(ServerAttributes.SERVER_PORT)).isEqualTo(8080L);
+    assertThat(attributes.get(AttributeKey.booleanKey("periscope.http2.headers_incomplete"))).isTrue();
+    assertThat(attributes.get(AttributeKey.stringKey("periscope.stitch_key"))).isEqualTo("10.0.0.7:41234/3021187");
+    assertThat(attributes.get(ClientAttributes.CLIENT_PORT)).isNull();
+  }
+
+  @Test
+  void aBuilderBuildsOnce() {
+    ExchangeAttributes.Builder builder = ExchangeAttributes.builder().put(ExchangeAttributes.URL_PATH, "/a");
+    builder.build();
+    assertThatThrownBy(builder::build).isInstanceOf(IllegalStateException.class);
+    assertThatThrownBy(() -> builder.put(ExchangeAttributes.URL_PATH, "/b")).isInstanceOf(IllegalStateException.class);
   }
 }
