@@ -47,6 +47,7 @@ public final class SpanFactory implements ExchangeSink {
   private final boolean stitchKeys;
   private final IdGenerator ids = IdGenerator.random();
   private final AttributeBoxes boxes = new AttributeBoxes();
+  private final Authorities authorities = new Authorities();
 
   /** @param queryValues export query parameter values as sent; by default they are replaced by REDACTED */
   public SpanFactory(ClockAnchor clock, ResourceResolver resources, SpanSink sink, boolean queryValues) {
@@ -281,7 +282,7 @@ public final class SpanFactory implements ExchangeSink {
   private void serverAddress(ExchangeAttributes.Builder attributes, RequestHead request, RequestTarget target,
       Peer peer, boolean server) {
     String authority = target.authority() != null ? target.authority() : request.authority();
-    HostAndPort host = authority == null ? null : HostAndPort.parse(authority);
+    HostAndPort host = authority == null ? null : authorities.parse(authority);
     if (host != null) {
       boolean peerAddress = !server && host.host().equals(peer.remoteHost());
       attributes.put(ExchangeAttributes.SERVER_ADDRESS, peerAddress ? peerName(peer) : host.host());
