@@ -13,7 +13,6 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.IdentityHashMap;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -71,47 +70,76 @@ public final class TraceLinker implements ExchangeSink {
   /** Injected contexts and kernel-made root traces waiting for their request's start; the oldest go first. */
   static final int MAX_KERNEL_CONTEXTS = 4_096;
 
-  /** A client endpoint. */
-  record Endpoint(String host, int port) {}
+  /**
+   * A client endpoint. The keys in the tables never change; only the linker's
+   * {@link #endpointProbe}, which is never put in one, is re-aimed, so that a lookup allocates nothing.
+   */
+  static final class Endpoint {
+    private String host;
+    private int port;
 
-  /** One request on one connection: the client's endpoint and the sequence number of its first byte. */
-  record StitchKey(Endpoint client, long sequence) {}
+    Endpoint(String host, int port) {
+      this.host = host;
+      this.port = port;
+    }
 
-  /** One request as one end of a connection sees it. */
-  private record RequestKey(Peer peer, long sequence) {}
+    private Endpoint aim(String host, int port) {
+      this.host = host;
+      this.port = port;
+      return this;
+    }
 
-  private record ThreadKey(int tgid, int tid) {}
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof Endpoint e && e.port == port && e.host.equals(host);
+    }
 
-  /** The span of one request: its context once its trace is known. */
-  private static final class Node {
-    final RequestKey key;
-    final int tid;
-    @Nullable SpanContext context;
-    @Nullable SpanContext parent;
-    /** Spans that wait for this one's context. */
-    @Nullable List<Node> children;
-    /** The exchange ended before its context was known: held until it is. */
-    @Nullable HttpExchange ended;
-    @Nullable String unlinked;
-    /** An SDK's own call: it has its span already. */
-    boolean suppressed;
-    /** A server waiting for the start of its client on this node, until the deadline. */
-    @Nullable StitchKey awaiting;
-    long deadline;
-    /** A server's incoming traceparent span id: a client passing it on is forwarding, not instrumented. */
-    @Nullable String incomingSpanId;
-    /** A client: the traceparent span id its request carried as it left (passed on, or injected). */
-    @Nullable String sentSpanId;
-    /** A server waiting for its client here although its request had a traceparent: used if the client did not send it. */
-    @Nullable SpanContext header;
-    /** A client's context as the kernel wrote it into the request (injection): its span has these ids. */
-    @Nullable SpanContext injected;
-    /** A server's trace as the kernel chose it for the calls it makes, when it is a root. */
-    @Nullable String kernelTraceId;
+    @Override
+    public int hashCode() {
+      return host.hashCode() * 31 + port;
+    }
 
-    Node(RequestKey key, int tid) {
-      this.key = key;
-      this.tid = tid;
+    @Override
+    public String toString() {
+      return host + ":" + port;
+    }
+  }
+
+  /**
+   * One request on one connection: the client's endpoint and the sequence number of its first
+   * byte. As with {@link Endpoint}, only {@link #probe} is ever re-aimed.
+   */
+  static final class StitchKey {
+    private String host;
+    private int port;
+    private long sequence;
+
+    StitchKey(String host, int port, long sequence) {
+      this.host = host;
+      this.port = port;
+      this.sequence = sequence;
+    }
+
+    private StitchKey aim(String host, int port, long sequence) {
+      this.host = host;
+      this.port = port;
+      this.sequence = sequence;
+      return this;
+    }
+
+    @Override
+    public boolean equals(Object o) {
+      return o instanceof StitchKey k && k.sequence == sequence && k.port == port && k.host.equals(host);
+    }
+
+    @Override
+    public int hashCode() {
+      return (host.hashCode() * 31 + port) * 31 + Long.hashCode(sequence);
+    }
+
+    @Override
+    public String toString() {
+      return host + ":" + port + "/" + sequence;
     }
   }
 
@@ -121,14 +149,18 @@ public final class TraceLinker implements ExchangeSink {
   private final boolean sdkServerSpans;
   /** Connections said to be traced, and not ended: as many as the tracker tracks. */
   private final Set<Peer> announced = new HashSet<>();
+  /** The local endpoints of traced client connections, with how many of them are open (a port may be shared). */
   private final Map<Endpoint, Integer> tracedClients = new HashMap<>();
-  private final LinkedHashMap<RequestKey, Node> inFlight = new LinkedHashMap<>();
-  private final IdentityHashMap<Peer, List<Node>> byConnection = new IdentityHashMap<>();
-  private final Map<ThreadKey, List<Node>> serving = new HashMap<>();
-  private final LinkedHashMap<StitchKey, Node> clients = new LinkedHashMap<>();
+  private final InFlightRequests inFlight = new InFlightRequests();
+  private final ConnectionRequests byConnection = new ConnectionRequests();
+  private final ServingThreads serving = new ServingThreads();
+  private final LinkedHashMap<StitchKey, RequestNode> clients = new LinkedHashMap<>();
   /** Clients whose exchange ended, in that order, with the time their stitch key may be forgotten. */
-  private final ArrayDeque<Node> clientsEnded = new ArrayDeque<>();
-  private final LinkedHashMap<StitchKey, Node> awaiting = new LinkedHashMap<>();
+  private final ArrayDeque<RequestNode> clientsEnded = new ArrayDeque<>();
+  private final LinkedHashMap<StitchKey, RequestNode> awaiting = new LinkedHashMap<>();
+  /** For lookups only: never keys in a table. */
+  private final StitchKey probe = new StitchKey("", 0, 0);
+  private final Endpoint endpointProbe = new Endpoint("", 0);
   /** Processes that sent traceparents of their own: tgid to when last seen (kernel time). */
   private final LinkedHashMap<Integer, Long> instrumented = new LinkedHashMap<>();
   /** Injection: what the kernel wrote into requests, and the root traces it made, by request. */
@@ -172,12 +204,12 @@ public final class TraceLinker implements ExchangeSink {
       tracedClients.computeIfPresent(new Endpoint(peer.localHost(), peer.localPort()),
           (endpoint, open) -> open > 1 ? open - 1 : null);
     }
-    List<Node> open = byConnection.remove(peer);
-    if (open != null) {
-      for (Node n : open) {
-        inFlight.remove(n.key);
-        abandon(n); // never ends: its span is never made
-      }
+    RequestNode next;
+    for (RequestNode n = byConnection.removeAll(peer); n != null; n = next) {
+      next = n.nextOnConnection;
+      n.nextOnConnection = null;
+      inFlight.remove(n);
+      abandon(n); // never ends: its span is never made
     }
   }
 
@@ -191,12 +223,12 @@ public final class TraceLinker implements ExchangeSink {
     // The kernel wrote the ids of this client's own span: a local context, not a remote parent.
     SpanContext own = SpanContext.create(written.getTraceId(), written.getSpanId(), written.getTraceFlags(),
         TraceState.getDefault());
-    remember(injected, new StitchKey(new Endpoint(client.localHost(), client.localPort()), sequence), own);
+    remember(injected, new StitchKey(client.localHost(), client.localPort(), sequence), own);
   }
 
   @Override
   public void onTraceRoot(Peer server, long sequence, String traceId) {
-    remember(kernelRoots, new StitchKey(new Endpoint(server.remoteHost(), server.remotePort()), sequence), traceId);
+    remember(kernelRoots, new StitchKey(server.remoteHost(), server.remotePort(), sequence), traceId);
   }
 
   /** Kept until the request's start comes (in the next record), or until pushed out. */
@@ -210,15 +242,14 @@ public final class TraceLinker implements ExchangeSink {
 
   @Override
   public void onRequest(Peer peer, int tid, long sequence, long startNanos, RequestHead request) {
-    RequestKey key = new RequestKey(peer, sequence);
-    Node node = new Node(key, tid);
-    if (inFlight.putIfAbsent(key, node) != null) {
+    RequestNode node = new RequestNode(peer, sequence, tid);
+    if (!inFlight.addIfAbsent(node)) {
       return; // the same request start twice: the first stands
     }
-    byConnection.computeIfAbsent(peer, p -> new ArrayList<>(2)).add(node);
+    byConnection.add(node);
     if (inFlight.size() > MAX_IN_FLIGHT) {
-      Node oldest = inFlight.pollFirstEntry().getValue();
-      forgetConnectionNode(oldest);
+      RequestNode oldest = inFlight.pollOldest();
+      byConnection.remove(oldest);
       abandon(oldest);
     }
     if (peer.role() == Peer.Role.SERVER) {
@@ -228,28 +259,29 @@ public final class TraceLinker implements ExchangeSink {
     }
   }
 
-  private void startServer(Node node, Peer peer, long sequence, long startNanos, RequestHead request) {
-    serving.computeIfAbsent(new ThreadKey(peer.tgid(), node.tid), t -> new ArrayList<>(2)).add(node);
+  private void startServer(RequestNode node, Peer peer, long sequence, long startNanos, RequestHead request) {
+    serving.add(node);
     SpanContext header = header(request);
-    Endpoint client = new Endpoint(peer.remoteHost(), peer.remotePort());
-    StitchKey key = new StitchKey(client, sequence);
+    StitchKey key = probe.aim(peer.remoteHost(), peer.remotePort(), sequence);
     if (!kernelRoots.isEmpty()) {
       node.kernelTraceId = kernelRoots.remove(key);
     }
-    Node sender = clients.get(key);
+    RequestNode sender = clients.get(key);
     if (header.isValid()) {
       node.incomingSpanId = header.getSpanId();
       node.header = header;
     }
     if (sender != null) {
       linkToSender(node, sender);
-    } else if (tracedClients.containsKey(client) && windowNanos > 0) {
+    } else if (tracedClients.containsKey(endpointProbe.aim(peer.remoteHost(), peer.remotePort()))
+        && windowNanos > 0) {
+      key = new StitchKey(peer.remoteHost(), peer.remotePort(), sequence); // kept: not the probe
       node.awaiting = key;
       node.deadline = startNanos + windowNanos;
       awaiting.put(key, node);
       if (awaiting.size() > maxHeld) {
         stats.heldOverflow++;
-        Node oldest = awaiting.pollFirstEntry().getValue();
+        RequestNode oldest = awaiting.pollFirstEntry().getValue();
         oldest.awaiting = null;
         resolveRoot(oldest);
       }
@@ -264,7 +296,7 @@ public final class TraceLinker implements ExchangeSink {
    * which then wins. A header the client passed on (a proxy forwarding its caller's) or the kernel
    * wrote names the caller of the client, or the client itself: the client's span is the closer parent.
    */
-  private void linkToSender(Node server, Node sender) {
+  private void linkToSender(RequestNode server, RequestNode sender) {
     if (server.header != null && (sender.suppressed || !server.header.getSpanId().equals(sender.sentSpanId))) {
       resolve(server, server.header);
       return;
@@ -274,7 +306,7 @@ public final class TraceLinker implements ExchangeSink {
   }
 
   /** A server span with no client here to be the child of: its header's, else a new trace's root (the kernel's, when it made one). */
-  private void resolveRoot(Node node) {
+  private void resolveRoot(RequestNode node) {
     if (node.header != null) {
       resolve(node, node.header);
     } else if (node.kernelTraceId != null) {
@@ -284,36 +316,37 @@ public final class TraceLinker implements ExchangeSink {
     }
   }
 
-  private void startClient(Node node, Peer peer, int tid, long sequence, long startNanos, RequestHead request) {
+  private void startClient(RequestNode node, Peer peer, int tid, long sequence, long startNanos,
+      RequestHead request) {
     SpanContext header = header(request);
-    List<Node> busy = serving.get(new ThreadKey(peer.tgid(), tid));
-    StitchKey key = new StitchKey(new Endpoint(peer.localHost(), peer.localPort()), sequence);
+    int busy = serving.count(peer.tgid(), tid, 2);
+    StitchKey key = new StitchKey(peer.localHost(), peer.localPort(), sequence);
     node.injected = injected.isEmpty() || header.isValid() ? null : injected.remove(key);
-    List<Node> received = header.isValid() ? receivedWith(header, peer.tgid()) : List.of();
+    int received = header.isValid() ? serving.countIncoming(peer.tgid(), header.getSpanId(), 2) : 0;
     if (node.injected != null) {
       node.sentSpanId = node.injected.getSpanId();
-      startInjected(node, busy);
-    } else if (header.isValid() && received.isEmpty()) {
+      startInjected(node, peer, tid, busy);
+    } else if (header.isValid() && received == 0) {
       // The process wrote a traceparent of its own: an SDK's call, which has its CLIENT span.
       node.suppressed = true;
       markInstrumented(peer.tgid(), startNanos);
       resolve(node, header, header);
-    } else if (received.size() == 1) {
+    } else if (received == 1) {
       // A proxy passing on the traceparent of a request it serves: the call is for that request,
       // however many its thread has in flight.
       node.sentSpanId = header.getSpanId();
       stats.linkedInProcess++;
-      adopt(node, received.getFirst());
-    } else if (!received.isEmpty()) {
+      adopt(node, serving.anyIncoming(peer.tgid(), header.getSpanId()));
+    } else if (received > 1) {
       node.sentSpanId = header.getSpanId(); // several requests came with it: which one is not known
       stats.ambiguous++;
       node.unlinked = CONCURRENT_REQUESTS;
       resolve(node, SpanContext.getInvalid());
-    } else if (busy != null && busy.size() == 1) {
+    } else if (busy == 1) {
       stats.linkedInProcess++;
-      adopt(node, busy.getFirst());
+      adopt(node, serving.any(peer.tgid(), tid));
     } else {
-      if (busy != null && !busy.isEmpty()) {
+      if (busy > 1) {
         stats.ambiguous++;
         node.unlinked = CONCURRENT_REQUESTS;
       }
@@ -323,7 +356,7 @@ public final class TraceLinker implements ExchangeSink {
     if (clients.size() > MAX_IN_FLIGHT) {
       clients.pollFirstEntry();
     }
-    Node server = awaiting.remove(key);
+    RequestNode server = awaiting.remove(key);
     if (server != null) {
       server.awaiting = null;
       linkToSender(server, node);
@@ -334,12 +367,12 @@ public final class TraceLinker implements ExchangeSink {
    * A client whose request carries the context the kernel wrote: it is the child of the request
    * its thread serves only if the kernel put it in that request's trace.
    */
-  private void startInjected(Node node, @Nullable List<Node> busy) {
+  private void startInjected(RequestNode node, Peer peer, int tid, int busy) {
     stats.injected++;
-    if (busy != null && busy.size() == 1) {
-      adopt(node, busy.getFirst()); // checked in resolveInjected once the parent's trace is known
+    if (busy == 1) {
+      adopt(node, serving.any(peer.tgid(), tid)); // checked in resolveInjected once the parent's trace is known
     } else {
-      if (busy != null && !busy.isEmpty()) {
+      if (busy > 1) {
         stats.ambiguous++;
         node.unlinked = CONCURRENT_REQUESTS;
       }
@@ -347,7 +380,7 @@ public final class TraceLinker implements ExchangeSink {
     }
   }
 
-  private void resolveInjected(Node node, SpanContext parent) {
+  private void resolveInjected(RequestNode node, SpanContext parent) {
     SpanContext context = node.injected;
     if (parent.isValid() && parent.getTraceId().equals(context.getTraceId())) {
       stats.linkedInProcess++;
@@ -357,25 +390,6 @@ public final class TraceLinker implements ExchangeSink {
       node.unlinked = INJECTED_ELSEWHERE;
       resolve(node, context, SpanContext.getInvalid());
     }
-  }
-
-  /**
-   * The requests a process is serving that came with this traceparent: a proxy passes it on
-   * unchanged. Empty when it serves none (the process wrote its own).
-   */
-  private List<Node> receivedWith(SpanContext header, int tgid) {
-    List<Node> found = List.of();
-    for (Map.Entry<ThreadKey, List<Node>> e : serving.entrySet()) {
-      if (e.getKey().tgid() != tgid) {
-        continue;
-      }
-      for (Node server : e.getValue()) {
-        if (header.getSpanId().equals(server.incomingSpanId)) {
-          found = found.isEmpty() ? List.of(server) : List.of(found.getFirst(), server);
-        }
-      }
-    }
-    return found;
   }
 
   /** Remembers a process as SDK-instrumented, as of {@code nowNanos}; the least recently seen go first. */
@@ -391,6 +405,9 @@ public final class TraceLinker implements ExchangeSink {
 
   /** Whether the process sent a traceparent of its own lately (a pid may since belong to another program). */
   private boolean isInstrumented(int tgid, long nowNanos) {
+    if (instrumented.isEmpty()) {
+      return false; // no SDK here: spares boxing the pid for every server span
+    }
     Long seen = instrumented.get(tgid);
     if (seen != null && nowNanos - seen > INSTRUMENTED_TTL_NANOS) {
       instrumented.remove(tgid);
@@ -404,16 +421,16 @@ public final class TraceLinker implements ExchangeSink {
     Peer peer = exchange.peer();
     long now = exchange.endNanos();
     expire(now);
-    Node node = inFlight.remove(new RequestKey(peer, exchange.requestSequence()));
+    RequestNode node = inFlight.remove(peer, exchange.requestSequence());
     if (node == null) {
       // Its start was never seen (or forgotten, the table being full): it decides alone.
       SpanContext header = peer.role() == Peer.Role.SERVER ? header(exchange.request()) : SpanContext.getInvalid();
       spans.emit(exchange, spans.childOf(header), header);
       return;
     }
-    forgetConnectionNode(node);
+    byConnection.remove(node);
     if (peer.role() == Peer.Role.SERVER) {
-      stopServing(node);
+      serving.remove(node);
     } else {
       node.deadline = now + windowNanos;
       clientsEnded.addLast(node); // its stitch key is kept a window longer, for a server's late start
@@ -440,7 +457,7 @@ public final class TraceLinker implements ExchangeSink {
   }
 
   /** Its parent's context is known, or will be: the child follows. */
-  private void adopt(Node child, Node parent) {
+  private void adopt(RequestNode child, RequestNode parent) {
     if (parent.context != null) {
       resolveChild(child, parent.context);
     } else {
@@ -452,11 +469,11 @@ public final class TraceLinker implements ExchangeSink {
   }
 
   /** The node's parent is known ({@code parent}, invalid for a root): its span and its waiting children follow. */
-  private void resolve(Node node, SpanContext parent) {
+  private void resolve(RequestNode node, SpanContext parent) {
     resolve(node, spans.childOf(parent), parent);
   }
 
-  private void resolve(Node node, SpanContext context, SpanContext parent) {
+  private void resolve(RequestNode node, SpanContext context, SpanContext parent) {
     node.context = context;
     node.parent = parent;
     if (node.ended != null) {
@@ -467,16 +484,16 @@ public final class TraceLinker implements ExchangeSink {
         spans.emit(ended, context, parent, node.unlinked);
       }
     }
-    List<Node> children = node.children;
+    List<RequestNode> children = node.children;
     node.children = null;
     if (children != null) {
-      for (Node child : children) {
+      for (RequestNode child : children) {
         resolveChild(child, context);
       }
     }
   }
 
-  private void resolveChild(Node child, SpanContext parent) {
+  private void resolveChild(RequestNode child, SpanContext parent) {
     if (child.injected != null) {
       resolveInjected(child, parent);
     } else {
@@ -491,9 +508,8 @@ public final class TraceLinker implements ExchangeSink {
       releaseOldestAwaiting();
     }
     while (!clientsEnded.isEmpty() && clientsEnded.peekFirst().deadline - nowNanos < 0) {
-      Node client = clientsEnded.pollFirst();
-      clients.remove(new StitchKey(new Endpoint(client.key.peer().localHost(), client.key.peer().localPort()),
-          client.key.sequence()), client);
+      RequestNode client = clientsEnded.pollFirst();
+      clients.remove(probe.aim(client.peer.localHost(), client.peer.localPort(), client.sequence), client);
     }
   }
 
@@ -512,36 +528,15 @@ public final class TraceLinker implements ExchangeSink {
     if (awaiting.isEmpty()) {
       return;
     }
-    Node server = awaiting.pollFirstEntry().getValue();
+    RequestNode server = awaiting.pollFirstEntry().getValue();
     server.awaiting = null;
     resolveRoot(server);
   }
 
-  private void stopServing(Node node) {
-    ThreadKey thread = new ThreadKey(node.key.peer().tgid(), node.tid);
-    List<Node> busy = serving.get(thread);
-    if (busy != null) {
-      busy.remove(node);
-      if (busy.isEmpty()) {
-        serving.remove(thread);
-      }
-    }
-  }
-
-  private void forgetConnectionNode(Node node) {
-    List<Node> open = byConnection.get(node.key.peer());
-    if (open != null) {
-      open.remove(node);
-      if (open.isEmpty()) {
-        byConnection.remove(node.key.peer());
-      }
-    }
-  }
-
   /** A request that will never end (its connection closed, or the table was full): it serves no more. */
-  private void abandon(Node node) {
-    if (node.key.peer().role() == Peer.Role.SERVER) {
-      stopServing(node);
+  private void abandon(RequestNode node) {
+    if (node.peer.role() == Peer.Role.SERVER) {
+      serving.remove(node);
     }
     if (node.awaiting != null) {
       awaiting.remove(node.awaiting);
@@ -570,16 +565,12 @@ public final class TraceLinker implements ExchangeSink {
     return inFlight.size();
   }
 
-  int servingThreads() {
+  int servingRequests() {
     return serving.size();
   }
 
   /** For tests: the nodes in flight per connection agree with those in flight. */
   boolean consistent() {
-    int total = 0;
-    for (Iterator<List<Node>> it = byConnection.values().iterator(); it.hasNext(); ) {
-      total += it.next().size();
-    }
-    return total == inFlight.size();
+    return byConnection.count() == inFlight.size();
   }
 }

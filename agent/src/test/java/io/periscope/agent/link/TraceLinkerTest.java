@@ -378,7 +378,7 @@ class TraceLinkerTest {
     end(upstream, 5_000, 120, 180, null, 7);
 
     assertThat(only(SpanKind.CLIENT).getParentSpanContext().isValid()).isFalse();
-    assertThat(linker.servingThreads()).isZero();
+    assertThat(linker.servingRequests()).isZero();
     assertThat(linker.inFlightCount()).isZero();
     assertThat(linker.consistent()).isTrue();
   }
