@@ -3,9 +3,6 @@ package io.periscope.agent.pipeline;
 import io.periscope.bpf.RingBuffer;
 import io.periscope.bpf.SocketEvent;
 import java.lang.foreign.MemorySegment;
-import java.util.Iterator;
-import java.util.LinkedHashMap;
-import java.util.Map;
 
 /**
  * The first stage after the ring buffer: decodes each record, finds its connection (keyed by the
@@ -26,7 +23,7 @@ public final class ConnectionTracker implements RingBuffer.RecordHandler {
   private final int maxConnections;
   private final long idleTimeoutNanos;
   private final SocketEvent event = new SocketEvent();
-  private final LinkedHashMap<Long, Connection> connections;
+  private final ConnectionTable connections = new ConnectionTable();
 
   public ConnectionTracker(ExchangeSink sink, PipelineStats stats, int maxConnections, long idleTimeoutNanos) {
     if (maxConnections < 1) {
@@ -36,18 +33,6 @@ public final class ConnectionTracker implements RingBuffer.RecordHandler {
     this.stats = stats;
     this.maxConnections = maxConnections;
     this.idleTimeoutNanos = idleTimeoutNanos;
-    this.connections = new LinkedHashMap<>(1024, 0.75f, true) {
-      @Override
-      protected boolean removeEldestEntry(Map.Entry<Long, Connection> eldest) {
-        if (size() <= ConnectionTracker.this.maxConnections) {
-          return false;
-        }
-        stats.connectionsEvicted++;
-        eldest.getValue().onEvicted(stats);
-        ended(eldest.getValue());
-        return true;
-      }
-    };
   }
 
   public ConnectionTracker(ExchangeSink sink, PipelineStats stats) {
@@ -103,6 +88,12 @@ public final class ConnectionTracker implements RingBuffer.RecordHandler {
     if (c == null) {
       c = new Connection(sock, event.exitNanos(), opening);
       connections.put(sock, c);
+      if (connections.size() > maxConnections) {
+        Connection eldest = connections.removeEldest();
+        stats.connectionsEvicted++;
+        eldest.onEvicted(stats);
+        ended(eldest);
+      }
       stats.connectionsTracked++;
     }
     return c;
@@ -120,13 +111,11 @@ public final class ConnectionTracker implements RingBuffer.RecordHandler {
 
   /** Drops connections with no traffic for the idle timeout (monotonic clock, as the kernel's). */
   public void evictIdle(long nowNanos) {
-    Iterator<Connection> it = connections.values().iterator();
-    while (it.hasNext()) {
-      Connection c = it.next();
+    for (Connection c = connections.eldest(); c != null; c = connections.eldest()) {
       if (nowNanos - c.lastActivityNanos <= idleTimeoutNanos) {
-        break; // access order: everything after this one is more recent
+        break; // least recently used first: everything after this one is more recent
       }
-      it.remove();
+      connections.removeEldest();
       c.onEvicted(stats);
       ended(c);
       stats.connectionsEvicted++;
