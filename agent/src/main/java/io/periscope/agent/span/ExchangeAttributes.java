@@ -21,6 +21,7 @@ import org.jspecify.annotations.Nullable;
  * The attributes of an exchange span: a fixed set of keys, one slot each. The SDK's
  * {@code Attributes.builder()} sorts and de-duplicates its entries on every build, which showed as
  * a tenth of the capture thread's time; these keys are known and unique, so there is nothing to sort.
+ * A span keeps only the values it has (about half the slots), with a bit per slot saying which.
  */
 final class ExchangeAttributes implements Attributes {
   /** Each slot's key, in the order the slots are declared below (before KEYS): a slot's index is its place here. */
@@ -57,6 +58,12 @@ final class ExchangeAttributes implements Attributes {
 
   private static final AttributeKey<?>[] KEYS = DECLARED.toArray(new AttributeKey<?>[0]);
 
+  static {
+    if (KEYS.length > Integer.SIZE) {
+      throw new AssertionError("more slots than bits in the presence mask: " + KEYS.length);
+    }
+  }
+
   /**
    * One of the keys, with the index of its value: a span's attributes are put by slot, so putting
    * one is an array store, not a search among the keys.
@@ -76,12 +83,14 @@ final class ExchangeAttributes implements Attributes {
     return new Slot<>(key, DECLARED.size() - 1);
   }
 
+  /** Bit i set: slot i has a value. */
+  private final int present;
+  /** The values of the slots present, in slot order. */
   private final Object[] values;
-  private final int size;
 
-  private ExchangeAttributes(Object[] values, int size) {
+  private ExchangeAttributes(int present, Object[] values) {
+    this.present = present;
     this.values = values;
-    this.size = size;
   }
 
   static Builder builder() {
@@ -92,26 +101,28 @@ final class ExchangeAttributes implements Attributes {
   @SuppressWarnings("unchecked")
   public <T> @Nullable T get(AttributeKey<T> key) {
     int slot = indexOf(key);
-    return slot < 0 ? null : (T) values[slot];
+    if (slot < 0 || (present & (1 << slot)) == 0) {
+      return null;
+    }
+    return (T) values[Integer.bitCount(present & ((1 << slot) - 1))];
   }
 
   @Override
   public void forEach(BiConsumer<? super AttributeKey<?>, ? super Object> consumer) {
-    for (int i = 0; i < KEYS.length; i++) {
-      if (values[i] != null) {
-        consumer.accept(KEYS[i], values[i]);
-      }
+    int value = 0;
+    for (int bits = present; bits != 0; bits &= bits - 1) {
+      consumer.accept(KEYS[Integer.numberOfTrailingZeros(bits)], values[value++]);
     }
   }
 
   @Override
   public int size() {
-    return size;
+    return values.length;
   }
 
   @Override
   public boolean isEmpty() {
-    return size == 0;
+    return values.length == 0;
   }
 
   @Override
@@ -146,30 +157,40 @@ final class ExchangeAttributes implements Attributes {
     return -1;
   }
 
-  /** Collects the values of one span; each slot at most once. Builds once: the values are handed over, not copied. */
+  /**
+   * Collects the values of one span, each slot at most once; after {@link #build} it is empty
+   * again, so one builder serves span after span (the span factory keeps one).
+   */
   static final class Builder {
-    private Object @Nullable [] values = new Object[KEYS.length];
-    private int size;
+    private final Object[] slots = new Object[KEYS.length];
+    private int present;
 
     <T> Builder put(Slot<T> slot, T value) {
-      Object[] v = values;
-      if (v == null) {
-        throw new IllegalStateException("already built");
+      slots[slot.index] = value;
+      present |= 1 << slot.index;
+      return this;
+    }
+
+    /** Forgets what was put since the last build (a span given up halfway must leave nothing). */
+    Builder clear() {
+      for (int bits = present; bits != 0; bits &= bits - 1) {
+        slots[Integer.numberOfTrailingZeros(bits)] = null;
       }
-      if (v[slot.index] == null) {
-        size++;
-      }
-      v[slot.index] = value;
+      present = 0;
       return this;
     }
 
     ExchangeAttributes build() {
-      Object[] v = values;
-      if (v == null) {
-        throw new IllegalStateException("already built");
+      Object[] values = new Object[Integer.bitCount(present)];
+      int value = 0;
+      for (int bits = present; bits != 0; bits &= bits - 1) {
+        int slot = Integer.numberOfTrailingZeros(bits);
+        values[value++] = slots[slot];
+        slots[slot] = null;
       }
-      values = null;
-      return new ExchangeAttributes(v, size);
+      ExchangeAttributes built = new ExchangeAttributes(present, values);
+      present = 0;
+      return built;
     }
   }
 }

@@ -48,6 +48,8 @@ public final class SpanFactory implements ExchangeSink {
   private final IdGenerator ids = IdGenerator.random();
   private final AttributeBoxes boxes = new AttributeBoxes();
   private final Authorities authorities = new Authorities();
+  /** Reused span after span: the pipeline thread builds one span at a time. */
+  private final ExchangeAttributes.Builder attributes = ExchangeAttributes.builder();
 
   /** @param queryValues export query parameter values as sent; by default they are replaced by REDACTED */
   public SpanFactory(ClockAnchor clock, ResourceResolver resources, SpanSink sink, boolean queryValues) {
@@ -158,7 +160,7 @@ public final class SpanFactory implements ExchangeSink {
     Peer peer = exchange.peer();
     boolean server = peer.role() == Peer.Role.SERVER;
     Long remotePort = boxes.of(peer.remotePort());
-    ExchangeAttributes.Builder attributes = ExchangeAttributes.builder()
+    ExchangeAttributes.Builder attributes = this.attributes.clear()
         .put(ExchangeAttributes.NETWORK_PEER_ADDRESS, peer.remoteHost())
         .put(ExchangeAttributes.NETWORK_PEER_PORT, remotePort)
         .put(ExchangeAttributes.THREAD_ID, boxes.of(exchange.tid()));

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.opentelemetry.api.common.AttributeKey;
 import io.opentelemetry.api.common.Attributes;
 import io.opentelemetry.semconv.ClientAttributes;
+import io.opentelemetry.semconv.ErrorAttributes;
 import io.opentelemetry.semconv.HttpAttributes;
 import io.opentelemetry.semconv.ServerAttributes;
 import io.opentelemetry.semconv.UrlAttributes;
@@ -67,10 +68,20 @@ class ExchangeAttributesTest {
   }
 
   @Test
-  void aBuilderBuildsOnce() {
-    ExchangeAttributes.Builder builder = ExchangeAttributes.builder().put(ExchangeAttributes.URL_PATH, "/a");
-    builder.build();
-    assertThatThrownBy(builder::build).isInstanceOf(IllegalStateException.class);
-    assertThatThrownBy(() -> builder.put(ExchangeAttributes.URL_PATH, "/b")).isInstanceOf(IllegalStateException.class);
+  void aBuilderStartsAfreshAfterEachBuild() {
+    ExchangeAttributes.Builder builder = ExchangeAttributes.builder()
+        .put(ExchangeAttributes.URL_PATH, "/a")
+        .put(ExchangeAttributes.THREAD_ID, 7L);
+    ExchangeAttributes first = builder.build();
+    ExchangeAttributes second = builder.put(ExchangeAttributes.URL_SCHEME, "http").build();
+    builder.put(ExchangeAttributes.URL_QUERY, "q=1").clear();
+    ExchangeAttributes third = builder.put(ExchangeAttributes.ERROR_TYPE, "500").build();
+
+    assertThat(first.asMap()).containsOnlyKeys(UrlAttributes.URL_PATH, AttributeKey.longKey("thread.id"));
+    assertThat(first.get(UrlAttributes.URL_PATH)).isEqualTo("/a");
+    assertThat(second.asMap()).containsOnlyKeys(UrlAttributes.URL_SCHEME);
+    assertThat(third.asMap()).containsOnlyKeys(ErrorAttributes.ERROR_TYPE);
+    assertThat(third.get(UrlAttributes.URL_QUERY)).isNull();
+    assertThat(ExchangeAttributes.builder().build().isEmpty()).isTrue();
   }
 }
