@@ -7,66 +7,82 @@ import org.jspecify.annotations.Nullable;
  * Parses one complete HTTP/1.x message head (start line, header fields, the empty line) from a
  * buffer (RFC 9112 §2-§5). Strict where framing depends on it (Content-Length, Transfer-Encoding,
  * the start line); lenient elsewhere, like the servers whose traffic it reads.
+ *
+ * <p>One per parser, so per connection and direction: it remembers the {@code Host} and
+ * {@code User-Agent} it last read, which a connection repeats on every request, and gives the
+ * same string again while the bytes are the same (a string per field per request was a fifth of
+ * the pipeline's garbage). Standard methods are their constants.
  */
 final class Http1HeadParser {
   private static final int MAX_METHOD_LENGTH = 32;
+  /** RFC 9110 §9.3 and RFC 5789 (PATCH): methods are case-sensitive, so these are exact. */
+  private static final String[] METHODS = {
+    "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+  };
 
-  /** Either a head or the reason there is none. */
-  record Result(@Nullable Http1Head head, @Nullable String error) {
-    static Result error(String reason) {
-      return new Result(null, reason);
-    }
+  private @Nullable String error;
+  private @Nullable String lastHost;
+  private @Nullable String lastUserAgent;
+
+  /** Why the last parse found no head. */
+  @Nullable String error() {
+    return error;
   }
 
-  private Http1HeadParser() {}
-
-  static Result parseRequest(byte[] buf, int length) {
+  /** The request head, or null when there is none (see {@link #error()}). */
+  @Nullable Http1Head parseRequest(byte[] buf, int length) {
     int lineEnd = lineEnd(buf, 0, length);
     int sp1 = indexOf(buf, (byte) ' ', 0, lineEnd);
     if (sp1 <= 0 || sp1 > MAX_METHOD_LENGTH || !isToken(buf, 0, sp1)) {
-      return Result.error("not an HTTP/1 request line");
+      return error("not an HTTP/1 request line");
     }
     int sp2 = lastIndexOf(buf, (byte) ' ', sp1 + 1, lineEnd);
     if (sp2 <= sp1 + 1) {
-      return Result.error("request line without a target or version");
+      return error("request line without a target or version");
     }
     int minor = version(buf, sp2 + 1, lineEnd);
     if (minor < 0) {
-      return Result.error("unsupported HTTP version in request line");
+      return error("unsupported HTTP version in request line");
     }
     for (int i = sp1 + 1; i < sp2; i++) {
       if (buf[i] <= ' ' || buf[i] == 0x7f) {
-        return Result.error("invalid character in request target");
+        return error("invalid character in request target");
       }
     }
-    String method = ascii(buf, 0, sp1);
+    String method = method(buf, sp1);
     String target = ascii(buf, sp1 + 1, sp2);
     return fields(buf, length, nextLine(buf, lineEnd, length), method, target, 0, minor);
   }
 
-  static Result parseResponse(byte[] buf, int length) {
+  /** The response head, or null when there is none (see {@link #error()}). */
+  @Nullable Http1Head parseResponse(byte[] buf, int length) {
     int lineEnd = lineEnd(buf, 0, length);
     int sp = indexOf(buf, (byte) ' ', 0, lineEnd);
     if (sp < 0) {
-      return Result.error("not an HTTP/1 status line");
+      return error("not an HTTP/1 status line");
     }
     int minor = version(buf, 0, sp);
     if (minor < 0) {
-      return Result.error("not an HTTP/1 status line");
+      return error("not an HTTP/1 status line");
     }
     if (lineEnd - sp < 4 || !isDigit(buf[sp + 1]) || !isDigit(buf[sp + 2]) || !isDigit(buf[sp + 3])
         || (lineEnd - sp > 4 && buf[sp + 4] != ' ')) {
-      return Result.error("status line without a three-digit status code");
+      return error("status line without a three-digit status code");
     }
     int status = (buf[sp + 1] - '0') * 100 + (buf[sp + 2] - '0') * 10 + (buf[sp + 3] - '0');
     if (status < 100) {
-      return Result.error("status code below 100");
+      return error("status code below 100");
     }
     return fields(buf, length, nextLine(buf, lineEnd, length), null, null, status, minor);
   }
 
-  private static Result fields(byte[] buf, int length, int pos, @Nullable String method, @Nullable String target,
-      int status, int minor) {
+  private @Nullable Http1Head error(String reason) {
+    error = reason;
+    return null;
+  }
+
+  private @Nullable Http1Head fields(byte[] buf, int length, int pos, @Nullable String method,
+      @Nullable String target, int status, int minor) {
     long contentLength = -1;
     boolean chunked = false;
     boolean otherEncoding = false;
@@ -82,11 +98,11 @@ final class Http1HeadParser {
         break; // the empty line that ends the head
       }
       if (buf[pos] == ' ' || buf[pos] == '\t') {
-        return Result.error("obsolete line folding in header field"); // §5.2: reject
+        return error("obsolete line folding in header field"); // §5.2: reject
       }
       int colon = indexOf(buf, (byte) ':', pos, lineEnd);
       if (colon <= pos || !isToken(buf, pos, colon)) {
-        return Result.error("malformed header field");
+        return error("malformed header field");
       }
       int valueStart = colon + 1;
       int valueEnd = lineEnd;
@@ -100,7 +116,7 @@ final class Http1HeadParser {
       if (is(buf, pos, nameLength, "content-length")) {
         long value = contentLength(buf, valueStart, valueEnd);
         if (value < 0 || (contentLength >= 0 && contentLength != value)) {
-          return Result.error("invalid Content-Length");
+          return error("invalid Content-Length");
         }
         contentLength = value;
       } else if (is(buf, pos, nameLength, "transfer-encoding")) {
@@ -114,9 +130,11 @@ final class Http1HeadParser {
           close = false;
         }
       } else if (is(buf, pos, nameLength, "host")) {
-        host = ascii(buf, valueStart, valueEnd);
+        host = same(buf, valueStart, valueEnd, lastHost);
+        lastHost = host;
       } else if (is(buf, pos, nameLength, "user-agent")) {
-        userAgent = ascii(buf, valueStart, valueEnd);
+        userAgent = same(buf, valueStart, valueEnd, lastUserAgent);
+        lastUserAgent = userAgent;
       } else if (is(buf, pos, nameLength, "traceparent")) {
         traceparent = ascii(buf, valueStart, valueEnd);
       } else if (is(buf, pos, nameLength, "tracestate")) {
@@ -129,8 +147,37 @@ final class Http1HeadParser {
     if (chunked || otherEncoding) {
       contentLength = -1; // §6.3 rule 3: Transfer-Encoding overrides Content-Length
     }
-    return new Result(new Http1Head(method, target, status, minor, contentLength, chunked, otherEncoding, close,
-        host, userAgent, traceparent, tracestate, upgrade), null);
+    error = null;
+    return new Http1Head(method, target, status, minor, contentLength, chunked, otherEncoding, close,
+        host, userAgent, traceparent, tracestate, upgrade);
+  }
+
+  /** The method at the start of the line, a constant when it is a standard one. */
+  private static String method(byte[] buf, int length) {
+    for (String known : METHODS) {
+      if (matches(buf, 0, length, known)) {
+        return known;
+      }
+    }
+    return ascii(buf, 0, length);
+  }
+
+  /** The text at [from, to): {@code last} itself when it is that text. */
+  private static String same(byte[] buf, int from, int to, @Nullable String last) {
+    return last != null && matches(buf, from, to - from, last) ? last : ascii(buf, from, to);
+  }
+
+  /** Whether the bytes are exactly this text (ISO-8859-1, as {@link #ascii} decodes them). */
+  private static boolean matches(byte[] buf, int from, int length, String text) {
+    if (text.length() != length) {
+      return false;
+    }
+    for (int i = 0; i < length; i++) {
+      if ((buf[from + i] & 0xff) != text.charAt(i)) {
+        return false;
+      }
+    }
+    return true;
   }
 
   /** "HTTP/1.x" at [from, to): returns x, or -1. */

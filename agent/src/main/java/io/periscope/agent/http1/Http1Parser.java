@@ -60,6 +60,7 @@ public final class Http1Parser {
 
   private final boolean requests;
   private final Listener listener;
+  private final Http1HeadParser heads = new Http1HeadParser();
   private State state = State.IDLE;
   private byte[] head = new byte[512];
   private int headLength;
@@ -241,18 +242,15 @@ public final class Http1Parser {
   }
 
   private void headComplete() {
-    Http1HeadParser.Result parsed = requests
-        ? Http1HeadParser.parseRequest(head, headLength)
-        : Http1HeadParser.parseResponse(head, headLength);
+    Http1Head message = requests ? heads.parseRequest(head, headLength) : heads.parseResponse(head, headLength);
     headLength = 0;
     if (head.length > RETAINED_HEAD_BYTES) {
       head = new byte[512];
     }
-    if (parsed.head() == null) {
-      fail(parsed.error());
+    if (message == null) {
+      fail(heads.error());
       return;
     }
-    Http1Head message = parsed.head();
     listener.onHead(message);
     if (state != State.HEAD) {
       return; // the listener called stop(): framing the body would undo it

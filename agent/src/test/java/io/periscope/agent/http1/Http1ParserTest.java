@@ -64,6 +64,21 @@ class Http1ParserTest {
   }
 
   @Test
+  void fieldsAConnectionRepeatsAreTheSameStringsWhileTheirBytesAre() {
+    String first = head("GET /a HTTP/1.1", "Host: example.com", "User-Agent: curl/8.5.0");
+    String again = head("get /b HTTP/1.1", "Host: example.com", "User-Agent: curl/8.6.0");
+    String other = head("PURGE /c HTTP/1.1", "Host: other.example", "User-Agent: curl/8.6.0");
+
+    List<Http1Head> h = requests(input().text(first + again + other)).heads();
+
+    assertThat(h).extracting(Http1Head::method).containsExactly("GET", "get", "PURGE");
+    assertThat(h).extracting(Http1Head::host).containsExactly("example.com", "example.com", "other.example");
+    assertThat(h.get(1).host()).isSameAs(h.get(0).host());
+    assertThat(h).extracting(Http1Head::userAgent).containsExactly("curl/8.5.0", "curl/8.6.0", "curl/8.6.0");
+    assertThat(h.get(2).userAgent()).isSameAs(h.get(1).userAgent());
+  }
+
+  @Test
   void headerNamesAreCaseInsensitiveAndValuesTrimmed() {
     String get = head("GET http://example.com/absolute?x=1 HTTP/1.1", "HOST: \t example.com \t",
         "user-AGENT:Mozilla/5.0 (X11)", "TraceParent:  " + TRACEPARENT + "  ", "TRACESTATE: " + TRACESTATE,
