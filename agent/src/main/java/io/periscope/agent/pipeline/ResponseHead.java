@@ -14,7 +14,16 @@ import org.jspecify.annotations.Nullable;
 public record ResponseHead(int status, int grpcStatus, @Nullable String grpcMessage) {
   public static final int NO_GRPC_STATUS = -1;
 
+  /** The plain HTTP responses with three-digit codes, made once: an HTTP/1 exchange needs no head of its own. */
+  private static final ResponseHead[] HTTP = new ResponseHead[1000];
+
+  static {
+    for (int status = 100; status < HTTP.length; status++) {
+      HTTP[status] = new ResponseHead(status, NO_GRPC_STATUS, null);
+    }
+  }
+
   public static ResponseHead http(int status) {
-    return new ResponseHead(status, NO_GRPC_STATUS, null);
+    return status >= 100 && status < HTTP.length ? HTTP[status] : new ResponseHead(status, NO_GRPC_STATUS, null);
   }
 }
