@@ -2,8 +2,12 @@ package io.periscope.agent.span;
 
 import org.jspecify.annotations.Nullable;
 
-/** A gRPC method from its HTTP/2 {@code :path}, {@code /package.Service/Method}, and the names of status codes. */
-record GrpcMethod(String service, String method) {
+/**
+ * A gRPC method from its HTTP/2 {@code :path}, {@code /package.Service/Method}, and the names of status codes.
+ *
+ * @param spanName {@code package.Service/Method}, the span's name
+ */
+record GrpcMethod(String service, String method, String spanName) {
   /** Status code names by number (gRPC's status codes document). */
   private static final String[] STATUS_NAMES = {
     "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
@@ -19,7 +23,7 @@ record GrpcMethod(String service, String method) {
     if (slash <= 1 || slash == path.length() - 1 || path.indexOf('/', slash + 1) >= 0 || path.indexOf('?') >= 0) {
       return null;
     }
-    return new GrpcMethod(path.substring(1, slash), path.substring(slash + 1));
+    return new GrpcMethod(path.substring(1, slash), path.substring(slash + 1), path.substring(1));
   }
 
   static String statusName(int code) {

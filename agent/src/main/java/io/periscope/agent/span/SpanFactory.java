@@ -47,7 +47,8 @@ public final class SpanFactory implements ExchangeSink {
   private final boolean stitchKeys;
   private final IdGenerator ids = IdGenerator.random();
   private final AttributeBoxes boxes = new AttributeBoxes();
-  private final Authorities authorities = new Authorities();
+  private final RecentParses<HostAndPort> authorities = new RecentParses<>(HostAndPort::parse);
+  private final RecentParses<GrpcMethod> grpcMethods = new RecentParses<>(GrpcMethod::parse);
   /** Reused span after span: the pipeline thread builds one span at a time. */
   private final ExchangeAttributes.Builder attributes = ExchangeAttributes.builder();
 
@@ -183,9 +184,8 @@ public final class SpanFactory implements ExchangeSink {
     String name;
     StatusData status;
     if (request.isGrpc()) {
-      GrpcMethod method = GrpcMethod.parse(request.target());
-      name = method != null ? method.service() + "/" + method.method()
-          : request.method() != null ? request.method() : "grpc";
+      GrpcMethod method = request.target() == null ? null : grpcMethods.parse(request.target());
+      name = method != null ? method.spanName() : request.method() != null ? request.method() : "grpc";
       status = grpc(exchange, method, attributes, server);
     } else {
       String method = request.method();

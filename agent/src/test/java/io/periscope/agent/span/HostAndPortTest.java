@@ -36,7 +36,7 @@ class HostAndPortTest {
 
   @Test
   void recurringAuthoritiesShareTheirParse() {
-    Authorities authorities = new Authorities();
+    RecentParses<HostAndPort> authorities = new RecentParses<>(HostAndPort::parse);
     HostAndPort first = authorities.parse(new String("example.com:8080"));
     assertThat(authorities.parse(new String("example.com:8080"))).isSameAs(first);
     assertThat(authorities.parse("other.example:1")).isEqualTo(new HostAndPort("other.example", 1));
