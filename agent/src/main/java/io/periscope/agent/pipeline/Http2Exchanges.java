@@ -293,7 +293,7 @@ final class Http2Exchanges {
       }
       stats.exchanges++;
       sink.onExchange(new HttpExchange(peer, stream.tid, "2", stream.request,
-          new ResponseHead(stream.status, stream.grpcStatus, stream.grpcMessage), error, stream.incomplete,
+          ResponseHead.of(stream.status, stream.grpcStatus, stream.grpcMessage), error, stream.incomplete,
           stream.startNanos, reader().recordExitNanos(), stream.requestSequence));
     }
   }
