@@ -50,7 +50,7 @@ public final class SpanFactory implements ExchangeSink {
   private final RecentParses<HostAndPort> authorities = new RecentParses<>(HostAndPort::parse);
   private final RecentParses<GrpcMethod> grpcMethods = new RecentParses<>(GrpcMethod::parse);
   /** Reused span after span: the pipeline thread builds one span at a time. */
-  private final ExchangeAttributes.Builder attributes = ExchangeAttributes.builder();
+  private final ExchangeAttributes.Builder attributeBuilder = ExchangeAttributes.builder();
 
   /** @param queryValues export query parameter values as sent; by default they are replaced by REDACTED */
   public SpanFactory(ClockAnchor clock, ResourceResolver resources, SpanSink sink, boolean queryValues) {
@@ -161,7 +161,7 @@ public final class SpanFactory implements ExchangeSink {
     Peer peer = exchange.peer();
     boolean server = peer.role() == Peer.Role.SERVER;
     Long remotePort = boxes.of(peer.remotePort());
-    ExchangeAttributes.Builder attributes = this.attributes.clear()
+    ExchangeAttributes.Builder attributes = attributeBuilder.clear()
         .put(ExchangeAttributes.NETWORK_PEER_ADDRESS, peer.remoteHost())
         .put(ExchangeAttributes.NETWORK_PEER_PORT, remotePort)
         .put(ExchangeAttributes.THREAD_ID, boxes.of(exchange.tid()));

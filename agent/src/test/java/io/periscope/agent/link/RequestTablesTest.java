@@ -81,7 +81,7 @@ class RequestTablesTest {
     ServingThreads table = new ServingThreads();
     List<RequestNode> serving = new ArrayList<>();
     for (int step = 0; step < 50_000; step++) {
-      if (serving.isEmpty() || random.nextInt(3) > 0) {
+      if (serving.isEmpty() || (serving.size() < 500 && random.nextInt(3) > 0)) {
         Peer peer = PEERS.get(random.nextInt(PEERS.size()));
         RequestNode node = new RequestNode(peer, step, random.nextInt(40));
         if (random.nextInt(10) == 0) {
