@@ -242,12 +242,19 @@ public final class Agent implements AutoCloseable {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
-    if (!thread.isAlive()) {
+    boolean stopped = !thread.isAlive();
+    if (stopped) {
       capture.poll(tracker); // what arrived before the programs were detached
     }
     capture.close();
-    tracker.clear();
-    linker.flush();
+    if (stopped) {
+      // The pipeline is single-threaded (the span builder is reused span after span): flushed here
+      // only once its thread is gone. A thread stuck past the join keeps what it holds.
+      tracker.clear();
+      linker.flush();
+    } else {
+      LOG.log(System.Logger.Level.WARNING, "the capture thread did not stop within 5 s; spans it held are lost");
+    }
     batcher.close();
     metadata.close(); // last: the spans flushed above still needed their resources
   }
