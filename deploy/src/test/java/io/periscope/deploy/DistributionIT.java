@@ -66,6 +66,17 @@ class DistributionIT {
   }
 
   @Test
+  void theAgentJarIsMultiReleaseSoTheLibrariesNewerClassesAreUsed() throws Exception {
+    try (java.util.jar.JarFile jar = new java.util.jar.JarFile(new java.io.File(System.getProperty("periscope.agent.jar")),
+        true, java.util.zip.ZipFile.OPEN_READ, Runtime.version())) {
+      assertThat(jar.isMultiRelease()).as("Multi-Release in the shaded jar's manifest").isTrue();
+      // OpenTelemetry's fast string encoder for the OTLP wire exists only as a Java 9+ class.
+      assertThat(jar.getJarEntry("io/opentelemetry/exporter/internal/marshal/VarHandleStringEncoder.class"))
+          .as("the versioned encoder, seen through the multi-release view").isNotNull();
+    }
+  }
+
+  @Test
   void theArchiveRunsTheAgentWithItsOwnRuntimeAndNoJdk() throws Exception {
     run(List.of("tar", "-xzf", ARCHIVE.toString(), "-C", dir.toString()), dir);
     Path home = dir.resolve("periscope");
