@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
+import java.util.function.BooleanSupplier;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Tag;
@@ -84,18 +85,7 @@ class TraceparentInjectionTest {
       assertThat(client.waitFor()).as(answers).isZero();
       assertThat(server.waitFor()).isZero();
 
-      SocketEvent view = new SocketEvent();
-      long deadline = System.nanoTime() + 5_000_000_000L;
-      while (System.nanoTime() < deadline && seen.stream().filter(s -> s.type == SocketEvent.TYPE_CONN_CLOSE).count() < 2) {
-        capture.poll((memory, offset, length) -> {
-          assertThat(view.wrap(memory, offset, length)).isTrue();
-          byte[] payload = new byte[view.capturedLength()];
-          MemorySegment.copy(memory, ValueLayout.JAVA_BYTE, view.payloadOffset(), payload, 0, payload.length);
-          seen.add(new Seen(view.type(), view.direction(), view.tgid(), view.sequence(), view.totalLength(),
-              view.frameStart(), new String(payload, StandardCharsets.US_ASCII)));
-        });
-        Thread.sleep(10);
-      }
+      collect(capture, seen, 5_000, () -> seen.stream().filter(s -> s.type == SocketEvent.TYPE_CONN_CLOSE).count() >= 2);
       counters = capture.counters();
     }
     String[] lines = answers.strip().split("\n");
@@ -209,18 +199,7 @@ class TraceparentInjectionTest {
             """.formatted(MIDDLE_PORT, OWN_TRACEPARENT)).redirectErrorStream(true).start();
         client = new String(caller.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
         assertThat(caller.waitFor()).as(client).isZero();
-        SocketEvent view = new SocketEvent();
-        long deadline = System.nanoTime() + 3_000_000_000L;
-        while (System.nanoTime() < deadline) {
-          capture.poll((memory, offset, length) -> {
-            assertThat(view.wrap(memory, offset, length)).isTrue();
-            byte[] payload = new byte[view.capturedLength()];
-            MemorySegment.copy(memory, ValueLayout.JAVA_BYTE, view.payloadOffset(), payload, 0, payload.length);
-            seen.add(new Seen(view.type(), view.direction(), view.tgid(), view.sequence(), view.totalLength(),
-                view.frameStart(), new String(payload, StandardCharsets.US_ASCII)));
-          });
-          Thread.sleep(10);
-        }
+        collect(capture, seen, 3_000, () -> false);
         assertThat(capture.counters().traceparentsInjected()).isEqualTo(2);
       }
     } finally {
@@ -283,19 +262,10 @@ class TraceparentInjectionTest {
           """.formatted(SAMPLED_PORT, requests)).redirectErrorStream(true).start();
       assertThat(client.waitFor()).isZero();
       assertThat(server.waitFor()).isZero();
-      SocketEvent view = new SocketEvent();
-      long deadline = System.nanoTime() + 5_000_000_000L;
-      while (System.nanoTime() < deadline && lines.size() < requests) {
-        capture.poll((memory, offset, length) -> {
-          assertThat(view.wrap(memory, offset, length)).isTrue();
-          if (view.type() == SocketEvent.TYPE_TRACE_INJECTED) {
-            byte[] payload = new byte[view.capturedLength()];
-            MemorySegment.copy(memory, ValueLayout.JAVA_BYTE, view.payloadOffset(), payload, 0, payload.length);
-            lines.add(new String(payload, StandardCharsets.US_ASCII));
-          }
-        });
-        Thread.sleep(10);
-      }
+      List<Seen> seen = new ArrayList<>();
+      collect(capture, seen, 5_000, () -> seen.stream().filter(s -> s.type == SocketEvent.TYPE_TRACE_INJECTED).count()
+          >= requests);
+      seen.stream().filter(s -> s.type == SocketEvent.TYPE_TRACE_INJECTED).forEach(s -> lines.add(s.payload));
     }
     assertThat(lines).hasSize(requests);
     long bound = KernelCapture.sampleBound(0.5);
@@ -310,5 +280,22 @@ class TraceparentInjectionTest {
       sampled += expected ? 1 : 0;
     }
     assertThat(sampled).as("both decisions were made").isBetween(1, requests - 1);
+  }
+
+  /** Polls the capture into {@code seen} until {@code done} says so or {@code millis} have passed. */
+  private static void collect(KernelCapture capture, List<Seen> seen, long millis, BooleanSupplier done)
+      throws InterruptedException {
+    SocketEvent view = new SocketEvent();
+    long deadline = System.nanoTime() + millis * 1_000_000;
+    while (System.nanoTime() < deadline && !done.getAsBoolean()) {
+      capture.poll((memory, offset, length) -> {
+        assertThat(view.wrap(memory, offset, length)).isTrue();
+        byte[] payload = new byte[view.capturedLength()];
+        MemorySegment.copy(memory, ValueLayout.JAVA_BYTE, view.payloadOffset(), payload, 0, payload.length);
+        seen.add(new Seen(view.type(), view.direction(), view.tgid(), view.sequence(), view.totalLength(),
+            view.frameStart(), new String(payload, StandardCharsets.US_ASCII)));
+      });
+      Thread.sleep(10);
+    }
   }
 }

@@ -12,7 +12,7 @@ import io.periscope.agent.pipeline.RequestHead;
 import io.periscope.agent.pipeline.ResponseHead;
 import io.periscope.agent.span.ClockAnchor;
 import io.periscope.agent.span.SpanFactory;
-import io.periscope.exporter.ExportStats;
+import io.periscope.agent.testing.CollectingSpanSink;
 import io.periscope.exporter.SpanSink;
 import java.net.InetAddress;
 import java.util.ArrayList;
@@ -40,20 +40,7 @@ class TraceLinkerInjectionTest {
   private final Peer call = peer(Peer.Role.CLIENT, 202, 50_000, 9_000);
 
   private TraceLinker linker() {
-    SpanSink sink = new SpanSink() {
-      @Override
-      public boolean offer(SpanData span) {
-        return exported.add(span);
-      }
-
-      @Override
-      public ExportStats stats() {
-        return new ExportStats(0, 0, 0, 0, 0);
-      }
-
-      @Override
-      public void close() {}
-    };
+    SpanSink sink = new CollectingSpanSink(exported);
     SpanFactory spans = new SpanFactory(ClockAnchor.ofOffset(0), (pid, comm) -> Resource.empty(), sink, false);
     return new TraceLinker(spans, WINDOW, 16, false);
   }

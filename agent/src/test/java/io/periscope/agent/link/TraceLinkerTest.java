@@ -13,7 +13,7 @@ import io.periscope.agent.pipeline.RequestHead;
 import io.periscope.agent.pipeline.ResponseHead;
 import io.periscope.agent.span.ClockAnchor;
 import io.periscope.agent.span.SpanFactory;
-import io.periscope.exporter.ExportStats;
+import io.periscope.agent.testing.CollectingSpanSink;
 import io.periscope.exporter.SpanSink;
 import java.net.InetAddress;
 import java.util.ArrayList;
@@ -36,20 +36,7 @@ class TraceLinkerTest {
   private final Peer server = peer(Peer.Role.SERVER, 202, 8_000, 40_000);
 
   private TraceLinker linker(int maxHeld, boolean sdkServerSpans) {
-    SpanSink sink = new SpanSink() {
-      @Override
-      public boolean offer(SpanData span) {
-        return exported.add(span);
-      }
-
-      @Override
-      public ExportStats stats() {
-        return new ExportStats(0, 0, 0, 0, 0);
-      }
-
-      @Override
-      public void close() {}
-    };
+    SpanSink sink = new CollectingSpanSink(exported);
     SpanFactory spans = new SpanFactory(ClockAnchor.ofOffset(0), (pid, comm) -> Resource.empty(), sink, false);
     return new TraceLinker(spans, WINDOW, maxHeld, sdkServerSpans);
   }

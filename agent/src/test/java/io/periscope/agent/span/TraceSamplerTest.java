@@ -10,7 +10,7 @@ import io.periscope.agent.pipeline.HttpExchange;
 import io.periscope.agent.pipeline.Peer;
 import io.periscope.agent.pipeline.RequestHead;
 import io.periscope.agent.pipeline.ResponseHead;
-import io.periscope.exporter.ExportStats;
+import io.periscope.agent.testing.CollectingSpanSink;
 import io.periscope.exporter.SpanSink;
 import java.net.InetAddress;
 import java.util.ArrayList;
@@ -85,20 +85,7 @@ class TraceSamplerTest {
   }
 
   private TraceLinker linker(TraceSampler sampler) {
-    SpanSink sink = new SpanSink() {
-      @Override
-      public boolean offer(SpanData span) {
-        return exported.add(span);
-      }
-
-      @Override
-      public ExportStats stats() {
-        return new ExportStats(0, 0, 0, 0, 0);
-      }
-
-      @Override
-      public void close() {}
-    };
+    SpanSink sink = new CollectingSpanSink(exported);
     SpanFactory spans = new SpanFactory(ClockAnchor.ofOffset(0), (pid, comm) -> Resource.empty(), sink, false, sampler);
     return new TraceLinker(spans, 1_000_000, 16);
   }
