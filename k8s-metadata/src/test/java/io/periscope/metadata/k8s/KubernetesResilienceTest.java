@@ -126,14 +126,16 @@ class KubernetesResilienceTest {
 
     // The API server restarts with another history: one pod relabelled, one gone, one new. The
     // watches drop; their resource version means nothing to it (410 Gone), so the informer lists again.
-    cluster.restart();
-    cluster.put(withContainer(pod(NS, "kept", keptUid, NODE).editMetadata()
-        .addToLabels("app.kubernetes.io/name", "kept-renamed").endMetadata(), "kept", "kept:1",
-        "containerd://" + keptId).build());
     String newId = containerId("new");
-    String newUid = cluster.put(withContainer(pod(NS, "new", uid("new"), NODE), "new", "new:1",
-        "containerd://" + newId).build()).getMetadata().getUid();
-    proc.inContainer(802, 8002, newUid, newId, "/app/new");
+    String[] newUid = new String[1];
+    cluster.restart(() -> {
+      cluster.put(withContainer(pod(NS, "kept", keptUid, NODE).editMetadata()
+          .addToLabels("app.kubernetes.io/name", "kept-renamed").endMetadata(), "kept", "kept:1",
+          "containerd://" + keptId).build());
+      newUid[0] = cluster.put(withContainer(pod(NS, "new", uid("new"), NODE), "new", "new:1",
+          "containerd://" + newId).build()).getMetadata().getUid();
+    });
+    proc.inContainer(802, 8002, newUid[0], newId, "/app/new");
 
     await("relisted", () -> "kept-renamed".equals(attr(resolve(800), "service.name"))
         && attr(resolve(801), "k8s.pod.name") == null

@@ -99,8 +99,18 @@ public final class MockCluster implements AutoCloseable {
    * lists again. Resource versions go on growing, as they would.
    */
   public void restart() {
+    restart(() -> {});
+  }
+
+  /**
+   * The same, with the new history written before the watches drop: the mock's watches do not
+   * replay from a resource version as a real API server's do, so a write between a client's new
+   * list and its new watch would be lost to it, which no real server does.
+   */
+  public void restart(Runnable newHistory) {
     crud.reset();
     listed.clear();
+    newHistory.run();
     watches.forEach(w -> w.close(1001, "going away"));
     watches.clear();
   }
