@@ -51,6 +51,21 @@ public final class SocketEventEncoder {
     return e;
   }
 
+  /** A {@link SocketEvent#TYPE_TRACE_INJECTED} record: the line the kernel inserted at {@code at}. */
+  public static SocketEventEncoder injected(String line, int at) {
+    SocketEventEncoder e = data(SocketEvent.DIRECTION_EGRESS, line.getBytes(StandardCharsets.US_ASCII));
+    e.type = SocketEvent.TYPE_TRACE_INJECTED;
+    e.frameStart = at;
+    return e;
+  }
+
+  /** A {@link SocketEvent#TYPE_TRACE_ROOT} record: the trace id the kernel made for a request. */
+  public static SocketEventEncoder root(String traceId) {
+    SocketEventEncoder e = data(SocketEvent.DIRECTION_INGRESS, traceId.getBytes(StandardCharsets.US_ASCII));
+    e.type = SocketEvent.TYPE_TRACE_ROOT;
+    return e;
+  }
+
   public static SocketEventEncoder close() {
     SocketEventEncoder e = new SocketEventEncoder();
     e.type = SocketEvent.TYPE_CONN_CLOSE;

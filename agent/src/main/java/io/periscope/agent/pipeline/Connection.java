@@ -3,6 +3,7 @@ package io.periscope.agent.pipeline;
 import io.periscope.bpf.SocketEvent;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.regex.Pattern;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -14,6 +15,10 @@ final class Connection {
   static final int MAX_DETECTION_ATTEMPTS = 4;
 
   enum Protocol { DETECTING, HTTP1, HTTP2, NOT_HTTP, FAILED }
+
+  /** How the line the kernel inserts begins (injection); its value follows, then CRLF. */
+  private static final String TRACEPARENT_FIELD = "traceparent: ";
+  private static final Pattern TRACE_ID = Pattern.compile("[0-9a-f]{32}");
 
   final long sock;
   /** The agent saw the accept() or connect() that made it: nothing came before what it sees. */
@@ -84,14 +89,12 @@ final class Connection {
   /** The kernel made the trace of the calls this server makes while serving the request at the record's seq. */
   void onTraceRoot(SocketEvent event, ExchangeSink sink, PipelineStats stats) {
     String traceId = payloadText(event);
-    if (traceId == null || !traceId.matches("[0-9a-f]{32}")) {
+    if (traceId == null || !TRACE_ID.matcher(traceId).matches()) {
       stats.malformedEvents++;
       return;
     }
     sink.onTraceRoot(endpoints(event, Peer.Role.SERVER), event.sequence(), traceId);
   }
-
-  private static final String TRACEPARENT_FIELD = "traceparent: ";
 
   /** A short kernel-written payload as text; null when it is not whole. */
   private static @Nullable String payloadText(SocketEvent event) {
