@@ -82,8 +82,9 @@ final class Connection {
     }
     injectedAt = event.frameStart();
     injectedLength = event.totalLength();
-    sink.onTraceInjected(endpoints(event, Peer.Role.CLIENT), event.sequence(),
-        line.substring(TRACEPARENT_FIELD.length(), line.length() - 2));
+    // Injection happens only on connections seen at connect(), whose client end is known already.
+    Peer client = opened != null ? opened : endpoints(event, Peer.Role.CLIENT);
+    sink.onTraceInjected(client, event.sequence(), line.substring(TRACEPARENT_FIELD.length(), line.length() - 2));
   }
 
   /** The kernel made the trace of the calls this server makes while serving the request at the record's seq. */
@@ -93,7 +94,9 @@ final class Connection {
       stats.malformedEvents++;
       return;
     }
-    sink.onTraceRoot(endpoints(event, Peer.Role.SERVER), event.sequence(), traceId);
+    // Known from the connection's first request on; the first request's root comes before it.
+    Peer server = peer() != null && peer().role() == Peer.Role.SERVER ? peer() : endpoints(event, Peer.Role.SERVER);
+    sink.onTraceRoot(server, event.sequence(), traceId);
   }
 
   /** A short kernel-written payload as text; null when it is not whole. */
