@@ -5,7 +5,7 @@
  *
  * <pre>
  *   agent pipeline --offer()--> SpanBatcher --export(batch)--> SpanExporter
- *                              (bounded queue,                 OtlpHttpSpanExporter
+ *                              (bounded queue,                 otlp.OtlpHttpExporter (own encoder)
  *                               drops when full,               OtlpGrpcSpanExporter
  *                               "periscope-export" thread)     ConsoleTraceExporter
  * </pre>

@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.sun.net.httpserver.HttpServer;
 import io.opentelemetry.api.trace.SpanKind;
-import io.opentelemetry.exporter.otlp.http.trace.OtlpHttpSpanExporter;
+import io.periscope.exporter.otlp.OtlpHttpExporter;
 import io.opentelemetry.exporter.otlp.trace.OtlpGrpcSpanExporter;
 import io.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest;
 import io.opentelemetry.proto.trace.v1.Span;
@@ -90,7 +90,7 @@ class ExportersTest {
                 Map.of("x-api-key", "s3cret"),
                 Duration.ofSeconds(10)));
     try {
-      assertThat(exporter).isInstanceOf(OtlpHttpSpanExporter.class);
+      assertThat(exporter).isInstanceOf(OtlpHttpExporter.class);
 
       CompletableResultCode result = exporter.export(List.of(SPAN)).join(10, TimeUnit.SECONDS);
 

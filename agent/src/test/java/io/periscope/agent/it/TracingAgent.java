@@ -2,12 +2,13 @@ package io.periscope.agent.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.opentelemetry.exporter.otlp.http.trace.OtlpHttpSpanExporter;
 import io.periscope.agent.Agent;
 import io.periscope.agent.AgentConfig;
 import io.periscope.agent.pipeline.PipelineStats;
 import io.periscope.agent.testing.OtlpReceiver;
 import io.periscope.agent.testing.ReceivedSpan;
+import io.periscope.exporter.otlp.OtlpHttpExporter;
+import java.net.URI;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -47,9 +48,9 @@ final class TracingAgent implements AutoCloseable {
   /** The agent with these options and these environment variables (and no others). */
   static TracingAgent start(Map<String, String> env, String... args) {
     OtlpReceiver receiver = OtlpReceiver.start();
-    OtlpHttpSpanExporter exporter = OtlpHttpSpanExporter.builder()
-        .setEndpoint(receiver.tracesEndpoint())
-        .build();
+    // The exporter the agent uses for http/protobuf, so every kernel test also proves its wire.
+    OtlpHttpExporter exporter =
+        new OtlpHttpExporter(URI.create(receiver.tracesEndpoint()), Map.of(), Duration.ofSeconds(10));
     try {
       return new TracingAgent(receiver, Agent.start(AgentConfig.parse(List.of(args), env), exporter));
     } catch (RuntimeException | Error e) {
