@@ -221,15 +221,18 @@ def main():
             print(f"pair {i + 1}: off {pair['off']['rps']:.0f} rps, on {pair['on']['rps']:.0f} rps, "
                   f"completeness {pair['on']['completeness']:.5f}", file=sys.stderr)
             pairs.append(pair)
+        undecodable = sink_count()[1]
     finally:
         sink.terminate()
         nginx.terminate()
         nginx.wait(timeout=10)
 
-    report(pairs, args)
+    report(pairs, args, undecodable)
+    if undecodable:
+        raise SystemExit(f"the sink could not decode {undecodable} export requests: the OTLP encoding is broken")
 
 
-def report(pairs, args):
+def report(pairs, args, undecodable):
     ratio = [p["on"]["rps"] / p["off"]["rps"] for p in pairs]
     p50_added = [p["on"]["p50_us"] - p["off"]["p50_us"] for p in pairs]
     p99_added = [p["on"]["p99_us"] - p["off"]["p99_us"] for p in pairs]
@@ -265,7 +268,8 @@ def report(pairs, args):
         f"| agent resident memory (MB) | {spread(rss)} | ≤ 200 |",
         "",
         f"Drops over all runs: ring buffer {drops['ring_drops']}, parse failures {drops['parse_failures']}, "
-        f"export queue {drops['export_dropped']}, export failures {drops['export_failed']}.",
+        f"export queue {drops['export_dropped']}, export failures {drops['export_failed']}; "
+        f"export requests the sink could not decode: {undecodable}.",
         "",
         "| pair | rps off | rps on | p99 off (µs) | p99 on (µs) | requests | spans | CPU ms/1k | ns/hook | RSS MB |",
         "|---|---|---|---|---|---|---|---|---|---|",

@@ -9,6 +9,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Collections;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import org.jspecify.annotations.Nullable;
@@ -199,6 +200,10 @@ public record ExporterConfig(
     }
   }
 
+  // Framing and connection headers the HTTP clients set themselves (the JDK's refuses them).
+  private static final List<String> MANAGED_HEADERS =
+      List.of("connection", "content-length", "expect", "host", "upgrade");
+
   private static Map<String, String> parseHeaders(String value, String variable) {
     Map<String, String> headers = new LinkedHashMap<>();
     for (String entry : value.split(",")) {
@@ -213,6 +218,11 @@ public record ExporterConfig(
                 + " must be a list of key=value pairs separated by commas, got '"
                 + entry
                 + "'");
+      }
+      if (MANAGED_HEADERS.contains(key.toLowerCase(Locale.ROOT))) {
+        throw new IllegalArgumentException(
+            variable + ": header '" + key + "' is the HTTP client's own; allowed are any but "
+                + String.join(", ", MANAGED_HEADERS));
       }
       String raw = entry.substring(equals + 1).strip();
       try {

@@ -156,6 +156,16 @@ class ExporterConfigTest {
   }
 
   @ParameterizedTest
+  @ValueSource(strings = {"Host=collector", "api-key=1,Connection=close", "content-length=5"})
+  void refusesHeadersTheHttpClientSetsItself(String value) {
+    assertThatThrownBy(
+            () -> ExporterConfig.fromEnvironment(Map.of("OTEL_EXPORTER_OTLP_HEADERS", value)))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageStartingWith("OTEL_EXPORTER_OTLP_HEADERS: header '")
+        .hasMessageEndingWith("allowed are any but connection, content-length, expect, host, upgrade");
+  }
+
+  @ParameterizedTest
   @ValueSource(strings = {"10s", "0", "-5", "1.5"})
   void rejectsATimeoutThatIsNotPositiveMilliseconds(String value) {
     assertThatThrownBy(

@@ -6,6 +6,7 @@ import io.opentelemetry.sdk.common.CompletableResultCode;
 import io.opentelemetry.sdk.trace.data.SpanData;
 import io.opentelemetry.sdk.trace.export.SpanExporter;
 import java.io.IOException;
+import java.net.ProxySelector;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -64,11 +65,15 @@ public final class OtlpHttpExporter implements SpanExporter {
     this.initialBackoff = requireNonNull(initialBackoff, "initialBackoff");
     // HTTP/2 only where TLS negotiates it: over cleartext the client would ask every collector
     // for an h2c upgrade, which some proxies answer badly.
-    client =
+    HttpClient.Builder http =
         HttpClient.newBuilder()
             .version("https".equalsIgnoreCase(url.getScheme()) ? HttpClient.Version.HTTP_2 : HttpClient.Version.HTTP_1_1)
-            .connectTimeout(timeout)
-            .build();
+            .connectTimeout(timeout);
+    ProxySelector proxies = ProxySelector.getDefault();
+    if (proxies != null) {
+      http.proxy(proxies); // as OkHttp did: the JVM's proxy settings (-Dhttps.proxyHost=...) apply
+    }
+    client = http.build();
     request =
         HttpRequest.newBuilder(url)
             .header("Content-Type", "application/x-protobuf")

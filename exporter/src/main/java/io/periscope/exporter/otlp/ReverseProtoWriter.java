@@ -17,7 +17,8 @@ import org.jspecify.annotations.Nullable;
  * first, and repeated elements last element first; the result reads in the usual order.
  *
  * <p>Positions are counted from the end of the buffer ({@link #mark()}), since growing the buffer
- * moves its contents. Reused across messages: {@link #reset()} empties it and keeps the capacity.
+ * moves its contents. Reused across messages: {@link #reset()} empties it and keeps the capacity
+ * (up to 4 MiB; a buffer grown past that for one huge message is let go).
  */
 final class ReverseProtoWriter {
   static final int VARINT = 0;
@@ -32,7 +33,11 @@ final class ReverseProtoWriter {
   private static final @Nullable VarHandle STRING_VALUE = stringField("value", byte[].class);
   private static final @Nullable VarHandle STRING_CODER = stringField("coder", byte.class);
 
+  // What a writer keeps between messages: a batch of 2,048 typical spans takes about 800 KiB.
+  private static final int MAX_RETAINED_BYTES = 4 << 20;
+
   private final boolean readsStringsInPlace;
+  private final int initialCapacity;
   private byte[] buf;
   private int pos;
 
@@ -46,6 +51,7 @@ final class ReverseProtoWriter {
       throw new IllegalStateException("java.lang is not open to " + ReverseProtoWriter.class.getModule());
     }
     readsStringsInPlace = inPlace;
+    this.initialCapacity = initialCapacity;
     buf = new byte[initialCapacity];
     pos = buf.length;
   }
@@ -59,6 +65,9 @@ final class ReverseProtoWriter {
   }
 
   void reset() {
+    if (buf.length > MAX_RETAINED_BYTES) {
+      buf = new byte[initialCapacity]; // a rare huge request does not pin its buffer for good
+    }
     pos = buf.length;
   }
 

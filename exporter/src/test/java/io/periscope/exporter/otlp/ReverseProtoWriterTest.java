@@ -105,4 +105,17 @@ class ReverseProtoWriterTest {
     out.reset();
     assertThat(out.length()).isZero();
   }
+
+  @Test
+  void aBufferGrownPastFourMebibytesIsLetGoAtReset() {
+    ReverseProtoWriter out = new ReverseProtoWriter(16);
+    out.bytesField(1, new byte[1 << 20]);
+    byte[] oneMebibyte = out.buffer();
+    out.reset();
+    assertThat(out.buffer()).isSameAs(oneMebibyte);
+
+    out.bytesField(1, new byte[5 << 20]);
+    out.reset();
+    assertThat(out.buffer()).hasSize(16);
+  }
 }
