@@ -97,7 +97,7 @@ final class TraceRequestEncoder {
   private final AttributeCollector attributes = new AttributeCollector();
 
   TraceRequestEncoder() {
-    // About 300 bytes a span: room for a batch of 200 before the buffer first grows.
+    // About 400 bytes a span: room for 160 before the buffer first grows.
     this(new ReverseProtoWriter(64 * 1024));
   }
 
@@ -108,13 +108,17 @@ final class TraceRequestEncoder {
   /** The writer holding the encoded request. */
   ReverseProtoWriter encode(Collection<SpanData> spans) {
     out.reset();
-    group(spans);
-    for (int r = groups.size() - 1; r >= 0; r--) {
-      writeResourceSpans(groups.get(r));
+    try {
+      group(spans);
+      for (int r = groups.size() - 1; r >= 0; r--) {
+        writeResourceSpans(groups.get(r));
+      }
+      return out;
+    } finally {
+      // Also after a span that could not be encoded: the next batch starts from nothing.
+      groups.clear();
+      attributes.release();
     }
-    groups.clear();
-    attributes.release();
-    return out;
   }
 
   private void group(Collection<SpanData> spans) {
