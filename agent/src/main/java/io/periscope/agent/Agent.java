@@ -33,7 +33,7 @@ public final class Agent implements AutoCloseable {
   /** How often counters that mean loss are compared and, when they grew, logged. */
   private static final long DROP_REPORT_NANOS = 60_000_000_000L;
   static final int EXPORT_QUEUE_SPANS = 16_384;
-  static final int EXPORT_BATCH_SPANS = 2_048;
+  static final int EXPORT_BATCH_SPANS = 512;
   static final int EXPORTS_IN_FLIGHT = 2;
   /**
    * A capture loop that has not come round for this long is stuck (it sleeps 5 ms when idle, and

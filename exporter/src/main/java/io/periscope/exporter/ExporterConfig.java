@@ -2,6 +2,7 @@ package io.periscope.exporter;
 
 import static java.util.Objects.requireNonNull;
 
+import io.periscope.exporter.otlp.OtlpHttpExporter;
 import java.net.URI;
 import java.net.URISyntaxException;
 import java.net.URLDecoder;
@@ -9,7 +10,6 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Collections;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import org.jspecify.annotations.Nullable;
@@ -200,10 +200,6 @@ public record ExporterConfig(
     }
   }
 
-  // Framing and connection headers the HTTP clients set themselves (the JDK's refuses them).
-  private static final List<String> MANAGED_HEADERS =
-      List.of("connection", "content-length", "expect", "host", "upgrade");
-
   private static Map<String, String> parseHeaders(String value, String variable) {
     Map<String, String> headers = new LinkedHashMap<>();
     for (String entry : value.split(",")) {
@@ -219,10 +215,10 @@ public record ExporterConfig(
                 + entry
                 + "'");
       }
-      if (MANAGED_HEADERS.contains(key.toLowerCase(Locale.ROOT))) {
+      if (OtlpHttpExporter.MANAGED_HEADERS.contains(key.toLowerCase(Locale.ROOT))) {
         throw new IllegalArgumentException(
             variable + ": header '" + key + "' is the HTTP client's own; allowed are any but "
-                + String.join(", ", MANAGED_HEADERS));
+                + String.join(", ", OtlpHttpExporter.MANAGED_HEADERS));
       }
       String raw = entry.substring(equals + 1).strip();
       try {

@@ -6,15 +6,15 @@ import io.opentelemetry.sdk.common.CompletableResultCode;
 import io.opentelemetry.sdk.trace.data.SpanData;
 import io.opentelemetry.sdk.trace.export.SpanExporter;
 import java.io.IOException;
+import java.net.Proxy;
 import java.net.ProxySelector;
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-import java.net.http.HttpTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -22,7 +22,8 @@ import java.util.logging.Logger;
 
 /**
  * Exports spans as OTLP http/protobuf: a POST of an {@code ExportTraceServiceRequest} per batch,
- * encoded by {@link TraceRequestEncoder}, sent with the JDK's HTTP client.
+ * encoded by {@link TraceRequestEncoder}, sent by {@link PlainHttpTransport} to an {@code http://}
+ * collector, and by the JDK's HTTP client ({@link JdkHttpTransport}) over https or a proxy.
  *
  * <p>{@link #export} returns when the collector has answered (the batcher calling it waits anyway).
  * Like OpenTelemetry's exporters, it retries what the OTLP specification calls retryable, HTTP 429,
@@ -40,8 +41,7 @@ public final class OtlpHttpExporter implements SpanExporter {
   // Of an error answer, this much is quoted in the failure.
   private static final int QUOTED_BODY = 256;
 
-  private final HttpClient client;
-  private final HttpRequest.Builder request;
+  private final Transport transport;
   private final Duration timeout;
   private final Duration initialBackoff;
   // One per export thread: the batcher may run several exports at once.
@@ -59,26 +59,42 @@ public final class OtlpHttpExporter implements SpanExporter {
   }
 
   OtlpHttpExporter(URI url, Map<String, String> headers, Duration timeout, Duration initialBackoff) {
-    requireNonNull(url, "url");
-    requireNonNull(headers, "headers");
+    this(transportFor(requireNonNull(url, "url"), requireNonNull(headers, "headers"), timeout), timeout, initialBackoff);
+  }
+
+  OtlpHttpExporter(Transport transport, Duration timeout, Duration initialBackoff) {
+    this.transport = transport;
     this.timeout = requireNonNull(timeout, "timeout");
     this.initialBackoff = requireNonNull(initialBackoff, "initialBackoff");
-    // HTTP/2 only where TLS negotiates it: over cleartext the client would ask every collector
-    // for an h2c upgrade, which some proxies answer badly.
-    HttpClient.Builder http =
-        HttpClient.newBuilder()
-            .version("https".equalsIgnoreCase(url.getScheme()) ? HttpClient.Version.HTTP_2 : HttpClient.Version.HTTP_1_1)
-            .connectTimeout(timeout);
+  }
+
+  /** Plain http straight to the collector on its own sockets; https, or through a proxy, with the JDK's client. */
+  static Transport transportFor(URI url, Map<String, String> headers, Duration timeout) {
     ProxySelector proxies = ProxySelector.getDefault();
-    if (proxies != null) {
-      http.proxy(proxies); // as OkHttp did: the JVM's proxy settings (-Dhttps.proxyHost=...) apply
+    boolean direct =
+        proxies == null || proxies.select(url).stream().allMatch(proxy -> proxy.type() == Proxy.Type.DIRECT);
+    if ("http".equalsIgnoreCase(url.getScheme()) && direct) {
+      return new PlainHttpTransport(url, headers);
     }
-    client = http.build();
-    request =
-        HttpRequest.newBuilder(url)
-            .header("Content-Type", "application/x-protobuf")
-            .header("User-Agent", "periscope-otlp-exporter");
-    headers.forEach(request::header);
+    return new JdkHttpTransport(url, headers, timeout);
+  }
+
+  /** Framing and connection headers, which the transports set themselves: not configurable. */
+  public static final List<String> MANAGED_HEADERS =
+      List.of("connection", "content-length", "expect", "host", "upgrade");
+
+  /** The headers of every request: the protobuf content type, then the configured ones. */
+  static Map<String, String> requestHeaders(Map<String, String> configured) {
+    for (String name : configured.keySet()) {
+      if (MANAGED_HEADERS.contains(name.toLowerCase(Locale.ROOT))) {
+        throw new IllegalArgumentException("header '" + name + "' is the HTTP client's own");
+      }
+    }
+    Map<String, String> headers = new LinkedHashMap<>();
+    headers.put("Content-Type", "application/x-protobuf");
+    headers.put("User-Agent", "periscope-otlp-exporter");
+    headers.putAll(configured);
+    return headers;
   }
 
   @Override
@@ -91,7 +107,7 @@ public final class OtlpHttpExporter implements SpanExporter {
     }
     ReverseProtoWriter body = encoders.get().encode(spans);
     try {
-      send(HttpRequest.BodyPublishers.ofByteArray(body.buffer(), body.offset(), body.length()));
+      send(body);
       return CompletableResultCode.ofSuccess();
     } catch (IOException e) {
       return CompletableResultCode.ofExceptionalFailure(e);
@@ -101,7 +117,7 @@ public final class OtlpHttpExporter implements SpanExporter {
     }
   }
 
-  private void send(HttpRequest.BodyPublisher body) throws IOException, InterruptedException {
+  private void send(ReverseProtoWriter body) throws IOException, InterruptedException {
     long deadline = System.nanoTime() + timeout.toNanos();
     double backoffNanos = initialBackoff.toNanos();
     for (int attempt = 1; ; attempt++) {
@@ -121,23 +137,22 @@ public final class OtlpHttpExporter implements SpanExporter {
   }
 
   /** One POST; returns when the collector took the spans. */
-  private void post(HttpRequest.BodyPublisher body, Duration timeout)
+  private void post(ReverseProtoWriter body, Duration timeout)
       throws IOException, InterruptedException, WorthRetrying {
-    HttpResponse<byte[]> response;
+    Transport.Answer answer;
     try {
-      response =
-          client.send(request.copy().timeout(timeout).POST(body).build(), HttpResponse.BodyHandlers.ofByteArray());
-    } catch (HttpTimeoutException e) {
+      answer = transport.post(body.buffer(), body.offset(), body.length(), timeout);
+    } catch (Transport.Timeout e) {
       throw e; // the whole timeout is spent
     } catch (IOException e) {
       throw new WorthRetrying(e); // could not connect, or the connection broke
     }
-    int status = response.statusCode();
+    int status = answer.status();
     if (status / 100 == 2) {
-      PartialSuccess.logIfAny(response.body(), logger);
+      PartialSuccess.logIfAny(answer.body(), logger);
       return;
     }
-    IOException failure = new IOException("collector answered HTTP " + status + quote(response.body()));
+    IOException failure = new IOException("collector answered HTTP " + status + quote(answer.body()));
     if (retryable(status)) {
       throw new WorthRetrying(failure);
     }
@@ -174,7 +189,7 @@ public final class OtlpHttpExporter implements SpanExporter {
   @Override
   public CompletableResultCode shutdown() {
     if (shutdown.compareAndSet(false, true)) {
-      client.shutdownNow();
+      transport.close();
     }
     return CompletableResultCode.ofSuccess();
   }

@@ -34,8 +34,11 @@ import java.util.logging.Logger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
-/** The exporter against a real HTTP server playing a collector that answers as told. */
-class OtlpHttpExporterTest {
+/**
+ * The exporter against a real HTTP server playing a collector that answers as told, through each
+ * transport (PlainHttpExporterTest, JdkHttpExporterTest).
+ */
+abstract class OtlpHttpExporterTest {
   private static final SpanData SPAN =
       TestSpanData.builder()
           .setSpanContext(
@@ -81,6 +84,13 @@ class OtlpHttpExporterTest {
     return URI.create("http://127.0.0.1:" + server.getAddress().getPort() + "/v1/traces");
   }
 
+  /** The transport under test, to {@code url}. */
+  abstract Transport transport(URI url, Duration timeout);
+
+  private OtlpHttpExporter exporter(URI url, Duration timeout, Duration initialBackoff) {
+    return new OtlpHttpExporter(transport(url, timeout), timeout, initialBackoff);
+  }
+
   @AfterEach
   void stop() {
     never.countDown();
@@ -94,7 +104,7 @@ class OtlpHttpExporterTest {
 
   @Test
   void aRetryableAnswerIsTriedAgainAndTheSameRequestSent() throws Exception {
-    exporter = new OtlpHttpExporter(startCollector(), Map.of(), Duration.ofSeconds(10), Duration.ofMillis(10));
+    exporter = exporter(startCollector(), Duration.ofSeconds(10), Duration.ofMillis(10));
     answers.add(new Answer(503, new byte[0]));
     answers.add(new Answer(429, new byte[0]));
     answers.add(new Answer(200, new byte[0]));
@@ -112,7 +122,7 @@ class OtlpHttpExporterTest {
 
   @Test
   void aRejectedRequestFailsAtOnceAndSaysWhatTheCollectorSaid() throws Exception {
-    exporter = new OtlpHttpExporter(startCollector(), Map.of(), Duration.ofSeconds(10), Duration.ofMillis(10));
+    exporter = exporter(startCollector(), Duration.ofSeconds(10), Duration.ofMillis(10));
     answers.add(new Answer(400, "bad\nrequest: field 9".getBytes()));
 
     CompletableResultCode result = exporter.export(List.of(SPAN));
@@ -124,7 +134,7 @@ class OtlpHttpExporterTest {
 
   @Test
   void retriesGiveUpAfterFiveAttempts() throws Exception {
-    exporter = new OtlpHttpExporter(startCollector(), Map.of(), Duration.ofSeconds(30), Duration.ofMillis(1));
+    exporter = exporter(startCollector(), Duration.ofSeconds(30), Duration.ofMillis(1));
     for (int i = 0; i < 10; i++) {
       answers.add(new Answer(502, new byte[0]));
     }
@@ -142,8 +152,7 @@ class OtlpHttpExporterTest {
       closedPort = socket.getLocalPort();
     }
     exporter =
-        new OtlpHttpExporter(
-            URI.create("http://127.0.0.1:" + closedPort + "/v1/traces"), Map.of(), Duration.ofMillis(500), Duration.ofMillis(100));
+        exporter(URI.create("http://127.0.0.1:" + closedPort + "/v1/traces"), Duration.ofMillis(500), Duration.ofMillis(100));
 
     long started = System.nanoTime();
     CompletableResultCode result = exporter.export(List.of(SPAN));
@@ -155,18 +164,18 @@ class OtlpHttpExporterTest {
 
   @Test
   void aCollectorThatNeverAnswersFailsTheExportAtTheTimeout() throws Exception {
-    exporter = new OtlpHttpExporter(startCollector(), Map.of(), Duration.ofMillis(300), Duration.ofMillis(10));
+    exporter = exporter(startCollector(), Duration.ofMillis(300), Duration.ofMillis(10));
 
     CompletableResultCode result = exporter.export(List.of(SPAN));
 
     assertThat(result.isSuccess()).isFalse();
-    assertThat(result.getFailureThrowable()).isInstanceOf(java.net.http.HttpTimeoutException.class);
+    assertThat(result.getFailureThrowable()).isInstanceOf(Transport.Timeout.class);
     assertThat(bodies).hasSize(1);
   }
 
   @Test
   void spansTheCollectorRejectedAreLogged() throws Exception {
-    exporter = new OtlpHttpExporter(startCollector(), Map.of(), Duration.ofSeconds(10), Duration.ofMillis(10));
+    exporter = exporter(startCollector(), Duration.ofSeconds(10), Duration.ofMillis(10));
     byte[] partial =
         ExportTraceServiceResponse.newBuilder()
             .setPartialSuccess(
@@ -201,7 +210,7 @@ class OtlpHttpExporterTest {
 
   @Test
   void aGarbledSuccessAnswerIsStillASuccess() throws Exception {
-    exporter = new OtlpHttpExporter(startCollector(), Map.of(), Duration.ofSeconds(10), Duration.ofMillis(10));
+    exporter = exporter(startCollector(), Duration.ofSeconds(10), Duration.ofMillis(10));
     answers.add(new Answer(200, new byte[] {0x0a, 0x7f, 0x08}));
     answers.add(new Answer(200, "{}".getBytes()));
 
@@ -211,7 +220,7 @@ class OtlpHttpExporterTest {
 
   @Test
   void nothingIsSentAfterShutdown() throws Exception {
-    exporter = new OtlpHttpExporter(startCollector(), Map.of(), Duration.ofSeconds(10), Duration.ofMillis(10));
+    exporter = exporter(startCollector(), Duration.ofSeconds(10), Duration.ofMillis(10));
     exporter.shutdown().join(1, TimeUnit.SECONDS);
 
     assertThat(exporter.export(List.of(SPAN)).isSuccess()).isFalse();
@@ -223,6 +232,14 @@ class OtlpHttpExporterTest {
     assertThatThrownBy(
             () -> new OtlpHttpExporter(URI.create("http://127.0.0.1:1/v1/traces"), Map.of("Connection", "close"), Duration.ofSeconds(1)))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessageContaining("onnection");
+        .hasMessage("header 'Connection' is the HTTP client's own");
+  }
+
+  @Test
+  void aHeaderValueThatWouldEndItsLineIsRefused() {
+    assertThatThrownBy(
+            () -> new OtlpHttpExporter(URI.create("http://127.0.0.1:1/v1/traces"), Map.of("x-key", "a\r\nHost: evil"), Duration.ofSeconds(1)))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("value of header 'x-key' has a character HTTP forbids");
   }
 }
