@@ -33,7 +33,7 @@ final class ReverseProtoWriter {
   private static final @Nullable VarHandle STRING_VALUE = stringField("value", byte[].class);
   private static final @Nullable VarHandle STRING_CODER = stringField("coder", byte.class);
 
-  // What a writer keeps between messages: a batch of 2,048 typical spans takes about 800 KiB.
+  // What a writer keeps between messages: a batch of 512 typical spans takes about 200 KiB.
   private static final int MAX_RETAINED_BYTES = 4 << 20;
 
   private final boolean readsStringsInPlace;
