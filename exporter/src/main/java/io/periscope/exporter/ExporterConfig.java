@@ -215,11 +215,6 @@ public record ExporterConfig(
                 + entry
                 + "'");
       }
-      if (OtlpHttpExporter.MANAGED_HEADERS.contains(key.toLowerCase(Locale.ROOT))) {
-        throw new IllegalArgumentException(
-            variable + ": header '" + key + "' is the HTTP client's own; allowed are any but "
-                + String.join(", ", OtlpHttpExporter.MANAGED_HEADERS));
-      }
       String raw = entry.substring(equals + 1).strip();
       try {
         // The spec percent-encodes values (W3C Baggage format); URLDecoder also turns '+' into a
@@ -228,6 +223,11 @@ public record ExporterConfig(
       } catch (IllegalArgumentException e) {
         throw new IllegalArgumentException(
             variable + ": value of header '" + key + "' is not valid percent-encoding: " + raw, e);
+      }
+      try {
+        OtlpHttpExporter.checkHeader(key, headers.get(key));
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException(variable + ": " + e.getMessage(), e);
       }
     }
     return headers;

@@ -166,6 +166,16 @@ class ExporterConfigTest {
   }
 
   @ParameterizedTest
+  @ValueSource(strings = {"x-key=a%0D%0AHost: evil", "x-key=a%0Ab", "bad name=1", "x(y)=1"})
+  void refusesHeadersThatWouldAddLinesOrAreNotTokensNamingTheVariable(String value) {
+    assertThatThrownBy(
+            () -> ExporterConfig.fromEnvironment(Map.of("OTEL_EXPORTER_OTLP_TRACES_HEADERS", value)))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageStartingWith("OTEL_EXPORTER_OTLP_TRACES_HEADERS: ")
+        .hasMessageMatching(".*(is not an HTTP token|has a character HTTP forbids).*");
+  }
+
+  @ParameterizedTest
   @ValueSource(strings = {"10s", "0", "-5", "1.5"})
   void rejectsATimeoutThatIsNotPositiveMilliseconds(String value) {
     assertThatThrownBy(

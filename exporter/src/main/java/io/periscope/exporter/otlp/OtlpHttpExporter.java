@@ -83,13 +83,35 @@ public final class OtlpHttpExporter implements SpanExporter {
   public static final List<String> MANAGED_HEADERS =
       List.of("connection", "content-length", "expect", "host", "upgrade");
 
-  /** The headers of every request: the protobuf content type, then the configured ones. */
-  static Map<String, String> requestHeaders(Map<String, String> configured) {
-    for (String name : configured.keySet()) {
-      if (MANAGED_HEADERS.contains(name.toLowerCase(Locale.ROOT))) {
-        throw new IllegalArgumentException("header '" + name + "' is the HTTP client's own");
+  /**
+   * Refuses a header that cannot be sent as configured: one the transports set themselves, a name
+   * that is not an HTTP token, or a value with a character that would end its line (a header
+   * written as given could otherwise add lines of its own to the request).
+   *
+   * @throws IllegalArgumentException saying which and why
+   */
+  public static void checkHeader(String name, String value) {
+    if (MANAGED_HEADERS.contains(name.toLowerCase(Locale.ROOT))) {
+      throw new IllegalArgumentException(
+          "header '" + name + "' is the HTTP client's own; allowed are any but " + String.join(", ", MANAGED_HEADERS));
+    }
+    for (int i = 0; i < name.length(); i++) {
+      char c = name.charAt(i);
+      if (c <= ' ' || c >= 0x7f || "()<>@,;:\\\"/[]?={}".indexOf(c) >= 0) {
+        throw new IllegalArgumentException("header name '" + name + "' is not an HTTP token");
       }
     }
+    for (int i = 0; i < value.length(); i++) {
+      char c = value.charAt(i);
+      if (c == '\r' || c == '\n' || c == 0 || c > 0xff) {
+        throw new IllegalArgumentException("value of header '" + name + "' has a character HTTP forbids (CR, LF, NUL or beyond Latin-1)");
+      }
+    }
+  }
+
+  /** The headers of every request: the protobuf content type, then the configured ones. */
+  static Map<String, String> requestHeaders(Map<String, String> configured) {
+    configured.forEach(OtlpHttpExporter::checkHeader);
     Map<String, String> headers = new LinkedHashMap<>();
     headers.put("Content-Type", "application/x-protobuf");
     headers.put("User-Agent", "periscope-otlp-exporter");

@@ -232,7 +232,7 @@ abstract class OtlpHttpExporterTest {
     assertThatThrownBy(
             () -> new OtlpHttpExporter(URI.create("http://127.0.0.1:1/v1/traces"), Map.of("Connection", "close"), Duration.ofSeconds(1)))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessage("header 'Connection' is the HTTP client's own");
+        .hasMessageStartingWith("header 'Connection' is the HTTP client's own");
   }
 
   @Test
@@ -240,6 +240,6 @@ abstract class OtlpHttpExporterTest {
     assertThatThrownBy(
             () -> new OtlpHttpExporter(URI.create("http://127.0.0.1:1/v1/traces"), Map.of("x-key", "a\r\nHost: evil"), Duration.ofSeconds(1)))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessage("value of header 'x-key' has a character HTTP forbids");
+        .hasMessageStartingWith("value of header 'x-key' has a character HTTP forbids");
   }
 }
