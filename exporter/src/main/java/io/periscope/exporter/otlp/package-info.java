@@ -1,8 +1,10 @@
 /**
  * OTLP http/protobuf written by Periscope itself: {@link
  * io.periscope.exporter.otlp.TraceRequestEncoder} encodes a batch of spans in one backward pass,
- * {@link io.periscope.exporter.otlp.OtlpHttpExporter} posts it. The gRPC protocol stays with
- * OpenTelemetry's exporter.
+ * {@link io.periscope.exporter.otlp.OtlpHttpExporter} posts it, with retries, through a {@link
+ * io.periscope.exporter.otlp.Transport}: {@link io.periscope.exporter.otlp.PlainHttpTransport}
+ * for http, {@link io.periscope.exporter.otlp.JdkHttpTransport} for https and proxies. The gRPC
+ * protocol stays with OpenTelemetry's exporter.
  */
 @NullMarked
 package io.periscope.exporter.otlp;
