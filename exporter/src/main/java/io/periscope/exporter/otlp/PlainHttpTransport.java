@@ -100,13 +100,12 @@ final class PlainHttpTransport implements Transport {
         if (System.nanoTime() - deadline >= 0) {
           throw new Timeout("no answer within " + timeout, e);
         }
-        if (closed) {
+        // A kept-alive connection that broke before any byte of an answer was, most likely,
+        // closed by the collector while idle: the request goes once more, on a new connection.
+        boolean brokeWhileIdle = reused && !connection.answered;
+        if (closed || !brokeWhileIdle) {
           throw e;
         }
-        if (!(reused && !connection.answered)) {
-          throw e;
-        }
-        // The collector had closed the idle connection: nothing of this request was taken.
       }
     }
   }
