@@ -4,7 +4,6 @@ import io.opentelemetry.sdk.resources.Resource;
 import io.opentelemetry.sdk.trace.data.SpanData;
 import io.periscope.agent.pipeline.ConnectionTracker;
 import io.periscope.agent.pipeline.PipelineStats;
-import io.periscope.exporter.ExportStats;
 import io.periscope.exporter.SpanSink;
 import java.lang.foreign.Arena;
 import java.util.ArrayList;
@@ -16,24 +15,7 @@ public final class RecordedSpans {
 
   public static List<SpanData> nginx(Resource process, int count) {
     List<SpanData> spans = new ArrayList<>();
-    SpanSink collect =
-        new SpanSink() {
-          @Override
-          public boolean offer(SpanData span) {
-            if (spans.size() < count) {
-              spans.add(span);
-            }
-            return true;
-          }
-
-          @Override
-          public ExportStats stats() {
-            return new ExportStats(spans.size(), 0, spans.size(), 0, 0);
-          }
-
-          @Override
-          public void close() {}
-        };
+    SpanSink collect = new CollectingSink(spans);
     try (Arena arena = Arena.ofConfined()) {
       RecordedTraffic traffic = RecordedTraffic.nginxKeepAlive(32, count / 32 + 2, arena);
       ConnectionTracker tracker = AgentPipeline.tracker(process, collect, new PipelineStats());
@@ -44,6 +26,6 @@ public final class RecordedSpans {
     if (spans.size() < count) {
       throw new IllegalStateException("recorded traffic made " + spans.size() + " spans, not " + count);
     }
-    return List.copyOf(spans);
+    return List.copyOf(spans.subList(0, count));
   }
 }

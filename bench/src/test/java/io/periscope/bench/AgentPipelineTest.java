@@ -6,7 +6,6 @@ import io.opentelemetry.sdk.resources.Resource;
 import io.opentelemetry.sdk.trace.data.SpanData;
 import io.periscope.agent.pipeline.ConnectionTracker;
 import io.periscope.agent.pipeline.PipelineStats;
-import io.periscope.exporter.ExportStats;
 import io.periscope.exporter.SpanSink;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -17,20 +16,7 @@ import org.junit.jupiter.api.Test;
 /** Through the agent's stages, the linker included, every recorded exchange is one span at once: none is held. */
 class AgentPipelineTest {
   private final List<SpanData> spans = new ArrayList<>();
-  private final SpanSink sink = new SpanSink() {
-    @Override
-    public boolean offer(SpanData span) {
-      return spans.add(span);
-    }
-
-    @Override
-    public ExportStats stats() {
-      return new ExportStats(0, 0, 0, 0, 0);
-    }
-
-    @Override
-    public void close() {}
-  };
+  private final SpanSink sink = new CollectingSink(spans);
 
   @Test
   void http1TrafficIsOneSpanPerExchangeOnEveryReplay() {

@@ -431,7 +431,7 @@ final class TraceRequestEncoder {
     AttributeKey<?>[] keys = new AttributeKey<?>[32];
     Object[] values = new Object[32];
     int size;
-
+    // The most slots any collect of this request filled: what release() must clear.
     private int used;
 
     AttributeCollector collect(Attributes attributes) {
