@@ -203,7 +203,7 @@ static __always_inline struct inflight *inflight_of_current(__u64 flags)
  * an untraced process pays for the filter lookups once, not per syscall. The name compared is the
  * process's (its main thread's comm), not the calling thread's: JVM threads rename themselves.
  */
-static __always_inline bool process_traced(__u32 tgid)
+static __always_inline bool process_traced_cached(__u32 tgid, struct inflight *cache)
 {
 	if (tgid == settings.agent_tgid)
 		return false;
@@ -211,7 +211,6 @@ static __always_inline bool process_traced(__u32 tgid)
 		return true;
 	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 exec_id = task->self_exec_id;
-	struct inflight *cache = inflight_of_current(BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (cache && cache->verdict && cache->exec_id == exec_id)
 		return cache->verdict == VERDICT_TRACED;
 	bool traced = false;
@@ -227,6 +226,16 @@ static __always_inline bool process_traced(__u32 tgid)
 		cache->verdict = traced ? VERDICT_TRACED : VERDICT_IGNORED;
 	}
 	return traced;
+}
+
+/* The same, for a caller without the thread's storage at hand: looked up only if a filter needs it. */
+static __always_inline bool process_traced(__u32 tgid)
+{
+	if (tgid == settings.agent_tgid)
+		return false;
+	if (!settings.filter_pids && !settings.filter_comms)
+		return true;
+	return process_traced_cached(tgid, inflight_of_current(BPF_LOCAL_STORAGE_GET_F_CREATE));
 }
 
 static __always_inline bool port_traced(__u16 local_port, __u16 remote_port)
@@ -368,7 +377,13 @@ static __always_inline void fill_header(struct socket_event *e, __u8 type, struc
 	e->remote_port = info->remote_port;
 	__builtin_memcpy(e->local_addr, info->local_addr, 16);
 	__builtin_memcpy(e->remote_addr, info->remote_addr, 16);
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
+	/*
+	 * Loaded straight from the task (a trusted pointer, plain loads) rather than through
+	 * bpf_get_current_comm, whose copy was a tenth of a captured syscall's program time. The
+	 * kernel keeps comm NUL-padded, so the record holds what the helper would have written.
+	 */
+	struct task_struct *task = bpf_get_current_task_btf();
+	__builtin_memcpy(e->comm, task->comm, sizeof(e->comm));
 }
 
 static __always_inline void submit(struct socket_event *e)
@@ -1181,9 +1196,10 @@ static __always_inline __u32 inject_report(struct scratch *s, struct sock_info *
  */
 static __always_inline int egress_enter(__u8 syscall)
 {
-	if (!process_traced(bpf_get_current_pid_tgid() >> 32))
-		return 0;
+	/* One storage lookup for the filter's verdict and the call's entry. */
 	struct inflight *call = inflight_of_current(BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!process_traced_cached(bpf_get_current_pid_tgid() >> 32, call))
+		return 0;
 	if (!call) {
 		count(COUNTER_INFLIGHT_DROPS);
 		return 0;
