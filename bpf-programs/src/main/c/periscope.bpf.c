@@ -231,11 +231,8 @@ static __always_inline bool process_traced_cached(__u32 tgid, struct inflight *c
 /* The same, for a caller without the thread's storage at hand: looked up only if a filter needs it. */
 static __always_inline bool process_traced(__u32 tgid)
 {
-	if (tgid == settings.agent_tgid)
-		return false;
-	if (!settings.filter_pids && !settings.filter_comms)
-		return true;
-	return process_traced_cached(tgid, inflight_of_current(BPF_LOCAL_STORAGE_GET_F_CREATE));
+	bool filtered = settings.filter_pids || settings.filter_comms;
+	return process_traced_cached(tgid, filtered ? inflight_of_current(BPF_LOCAL_STORAGE_GET_F_CREATE) : NULL);
 }
 
 static __always_inline bool port_traced(__u16 local_port, __u16 remote_port)
