@@ -345,9 +345,12 @@ static __always_inline struct scratch *scratch_record(void)
 	return bpf_map_lookup_elem(&scratch_space, &zero);
 }
 
-/* Fill the fields every record has. */
+/*
+ * Fill the fields every record has. The time is the caller's: a data record's is the exit time it
+ * already took (a clock read here again was a twentieth of a captured syscall's program time).
+ */
 static __always_inline void fill_header(struct socket_event *e, __u8 type, struct sock_info *info, __s32 fd,
-					__u8 syscall)
+					__u8 syscall, __u64 exit_ns)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	e->type = type;
@@ -359,7 +362,7 @@ static __always_inline void fill_header(struct socket_event *e, __u8 type, struc
 	e->fd = fd;
 	e->sock = info->sock;
 	e->enter_ns = 0;
-	e->exit_ns = bpf_ktime_get_ns();
+	e->exit_ns = exit_ns;
 	e->seq = 0;
 	e->total_len = 0;
 	e->captured_len = 0;
@@ -1065,7 +1068,7 @@ static __noinline void serving_begin(struct scratch *s, struct sock_info *info, 
 	struct trace_root *root = trace_root_record();
 	if (!root)
 		return;
-	fill_header(&root->event, EVENT_TRACE_ROOT, info, fd, syscall);
+	fill_header(&root->event, EVENT_TRACE_ROOT, info, fd, syscall, data->exit_ns);
 	root->event.seq = data->seq;
 	root->event.total_len = 32;
 	root->event.captured_len = 32;
@@ -1161,7 +1164,7 @@ static __always_inline void inject_arm(__u8 syscall)
  * is counted.
  */
 static __always_inline __u32 inject_report(struct scratch *s, struct sock_info *info, __s32 fd, __u8 syscall,
-					   long ret)
+					   long ret, __u64 exit_ns)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct injection *inj = bpf_map_lookup_elem(&injections, &id);
@@ -1171,7 +1174,7 @@ static __always_inline __u32 inject_report(struct scratch *s, struct sock_info *
 		    inj->remote_port == info->remote_port;
 	struct socket_event *e = &s->event;
 	if (done) {
-		fill_header(e, EVENT_TRACE_INJECTED, info, fd, syscall);
+		fill_header(e, EVENT_TRACE_INJECTED, info, fd, syscall, exit_ns);
 		e->direction = DIR_EGRESS;
 		e->seq = first_seq(info->sock, DIR_EGRESS, ret) - TRACEPARENT_LINE;
 		e->total_len = TRACEPARENT_LINE;
@@ -1355,12 +1358,11 @@ static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
 		return 0;
 	__u32 injected = 0;
 	if (settings.inject_traceparent && direction == DIR_EGRESS)
-		injected = inject_report(s, info, fd, syscall, ret);
+		injected = inject_report(s, info, fd, syscall, ret, exit_ns);
 	struct socket_event *e = &s->event;
-	fill_header(e, EVENT_DATA, info, fd, syscall);
+	fill_header(e, EVENT_DATA, info, fd, syscall, exit_ns);
 	e->direction = direction;
 	e->enter_ns = enter_ns;
-	e->exit_ns = exit_ns;
 	/* The bytes the kernel inserted are in the socket's counter, not in what the process wrote. */
 	e->seq = first_seq(info->sock, direction, ret) - injected;
 	e->total_len = ret;
@@ -1495,7 +1497,8 @@ static __always_inline int conn_open(long ret, __u8 origin)
 	if (!s)
 		return 0;
 	struct socket_event *e = &s->event;
-	fill_header(e, EVENT_CONN_OPEN, info, fd, origin == ORIGIN_ACCEPT ? SYS_ACCEPT : SYS_CONNECT);
+	fill_header(e, EVENT_CONN_OPEN, info, fd, origin == ORIGIN_ACCEPT ? SYS_ACCEPT : SYS_CONNECT,
+		    bpf_ktime_get_ns());
 	e->origin = origin;
 	e->enter_ns = enter_ns;
 	submit(e);
@@ -1541,7 +1544,7 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	if (!s)
 		return 0;
 	struct socket_event *e = &s->event;
-	fill_header(e, EVENT_CONN_CLOSE, &info, key.fd, SYS_CLOSE);
+	fill_header(e, EVENT_CONN_CLOSE, &info, key.fd, SYS_CLOSE, bpf_ktime_get_ns());
 	e->enter_ns = e->exit_ns;
 	submit(e);
 	return 0;
@@ -1593,7 +1596,7 @@ int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	if (!s)
 		return 0;
 	struct socket_event *e = &s->event;
-	fill_header(e, EVENT_CONN_CLOSE, &info, -1, SYS_STATE);
+	fill_header(e, EVENT_CONN_CLOSE, &info, -1, SYS_STATE, bpf_ktime_get_ns());
 	/* Not the owner's identity (softirq); the Java side keys this event on the socket alone. */
 	e->tgid = key.tgid;
 	e->tid = 0;
