@@ -169,6 +169,17 @@ struct {
 	__type(value, struct inflight);
 } inflight SEC(".maps");
 
+/* The iovec array of a readv/writev/recvmsg/sendmsg, fetched with one copy rather than one per iovec. */
+struct iovecs {
+	struct iovec v[MAX_IOV];
+};
+
+/*
+ * One record being made, and the working space of the program making it. Large structs live here,
+ * not on the stack: the verifier allows 512 bytes for the whole call chain (main program,
+ * subprograms, bpf_loop callbacks), some builds count it differently from others, and we keep
+ * every chain under STACK_BUDGET (tested).
+ */
 struct scratch {
 	struct socket_event event;
 	/*
@@ -176,6 +187,9 @@ struct scratch {
 	 * bounds, and room for the tail after a full capture.
 	 */
 	__u8 payload[2 * MAX_CAPTURE + TAIL_BYTES];
+	struct iovecs iovs;       /* the syscall's first MAX_IOV iovecs */
+	struct user_msghdr msg;   /* a recvmsg/sendmsg's header */
+	struct sock_info sock;    /* a socket cache entry being made */
 };
 
 struct {
@@ -289,30 +303,41 @@ static __always_inline void read_endpoints(struct sock *sk, struct sock_info *in
 	}
 }
 
+static __always_inline struct scratch *scratch_record(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&scratch_space, &zero);
+}
+
 /*
  * Caches what a socket fd is; returns the cache entry, or NULL when the fd is not a TCP socket.
  * The slow walk runs once per socket fd (and for every non-socket fd: nothing could invalidate a
  * negative entry).
  */
-static __always_inline struct sock_info *remember_sock(__u32 tgid, __s32 fd, __u64 sock, __u8 origin)
+static __always_inline struct sock_info *remember_sock(struct scratch *s, __u32 tgid, __s32 fd, __u64 sock,
+							   __u8 origin)
 {
 	struct fd_key key = {.tgid = tgid, .fd = fd};
-	struct sock_info info = {.sock = sock, .fresh = origin != ORIGIN_UNKNOWN, .origin = origin};
-	read_endpoints((struct sock *)sock, &info);
-	info.port_traced = port_traced(info.local_port, info.remote_port);
-	bpf_map_update_elem(&fd_socks, &key, &info, BPF_ANY);
+	struct sock_info *info = &s->sock;
+	__builtin_memset(info, 0, sizeof(*info));
+	info->sock = sock;
+	info->fresh = origin != ORIGIN_UNKNOWN;
+	info->origin = origin;
+	read_endpoints((struct sock *)sock, info);
+	info->port_traced = port_traced(info->local_port, info->remote_port);
+	bpf_map_update_elem(&fd_socks, &key, info, BPF_ANY);
 	bpf_map_update_elem(&sock_fds, &sock, &key, BPF_ANY);
 	return bpf_map_lookup_elem(&fd_socks, &key);
 }
 
-static __always_inline struct sock_info *lookup_sock(__u32 tgid, __s32 fd)
+static __always_inline struct sock_info *lookup_sock(struct scratch *s, __u32 tgid, __s32 fd)
 {
 	struct fd_key key = {.tgid = tgid, .fd = fd};
 	struct sock_info *cached = bpf_map_lookup_elem(&fd_socks, &key);
 	if (cached)
 		return cached;
 	__u64 sock = tcp_sock_of_fd(fd);
-	return sock ? remember_sock(tgid, fd, sock, ORIGIN_UNKNOWN) : NULL;
+	return sock ? remember_sock(s, tgid, fd, sock, ORIGIN_UNKNOWN) : NULL;
 }
 
 static __always_inline void connection_key(struct connection_key *key, struct sock_info *info)
@@ -337,12 +362,6 @@ static __always_inline bool is_agent_peer(struct sock_info *info)
 	agent.local_port = info->remote_port;
 	agent.remote_port = info->local_port;
 	return bpf_map_lookup_elem(&agent_connections, &agent) != NULL;
-}
-
-static __always_inline struct scratch *scratch_record(void)
-{
-	__u32 zero = 0;
-	return bpf_map_lookup_elem(&scratch_space, &zero);
 }
 
 /*
@@ -419,11 +438,6 @@ static __always_inline __u32 copy_user(struct scratch *s, __u32 offset, __u64 sr
 		return 0;
 	return n;
 }
-
-/* The iovec array of a readv/writev/recvmsg/sendmsg, fetched with one copy rather than one per iovec. */
-struct iovecs {
-	struct iovec v[MAX_IOV];
-};
 
 static __always_inline bool read_iovecs(struct iovecs *iovs, __u64 iov_ptr, __u32 iovcnt)
 {
@@ -986,47 +1000,48 @@ static __always_inline bool lower_hex(__u8 c)
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
 }
 
+/* "00-" trace id "-" parent id "-" flags: a version 00 traceparent value (W3C Trace Context §3.2). */
+#define TRACEPARENT_VALUE 55
+
 /*
  * The trace id and flags of the traceparent line at sc->buf[at] ("traceparent:" OWS "00-" trace
  * "-" parent "-" flags), into serving; false unless it is a valid version 00 value, by the rules
- * the agent's parser applies (lowercase hex, no all-zero id).
+ * the agent's parser applies (lowercase hex, no all-zero id). One position per iteration of a
+ * loop left rolled: unrolled, clang kept every byte alive and spilled the lot to the stack.
  */
 static __always_inline bool parse_traceparent(struct inject_scan *sc, __u32 at, struct serving *serving)
 {
 	__u32 v = at + 12;
 	if (sc->buf[v & (INJECT_SCAN - 1)] == ' ' || sc->buf[v & (INJECT_SCAN - 1)] == '\t')
 		v++;
-	if (v + TRACEPARENT_LINE - 15 > sc->len)
-		return false;
-	if (sc->buf[v & (INJECT_SCAN - 1)] != '0' || sc->buf[(v + 1) & (INJECT_SCAN - 1)] != '0' ||
-	    sc->buf[(v + 2) & (INJECT_SCAN - 1)] != '-' || sc->buf[(v + 35) & (INJECT_SCAN - 1)] != '-' ||
-	    sc->buf[(v + 52) & (INJECT_SCAN - 1)] != '-')
+	/* The value and the byte after it. */
+	if (v + TRACEPARENT_VALUE + 1 > sc->len)
 		return false;
 	__u8 trace_bits = 0, parent_bits = 0;
-#pragma unroll
-	for (int k = 0; k < 32; k++) {
-		__u8 c = sc->buf[(v + 3 + k) & (INJECT_SCAN - 1)];
-		if (!lower_hex(c))
+#pragma clang loop unroll(disable)
+	for (__u32 k = 0; k <= TRACEPARENT_VALUE; k++) {
+		__u8 c = sc->buf[(v + k) & (INJECT_SCAN - 1)];
+		bool ok;
+		if (k < 2)
+			ok = c == '0';
+		else if (k == 2 || k == 35 || k == 52)
+			ok = c == '-';
+		else if (k == TRACEPARENT_VALUE)
+			ok = c == '\r' || c == ' ' || c == '\t';
+		else
+			ok = lower_hex(c);
+		if (!ok)
 			return false;
-		serving->trace_id[k] = c;
-		trace_bits |= c ^ '0';
+		if (k >= 3 && k < 35) {
+			serving->trace_id[(k - 3) & 31] = c;
+			trace_bits |= c ^ '0';
+		} else if (k >= 36 && k < 52) {
+			parent_bits |= c ^ '0';
+		} else if (k == 53 || k == 54) {
+			serving->flags[(k - 53) & 1] = c;
+		}
 	}
-#pragma unroll
-	for (int k = 0; k < 16; k++) {
-		__u8 c = sc->buf[(v + 36 + k) & (INJECT_SCAN - 1)];
-		if (!lower_hex(c))
-			return false;
-		parent_bits |= c ^ '0';
-	}
-	__u8 f0 = sc->buf[(v + 53) & (INJECT_SCAN - 1)];
-	__u8 f1 = sc->buf[(v + 54) & (INJECT_SCAN - 1)];
-	__u8 after = sc->buf[(v + 55) & (INJECT_SCAN - 1)];
-	if (!trace_bits || !parent_bits || !lower_hex(f0) || !lower_hex(f1) ||
-	    (after != '\r' && after != ' ' && after != '\t'))
-		return false;
-	serving->flags[0] = f0;
-	serving->flags[1] = f1;
-	return true;
+	return trace_bits && parent_bits;
 }
 
 /*
@@ -1318,6 +1333,9 @@ static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
 	__u64 exit_ns = bpf_ktime_get_ns();
 	if (!enter_ns)
 		enter_ns = exit_ns; /* a read: its entry time says nothing (it may have waited for data) */
+	struct scratch *s = scratch_record();
+	if (!s)
+		return 0;
 
 	/* Saved user registers: plain loads from a trusted pointer, not helper calls. */
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
@@ -1333,15 +1351,14 @@ static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
 	} else if (syscall == SYS_RECVMSG || syscall == SYS_SENDMSG) {
 		if (syscall == SYS_RECVMSG && (arg3 & MSG_PEEK))
 			return 0;
-		struct user_msghdr msg = {};
-		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)buf))
+		if (bpf_probe_read_user(&s->msg, sizeof(s->msg), (void *)buf))
 			return 0;
-		buf = (__u64)msg.msg_iov;
-		iov_total = msg.msg_iovlen;
+		buf = (__u64)s->msg.msg_iov;
+		iov_total = s->msg.msg_iovlen;
 	}
 	iovcnt = iov_total > MAX_IOV ? MAX_IOV : iov_total;
 
-	struct sock_info *info = lookup_sock(tgid, fd);
+	struct sock_info *info = lookup_sock(s, tgid, fd);
 	if (!info || !info->port_traced)
 		return 0;
 	if (!info->peer_checked) {
@@ -1350,11 +1367,7 @@ static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
 	}
 	if (info->agent_peer)
 		return 0;
-	struct iovecs iovs = {};
-	if (iovcnt && !read_iovecs(&iovs, buf, iovcnt))
-		return 0;
-	struct scratch *s = scratch_record();
-	if (!s)
+	if (iovcnt && !read_iovecs(&s->iovs, buf, iovcnt))
 		return 0;
 	__u32 injected = 0;
 	if (settings.inject_traceparent && direction == DIR_EGRESS)
@@ -1391,9 +1404,9 @@ static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
 		}
 		cursor->synced = 0;
 	}
-	capture_bytes(s, &iovs, iovcnt, buf, ret);
+	capture_bytes(s, &s->iovs, iovcnt, buf, ret);
 	if (info->h2 != H2_YES || !cursor->synced)
-		h2_detect(s, info, cursor, &iovs, iovcnt, buf, iov_array, iov_total, ret, at_start);
+		h2_detect(s, info, cursor, &s->iovs, iovcnt, buf, iov_array, iov_total, ret, at_start);
 	if (settings.inject_traceparent && info->origin == ORIGIN_ACCEPT && e->mode == CAPTURE_BYTES) {
 		if (direction == DIR_INGRESS)
 			serving_begin(s, info, fd, syscall);
@@ -1490,11 +1503,11 @@ static __always_inline int conn_open(long ret, __u8 origin)
 	}
 	if (!process_traced(tgid))
 		return 0;
-	struct sock_info *info = remember_sock(tgid, fd, sock, origin);
-	if (!info || !info->port_traced)
-		return 0;
 	struct scratch *s = scratch_record();
 	if (!s)
+		return 0;
+	struct sock_info *info = remember_sock(s, tgid, fd, sock, origin);
+	if (!info || !info->port_traced)
 		return 0;
 	struct socket_event *e = &s->event;
 	fill_header(e, EVENT_CONN_OPEN, info, fd, origin == ORIGIN_ACCEPT ? SYS_ACCEPT : SYS_CONNECT,

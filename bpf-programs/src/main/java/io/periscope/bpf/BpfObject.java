@@ -16,6 +16,10 @@ import java.util.Set;
 public final class BpfObject implements AutoCloseable {
   /** Verifier logs are only produced when a load fails; the kernel keeps the tail if this overflows. */
   private static final long VERIFIER_LOG_BYTES = 4L << 20;
+  /** BPF_LOG_STATS: the verifier's closing lines only (time, stack depths, instructions processed). */
+  private static final int LOG_STATS = 4;
+  /** Room for those lines, or for the one error line that ends a rejected load at that level. */
+  private static final long STATISTICS_LOG_BYTES = 64 << 10;
 
   private final MemorySegment object;
   private final List<MemorySegment> links = new ArrayList<>();
@@ -24,6 +28,8 @@ public final class BpfObject implements AutoCloseable {
   private final Set<String> notAutoAttached = new HashSet<>();
   /** sk_msg-style attachments (program fd, map fd, type), detached at close. */
   private final List<int[]> mapAttachments = new ArrayList<>();
+  private boolean recordStatistics;
+  private List<VerifierStatistics> statistics = List.of();
   private boolean loaded;
   private boolean closed;
 
@@ -91,9 +97,30 @@ public final class BpfObject implements AutoCloseable {
     attached.add(program);
   }
 
+  /**
+   * Has {@link #load()} keep what the verifier reports of each program it accepts
+   * ({@link #verifierStatistics()}). The price: a program it rejects is reported by the verifier's
+   * last words alone, not its whole log (libbpf asks again with the full log only when none was
+   * asked for).
+   */
+  public void recordVerifierStatistics() {
+    checkState(!loaded, "choose before load");
+    recordStatistics = true;
+  }
+
+  /** What the verifier reported of each loaded program, when {@link #recordVerifierStatistics()} asked for it. */
+  public List<VerifierStatistics> verifierStatistics() {
+    checkState(loaded, "load first");
+    return statistics;
+  }
+
   /** Loads every program and map into the kernel; a verifier rejection carries the verifier's log. */
   public void load() {
     checkState(!loaded, "already loaded");
+    if (recordStatistics) {
+      loadRecordingStatistics();
+      return;
+    }
     try (Arena logArena = Arena.ofConfined()) {
       // One buffer serves all programs: libbpf loads them in order and stops at the first failure.
       MemorySegment log = logArena.allocate(VERIFIER_LOG_BYTES);
@@ -106,6 +133,39 @@ public final class BpfObject implements AutoCloseable {
       if (rc < 0) {
         throw loadFailure(-rc, log.getString(0));
       }
+    }
+    loaded = true;
+  }
+
+  private void loadRecordingStatistics() {
+    try (Arena logArena = Arena.ofConfined()) {
+      // One buffer per program: each load writes its statistics over the buffer it was given.
+      List<MemorySegment> programs = programs();
+      List<MemorySegment> logs = new ArrayList<>();
+      for (MemorySegment p : programs) {
+        MemorySegment log = logArena.allocate(STATISTICS_LOG_BYTES);
+        Libbpf.setLogBuffer(p, log);
+        Libbpf.setLogLevel(p, LOG_STATS);
+        logs.add(log);
+      }
+      int rc = Libbpf.load(object);
+      if (rc < 0) {
+        String lastWords = "";
+        for (int i = 0; i < programs.size(); i++) {
+          if (Libbpf.programFd(programs.get(i)) < 0 && !logs.get(i).getString(0).isBlank()) {
+            lastWords = logs.get(i).getString(0);
+            break;
+          }
+        }
+        throw loadFailure(-rc, lastWords);
+      }
+      List<VerifierStatistics> all = new ArrayList<>();
+      for (int i = 0; i < programs.size(); i++) {
+        if (Libbpf.programFd(programs.get(i)) >= 0) {
+          all.add(VerifierStatistics.parse(Libbpf.programName(programs.get(i)), logs.get(i).getString(0)));
+        }
+      }
+      statistics = List.copyOf(all);
     }
     loaded = true;
   }

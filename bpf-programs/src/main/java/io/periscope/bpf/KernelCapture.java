@@ -35,6 +35,7 @@ public final class KernelCapture implements AutoCloseable {
   private final BpfMap counters;
   private final int cpus;
   private final List<String> programs;
+  private final List<VerifierStatistics> verifierStatistics;
   private @Nullable CaptureCounters finalCounters;
 
   private KernelCapture(BpfObject object, RingBuffer ring, BpfMap counters, List<String> programs) {
@@ -43,14 +44,62 @@ public final class KernelCapture implements AutoCloseable {
     this.counters = counters;
     this.cpus = Libbpf.possibleCpus();
     this.programs = programs;
+    this.verifierStatistics = object.verifierStatistics();
   }
 
   public static KernelCapture start(CaptureConfig config) {
     if (config.injectTraceparent()) {
       KernelSupport.requireInjectionCapability();
     }
-    BpfObject object = BpfObject.open(objectBytes());
+    BpfObject object = loaded(config);
     RingBuffer ring = null;
+    try {
+      fillFilters(object, config);
+      ring = new RingBuffer(object.map("events"));
+      object.attachAll();
+      if (config.injectTraceparent()) {
+        attachInjection(object);
+      }
+      List<String> programs = object.attachedPrograms();
+      return new KernelCapture(object, ring, object.map("counters"), programs);
+    } catch (RuntimeException e) {
+      if (ring != null) {
+        ring.close();
+      }
+      object.close();
+      throw e;
+    }
+  }
+
+  /**
+   * The object configured for {@code config} and loaded, with the verifier's statistics. A
+   * rejection is loaded once more without them, for the verifier's whole log in the error.
+   */
+  private static BpfObject loaded(CaptureConfig config) {
+    BpfObject object = configured(config);
+    try {
+      object.recordVerifierStatistics();
+      object.load();
+      return object;
+    } catch (RuntimeException e) {
+      object.close();
+    }
+    object = configured(config);
+    try {
+      object.load();
+      return object;
+    } catch (RuntimeException e) {
+      object.close();
+      throw e;
+    }
+  }
+
+  /**
+   * The object opened and configured for {@code config}, not yet loaded: the caller owns it. The
+   * programs and maps of a feature that is off are left out of the load.
+   */
+  static BpfObject configured(CaptureConfig config) {
+    BpfObject object = BpfObject.open(objectBytes());
     try {
       writeConfig(object.readOnlyData(), config);
       object.setMaxEntries("events", config.ringBufferBytes());
@@ -64,19 +113,8 @@ public final class KernelCapture implements AutoCloseable {
       if (!config.injectTraceparent()) {
         object.excludeMap("inject_socks"); // a sockhash: creating one takes CAP_NET_ADMIN
       }
-      object.load();
-      fillFilters(object, config);
-      ring = new RingBuffer(object.map("events"));
-      object.attachAll();
-      if (config.injectTraceparent()) {
-        attachInjection(object);
-      }
-      List<String> programs = object.attachedPrograms();
-      return new KernelCapture(object, ring, object.map("counters"), programs);
+      return object;
     } catch (RuntimeException e) {
-      if (ring != null) {
-        ring.close();
-      }
       object.close();
       throw e;
     }
@@ -205,6 +243,11 @@ public final class KernelCapture implements AutoCloseable {
 
   public List<String> programs() {
     return programs;
+  }
+
+  /** What the verifier reported of each program (empty when the load took a second try). */
+  public List<VerifierStatistics> verifierStatistics() {
+    return verifierStatistics;
   }
 
   /** Detaches and unloads everything. Idempotent; the caller must stop polling first. */

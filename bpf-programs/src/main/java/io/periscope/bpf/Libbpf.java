@@ -34,6 +34,8 @@ final class Libbpf {
       FunctionDescriptor.of(JAVA_INT, ADDRESS));
   private static final MethodHandle SET_LOG_BUF = LIB.function("bpf_program__set_log_buf",
       FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
+  private static final MethodHandle SET_LOG_LEVEL = LIB.function("bpf_program__set_log_level",
+      FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
   private static final MethodHandle ATTACH = LIB.functionWithErrno("bpf_program__attach",
       FunctionDescriptor.of(ADDRESS, ADDRESS));
   private static final MethodHandle SET_AUTOLOAD = LIB.function("bpf_program__set_autoload",
@@ -139,6 +141,20 @@ final class Libbpf {
       int rc = (int) SET_LOG_BUF.invokeExact(program, buffer, buffer.byteSize());
       if (rc < 0) {
         throw new BpfException("set verifier log buffer", -rc);
+      }
+    } catch (BpfException e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  /** The verifier's log level for this program's load (a bitmask: 1 the trace, 4 the statistics). */
+  static void setLogLevel(MemorySegment program, int level) {
+    try {
+      int rc = (int) SET_LOG_LEVEL.invokeExact(program, level);
+      if (rc < 0) {
+        throw new BpfException("set verifier log level", -rc);
       }
     } catch (BpfException e) {
       throw e;

@@ -1,0 +1,102 @@
+package io.periscope.bpf;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import org.assertj.core.api.SoftAssertions;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Every program keeps a margin under the verifier's limits, measured by the running kernel's own
+ * verifier: the stack of all its subprograms together (a bound on any call chain) within
+ * {@link VerifierStatistics#STACK_BUDGET} of the 512 allowed, and the instructions processed
+ * within {@link VerifierStatistics#INSTRUCTION_BUDGET}. One kernel build refused a call chain of
+ * 688 bytes that another accepted: a program creeping towards the limit fails here, on every
+ * machine, before a strict kernel refuses it in the field.
+ *
+ * <p>Loaded with every feature on (injection, the pid, name and port filters): the verifier
+ * drops the code of features that are off, so this is each program at its largest. Each run writes
+ * the figures to {@code target/verifier-statistics.txt}.
+ */
+@Tag("kernel")
+class VerifierBudgetTest {
+
+  @Test
+  void everyProgramStaysWithinTheStackAndInstructionBudgets() throws IOException {
+    String kernel = KernelSupport.check();
+    KernelSupport.requireInjectionCapability();
+    List<VerifierStatistics> largest = statistics(everyFeatureOn());
+    List<VerifierStatistics> defaults = statistics(CaptureConfig.everything(self()));
+    record("every feature on", largest, "default configuration", defaults, kernel);
+
+    assertThat(largest).extracting(VerifierStatistics::program)
+        .containsAll(KernelCapture.INJECTION_PROGRAMS)
+        .contains("exit_read", "exit_recvmsg", "enter_sendmsg", "sock_state");
+    SoftAssertions budgets = new SoftAssertions();
+    for (List<VerifierStatistics> run : List.of(largest, defaults)) {
+      for (VerifierStatistics program : run) {
+        budgets.assertThat(program.combinedStack())
+            .as("%s: stack of all subprograms (%s), budget %d of the verifier's %d", program.program(),
+                program.stackDepths(), VerifierStatistics.STACK_BUDGET, VerifierStatistics.STACK_LIMIT)
+            .isLessThanOrEqualTo(VerifierStatistics.STACK_BUDGET);
+        budgets.assertThat(program.instructionsProcessed())
+            .as("%s: instructions the verifier processed, budget %d of its %d", program.program(),
+                VerifierStatistics.INSTRUCTION_BUDGET, VerifierStatistics.INSTRUCTION_LIMIT)
+            .isLessThanOrEqualTo(VerifierStatistics.INSTRUCTION_BUDGET);
+      }
+    }
+    budgets.assertAll();
+  }
+
+  @Test
+  void theStatisticsAreTheVerifiersOwn() {
+    KernelSupport.check();
+    List<VerifierStatistics> run = statistics(CaptureConfig.everything(self()));
+    VerifierStatistics read = run.stream().filter(p -> p.program().equals("exit_read")).findFirst().orElseThrow();
+    // The data path takes a per-CPU record and walks HTTP/2 frames in a bpf_loop callback: a
+    // main program and at least that callback, each with a frame of its own.
+    assertThat(read.stackDepths()).hasSizeGreaterThanOrEqualTo(2);
+    assertThat(read.stackDepths().getFirst()).isPositive();
+    assertThat(read.instructionsProcessed()).isGreaterThan(1_000);
+  }
+
+  private static CaptureConfig everyFeatureOn() {
+    return CaptureConfig.everything(self())
+        .withPids(Set.of(1))
+        .withComms(Set.of("nobody-here"))
+        .withPorts(Set.of(1))
+        .withTraceparentInjection(true, 0.5);
+  }
+
+  private static int self() {
+    return (int) ProcessHandle.current().pid();
+  }
+
+  private static List<VerifierStatistics> statistics(CaptureConfig config) {
+    try (BpfObject object = KernelCapture.configured(config)) {
+      object.recordVerifierStatistics();
+      object.load();
+      return object.verifierStatistics();
+    }
+  }
+
+  private static void record(String firstName, List<VerifierStatistics> first, String secondName,
+      List<VerifierStatistics> second, String kernel) throws IOException {
+    List<String> lines = new ArrayList<>();
+    lines.add("kernel " + kernel);
+    lines.add(firstName + ":");
+    first.forEach(p -> lines.add("  " + p));
+    lines.add(secondName + ":");
+    second.forEach(p -> lines.add("  " + p));
+    Path out = Path.of("target/verifier-statistics.txt");
+    Files.createDirectories(out.getParent());
+    Files.write(out, lines);
+    lines.forEach(System.out::println);
+  }
+}
