@@ -27,11 +27,18 @@ elif [ ! -s "$work/vmlinux.h" ]; then
 fi
 
 arch=$(uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
-clang -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_"$arch" \
-  -I"$work" -I"$src" -c "$src/periscope.bpf.c" -o "$work/periscope.bpf.o"
-# Keep BTF (CO-RE needs it), drop DWARF: a third of the size.
-llvm-strip -g "$work/periscope.bpf.o" 2>/dev/null || true
-cp "$work/periscope.bpf.o" "$out/periscope.bpf.o"
+# Two variants of one source: the full one (5.15+ with bpf_loop: task storage, saved registers,
+# bpf_loop, injection) and the compat one (5.10+), which the loader picks where the full one's
+# features are missing.
+compile() {
+  clang -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_"$arch" "${@:3}" \
+    -I"$work" -I"$src" -c "$src/periscope.bpf.c" -o "$work/$1"
+  # Keep BTF (CO-RE needs it), drop DWARF: a third of the size.
+  llvm-strip -g "$work/$1" 2>/dev/null || true
+  cp "$work/$1" "$out/$2"
+}
+compile periscope.bpf.o periscope.bpf.o
+compile periscope_compat.bpf.o periscope_compat.bpf.o -DPERISCOPE_COMPAT
 
 # A program the verifier rejects, for the test that load errors carry the verifier's log.
 clang -g -O2 -target bpf -D__TARGET_ARCH_"$arch" -I"$work" \

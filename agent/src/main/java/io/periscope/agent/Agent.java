@@ -10,6 +10,7 @@ import io.periscope.agent.span.SpanFactory;
 import io.periscope.agent.span.TraceSampler;
 import io.periscope.bpf.CaptureCounters;
 import io.periscope.bpf.KernelCapture;
+import io.periscope.bpf.VerifierStatistics;
 import io.periscope.bpf.KernelSupport;
 import io.periscope.bpf.Libc;
 import io.periscope.exporter.ExportLatency;
@@ -158,6 +159,16 @@ public final class Agent implements AutoCloseable {
 
   public String kernelRelease() {
     return kernel;
+  }
+
+  /** Which build of the kernel programs runs, and why: "full capture", "compat capture (no bpf_loop, ...)". */
+  public String captureVariant() {
+    return capture.variantDescription();
+  }
+
+  /** What the kernel's verifier reported of each program at load. */
+  public List<VerifierStatistics> verifierStatistics() {
+    return capture.verifierStatistics();
   }
 
   public PipelineStats.Snapshot pipelineStats() {

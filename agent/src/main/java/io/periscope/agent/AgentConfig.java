@@ -2,6 +2,7 @@ package io.periscope.agent;
 
 import io.periscope.agent.link.TraceLinker;
 import io.periscope.bpf.CaptureConfig;
+import io.periscope.bpf.CaptureVariant;
 import io.periscope.bpf.SocketEvent;
 import io.periscope.exporter.ExporterConfig;
 import io.periscope.metadata.MetadataConfig;
@@ -38,6 +39,7 @@ public record AgentConfig(
     Set<Integer> ports,
     int captureBytes,
     int ringBufferBytes,
+    CaptureVariant captureVariant,
     long linkWindowNanos,
     boolean sdkServerSpans,
     boolean stitchKeys,
@@ -78,6 +80,9 @@ public record AgentConfig(
       Capture:
         --capture-bytes N        payload bytes copied per syscall, 1-%d (default %d)
         --ring-buffer-mb N       kernel ring buffer size in MiB, a power of two (default %d)
+        --capture-variant V      auto | full | compat: which build of the kernel programs to load
+                                 (default auto: full where the kernel has bpf_loop, task storage
+                                 and bpf_task_pt_regs, else compat)
         --query-values           export query parameter values (default: replaced by REDACTED)
 
       Linking and sampling:
@@ -182,6 +187,7 @@ public record AgentConfig(
     Set<Integer> ports = new LinkedHashSet<>();
     int captureBytes = CaptureConfig.DEFAULT_CAPTURE_BYTES;
     int ringBufferBytes = CaptureConfig.DEFAULT_RING_BUFFER_BYTES;
+    CaptureVariant captureVariant = CaptureVariant.AUTO;
     long linkWindowNanos = TraceLinker.DEFAULT_WINDOW_NANOS;
     boolean queryValues = false;
     boolean sdkServerSpans = false;
@@ -225,6 +231,13 @@ public record AgentConfig(
           }
           ringBufferBytes = mib << 20;
         }
+        case CAPTURE_VARIANT -> captureVariant = switch (v.text().strip().toLowerCase(Locale.ROOT)) {
+          case "auto" -> CaptureVariant.AUTO;
+          case "full" -> CaptureVariant.FULL;
+          case "compat" -> CaptureVariant.COMPAT;
+          default -> throw new ConfigException(origin + ": '" + v.text()
+              + "' is not a capture variant, allowed: auto, full, compat");
+        };
         case QUERY_VALUES -> queryValues = bool(origin, v.text());
         case SDK_SERVER_SPANS -> sdkServerSpans = bool(origin, v.text());
         case STITCH_KEYS -> stitchKeys = bool(origin, v.text());
@@ -259,7 +272,7 @@ public record AgentConfig(
       }
     }
     return new AgentConfig(exporter(file, env, flags), Set.copyOf(pids), Set.copyOf(processes), Set.copyOf(ports),
-        captureBytes, ringBufferBytes, linkWindowNanos, sdkServerSpans, stitchKeys, injectTraceparent, queryValues, samplingRatio, healthAddress, logFormat, metadata,
+        captureBytes, ringBufferBytes, captureVariant, linkWindowNanos, sdkServerSpans, stitchKeys, injectTraceparent, queryValues, samplingRatio, healthAddress, logFormat, metadata,
         help, version);
   }
 
@@ -336,7 +349,7 @@ public record AgentConfig(
   /** The kernel capture's part of the configuration. */
   CaptureConfig capture(int agentPid) {
     return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, processes, ports, injectTraceparent,
-        samplingRatio);
+        samplingRatio, captureVariant);
   }
 
   private static @Nullable String blankToNull(@Nullable String s) {

@@ -5,6 +5,7 @@ import io.periscope.agent.link.LinkStats;
 import io.periscope.agent.pipeline.PipelineStats;
 import io.periscope.bpf.BpfException;
 import io.periscope.bpf.CaptureCounters;
+import io.periscope.bpf.VerifierStatistics;
 import io.periscope.exporter.ExportStats;
 import io.periscope.exporter.Exporters;
 import io.periscope.agent.health.HealthServer;
@@ -17,6 +18,8 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.logging.Handler;
 import java.util.logging.Level;
 import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import sun.misc.Signal;
 
@@ -119,6 +122,7 @@ public final class Main {
   private static void printSummary(PrintStream out, AgentConfig config, Agent agent, HealthServer health) {
     out.printf("periscope %s: tracing HTTP/1.x, HTTP/2 and gRPC on kernel %s, %d eBPF programs attached%n", VERSION,
         agent.kernelRelease(), agent.programs().size());
+    out.printf("  kernel:    %s%s%n", agent.captureVariant(), verifier(agent.verifierStatistics()));
     out.printf("  processes: %s%n", processes(config));
     out.printf("  ports:     %s%n", config.ports().isEmpty() ? "all" : config.ports());
     out.printf("  metadata:  %s%n", agent.metadata().mode());
@@ -138,9 +142,27 @@ public final class Main {
 
   private static String summaryLine(AgentConfig config, Agent agent, HealthServer health) {
     return "periscope " + VERSION + ": tracing HTTP/1.x, HTTP/2 and gRPC on kernel " + agent.kernelRelease() + ", "
-        + agent.programs().size() + " eBPF programs attached; processes: " + processes(config) + "; ports: "
+        + agent.programs().size() + " eBPF programs attached; kernel: " + agent.captureVariant()
+        + verifier(agent.verifierStatistics()) + "; processes: " + processes(config) + "; ports: "
         + (config.ports().isEmpty() ? "all" : config.ports()) + "; export: " + agent.export() + "; sampling: "
         + config.samplingRatio() + (health == null ? "" : "; health: http://" + hostPort(health));
+  }
+
+  /**
+   * "; verifier: at most 95133 instructions (exit_recvmsg), stack 320 of 512 bytes (exit_readv)": how
+   * close the programs came to the verifier's limits on this kernel, for whoever runs an old one.
+   */
+  private static String verifier(List<VerifierStatistics> programs) {
+    if (programs.isEmpty()) {
+      return "";
+    }
+    VerifierStatistics longest = programs.stream()
+        .max(Comparator.comparingLong(VerifierStatistics::instructionsProcessed)).orElseThrow();
+    VerifierStatistics deepest = programs.stream()
+        .max(Comparator.comparingInt(VerifierStatistics::combinedStack)).orElseThrow();
+    return "; verifier: at most " + longest.instructionsProcessed() + " instructions (" + longest.program()
+        + "), stack " + deepest.combinedStack() + " of " + VerifierStatistics.STACK_LIMIT + " bytes ("
+        + deepest.program() + ")";
   }
 
   private static String processes(AgentConfig config) {

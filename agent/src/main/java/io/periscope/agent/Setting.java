@@ -24,6 +24,7 @@ enum Setting {
   PORTS("filters.ports", "PERISCOPE_PORTS", "--port", Shape.LIST),
   CAPTURE_BYTES("capture.bytes", "PERISCOPE_CAPTURE_BYTES", "--capture-bytes", Shape.SCALAR),
   RING_BUFFER_MB("capture.ring_buffer_mb", "PERISCOPE_RING_BUFFER_MB", "--ring-buffer-mb", Shape.SCALAR),
+  CAPTURE_VARIANT("capture.variant", "PERISCOPE_CAPTURE_VARIANT", "--capture-variant", Shape.SCALAR),
   QUERY_VALUES("capture.query_values", "PERISCOPE_QUERY_VALUES", "--query-values", Shape.SWITCH),
   LINK_WINDOW_MS("linking.window_ms", "PERISCOPE_LINK_WINDOW_MS", "--link-window-ms", Shape.SCALAR),
   SDK_SERVER_SPANS("linking.sdk_server_spans", "PERISCOPE_SDK_SERVER_SPANS", "--sdk-server-spans", Shape.SWITCH),

@@ -87,6 +87,7 @@ class AgentConfigTest {
         Map.entry("PERISCOPE_PORTS", "81"),
         Map.entry("PERISCOPE_CAPTURE_BYTES", "100"),
         Map.entry("PERISCOPE_RING_BUFFER_MB", "2"),
+        Map.entry("PERISCOPE_CAPTURE_VARIANT", "compat"),
         Map.entry("PERISCOPE_QUERY_VALUES", "true"),
         Map.entry("PERISCOPE_LINK_WINDOW_MS", "0"),
         Map.entry("PERISCOPE_SDK_SERVER_SPANS", "true"),
@@ -113,6 +114,7 @@ class AgentConfigTest {
     assertThat(c.ports()).containsExactly(81);
     assertThat(c.captureBytes()).isEqualTo(100);
     assertThat(c.ringBufferBytes()).isEqualTo(2 << 20);
+    assertThat(c.captureVariant()).isEqualTo(io.periscope.bpf.CaptureVariant.COMPAT);
     assertThat(c.queryValues()).isTrue();
     assertThat(c.linkWindowNanos()).isZero();
     assertThat(c.sdkServerSpans()).isTrue();
@@ -193,15 +195,16 @@ class AgentConfigTest {
 
   @ParameterizedTest(name = "{0}")
   @CsvSource(delimiter = '|', textBlock = """
-      capture:\\n  byts: 10                 | FILE: unknown key 'capture.byts' (known keys: export.endpoint, export.protocol, export.headers, export.timeout_ms, filters.pids, filters.processes, filters.ports, capture.bytes, capture.ring_buffer_mb, capture.query_values, linking.window_ms, linking.sdk_server_spans, linking.stitch_keys, linking.inject_traceparent, sampling.ratio, health.address, log.format, metadata.kubernetes, metadata.proc_root)
+      capture:\\n  byts: 10                 | FILE: unknown key 'capture.byts' (known keys: export.endpoint, export.protocol, export.headers, export.timeout_ms, filters.pids, filters.processes, filters.ports, capture.bytes, capture.ring_buffer_mb, capture.variant, capture.query_values, linking.window_ms, linking.sdk_server_spans, linking.stitch_keys, linking.inject_traceparent, sampling.ratio, health.address, log.format, metadata.kubernetes, metadata.proc_root)
       capture:\\n  bytes: 0                 | FILE: capture.bytes: '0' is not a byte count from 1 to 8192
       capture:\\n  bytes: lots              | FILE: capture.bytes: 'lots' is not a byte count from 1 to 8192
       capture:\\n  ring_buffer_mb: 3        | FILE: capture.ring_buffer_mb: 3 is not a power of two (1, 2, 4, ... 1024)
       capture:\\n  query_values: yes please | FILE: capture.query_values: 'yes please' is not true or false
+      capture:\\n  variant: newest         | FILE: capture.variant: 'newest' is not a capture variant, allowed: auto, full, compat
       capture:\\n  bytes:                   | FILE: capture.bytes has no value
       capture:\\n  bytes: [1, 2]            | FILE: capture.bytes must be a single value, not a list
       capture: 10                           | FILE: capture must be a map of keys, such as capture.bytes
-      captur:\\n  bytes: 10                 | FILE: unknown key 'captur.bytes' (known keys: export.endpoint, export.protocol, export.headers, export.timeout_ms, filters.pids, filters.processes, filters.ports, capture.bytes, capture.ring_buffer_mb, capture.query_values, linking.window_ms, linking.sdk_server_spans, linking.stitch_keys, linking.inject_traceparent, sampling.ratio, health.address, log.format, metadata.kubernetes, metadata.proc_root)
+      captur:\\n  bytes: 10                 | FILE: unknown key 'captur.bytes' (known keys: export.endpoint, export.protocol, export.headers, export.timeout_ms, filters.pids, filters.processes, filters.ports, capture.bytes, capture.ring_buffer_mb, capture.variant, capture.query_values, linking.window_ms, linking.sdk_server_spans, linking.stitch_keys, linking.inject_traceparent, sampling.ratio, health.address, log.format, metadata.kubernetes, metadata.proc_root)
       - capture                             | FILE: must be a map of sections (export, filters, capture, linking, sampling, health, log, metadata)
       filters:\\n  ports: [80, 70000]       | FILE: filters.ports: '70000' is not a port (1-65535)
       filters:\\n  ports: []                | FILE: filters.ports is an empty list: leave the key out to mean every one

@@ -15,9 +15,11 @@ import java.util.Set;
  *                          write without one (sockops on the cgroup v2 root, sk_msg)
  * @param samplingRatio     the share of the traces the kernel starts (injecting) that are sampled,
  *                          as the agent's ratio sampler decides it for the same trace id
+ * @param variant           which build of the kernel programs to load ({@link CaptureVariant#AUTO}: by the kernel's features)
  */
 public record CaptureConfig(int agentPid, int captureBytes, int ringBufferBytes,
-    Set<Integer> pids, Set<String> comms, Set<Integer> ports, boolean injectTraceparent, double samplingRatio) {
+    Set<Integer> pids, Set<String> comms, Set<Integer> ports, boolean injectTraceparent, double samplingRatio,
+    CaptureVariant variant) {
 
   public static final int DEFAULT_CAPTURE_BYTES = SocketEvent.MAX_CAPTURE;
   public static final int DEFAULT_RING_BUFFER_BYTES = 8 << 20;
@@ -28,6 +30,7 @@ public record CaptureConfig(int agentPid, int captureBytes, int ringBufferBytes,
     Objects.requireNonNull(pids, "pids");
     Objects.requireNonNull(comms, "comms");
     Objects.requireNonNull(ports, "ports");
+    Objects.requireNonNull(variant, "variant");
     if (captureBytes < 1 || captureBytes > SocketEvent.MAX_CAPTURE) {
       throw new IllegalArgumentException("captureBytes must be 1 to " + SocketEvent.MAX_CAPTURE + ": " + captureBytes);
     }
@@ -54,7 +57,7 @@ public record CaptureConfig(int agentPid, int captureBytes, int ringBufferBytes,
 
   public CaptureConfig(int agentPid, int captureBytes, int ringBufferBytes, Set<Integer> pids, Set<String> comms,
       Set<Integer> ports) {
-    this(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, false, 1.0);
+    this(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, false, 1.0, CaptureVariant.AUTO);
   }
 
   /** Traces everything but the agent itself, with the default sizes. */
@@ -63,7 +66,7 @@ public record CaptureConfig(int agentPid, int captureBytes, int ringBufferBytes,
   }
 
   public CaptureConfig withTraceparentInjection(boolean inject, double samplingRatio) {
-    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, inject, samplingRatio);
+    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, inject, samplingRatio, variant);
   }
 
   public CaptureConfig withTraceparentInjection(boolean inject) {
@@ -71,14 +74,19 @@ public record CaptureConfig(int agentPid, int captureBytes, int ringBufferBytes,
   }
 
   public CaptureConfig withPorts(Set<Integer> ports) {
-    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, injectTraceparent, samplingRatio);
+    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, injectTraceparent, samplingRatio, variant);
   }
 
   public CaptureConfig withPids(Set<Integer> pids) {
-    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, injectTraceparent, samplingRatio);
+    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, injectTraceparent, samplingRatio, variant);
   }
 
   public CaptureConfig withComms(Set<String> comms) {
-    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, injectTraceparent, samplingRatio);
+    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, injectTraceparent, samplingRatio, variant);
+  }
+
+  public CaptureConfig withVariant(CaptureVariant variant) {
+    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, injectTraceparent, samplingRatio,
+        variant);
   }
 }

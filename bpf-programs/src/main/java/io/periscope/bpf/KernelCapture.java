@@ -13,13 +13,12 @@ import java.util.List;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The socket capture running in the kernel: periscope.bpf.o loaded, configured and attached, and
- * its ring buffer mapped. {@link #start} either returns a fully attached capture or leaves nothing
+ * The socket capture running in the kernel: the variant of the programs that fits this kernel
+ * ({@link CaptureVariant}) loaded, configured and attached, and its ring buffer mapped. {@link #start} either returns a fully attached capture or leaves nothing
  * behind; the caller owns the result and must {@link #close()} it, which detaches and unloads
  * every program.
  */
 public final class KernelCapture implements AutoCloseable {
-  static final String OBJECT_RESOURCE = "/bpf/periscope.bpf.o";
   /** sizeof(struct periscope_config): the only variable in the object's .rodata. */
   static final int CONFIG_SIZE = 24;
   /** The programs of traceparent injection: loaded and attached only when it is on. */
@@ -36,22 +35,30 @@ public final class KernelCapture implements AutoCloseable {
   private final int cpus;
   private final List<String> programs;
   private final List<VerifierStatistics> verifierStatistics;
+  private final CaptureVariant variant;
+  private final String variantDescription;
   private @Nullable CaptureCounters finalCounters;
 
-  private KernelCapture(BpfObject object, RingBuffer ring, BpfMap counters, List<String> programs) {
+  private KernelCapture(BpfObject object, RingBuffer ring, BpfMap counters, List<String> programs,
+      CaptureVariant variant, String variantDescription) {
     this.object = object;
     this.ring = ring;
     this.counters = counters;
     this.cpus = Libbpf.possibleCpus();
     this.programs = programs;
     this.verifierStatistics = object.verifierStatistics();
+    this.variant = variant;
+    this.variantDescription = variantDescription;
   }
 
   public static KernelCapture start(CaptureConfig config) {
+    String kernel = KernelSupport.kernelRelease();
+    KernelFeatures features = KernelFeatures.probe();
+    CaptureVariant variant = CaptureVariant.choose(config.variant(), features, kernel);
     if (config.injectTraceparent()) {
-      KernelSupport.requireInjectionCapability();
+      requireInjection(variant, features, kernel);
     }
-    BpfObject object = loaded(config);
+    BpfObject object = loaded(config, variant);
     RingBuffer ring = null;
     try {
       fillFilters(object, config);
@@ -61,7 +68,8 @@ public final class KernelCapture implements AutoCloseable {
         attachInjection(object);
       }
       List<String> programs = object.attachedPrograms();
-      return new KernelCapture(object, ring, object.map("counters"), programs);
+      return new KernelCapture(object, ring, object.map("counters"), programs, variant,
+          CaptureVariant.describe(variant, features));
     } catch (RuntimeException e) {
       if (ring != null) {
         ring.close();
@@ -75,8 +83,8 @@ public final class KernelCapture implements AutoCloseable {
    * The object configured for {@code config} and loaded, with the verifier's statistics. A
    * rejection is loaded once more without them, for the verifier's whole log in the error.
    */
-  private static BpfObject loaded(CaptureConfig config) {
-    BpfObject object = configured(config);
+  private static BpfObject loaded(CaptureConfig config, CaptureVariant variant) {
+    BpfObject object = configured(config, variant);
     try {
       object.recordVerifierStatistics();
       object.load();
@@ -84,7 +92,7 @@ public final class KernelCapture implements AutoCloseable {
     } catch (RuntimeException e) {
       object.close();
     }
-    object = configured(config);
+    object = configured(config, variant);
     try {
       object.load();
       return object;
@@ -98,11 +106,14 @@ public final class KernelCapture implements AutoCloseable {
    * The object opened and configured for {@code config}, not yet loaded: the caller owns it. The
    * programs and maps of a feature that is off are left out of the load.
    */
-  static BpfObject configured(CaptureConfig config) {
-    BpfObject object = BpfObject.open(objectBytes());
+  static BpfObject configured(CaptureConfig config, CaptureVariant variant) {
+    BpfObject object = BpfObject.open(objectBytes(variant));
     try {
       writeConfig(object.readOnlyData(), config);
       object.setMaxEntries("events", config.ringBufferBytes());
+      if (variant == CaptureVariant.COMPAT) {
+        return object; // built without injection
+      }
       for (String program : INJECTION_PROGRAMS) {
         if (config.injectTraceparent()) {
           object.attachManually(program);
@@ -150,14 +161,33 @@ public final class KernelCapture implements AutoCloseable {
     throw new BpfException("traceparent injection needs cgroup v2, and none is mounted (/proc/self/mounts)");
   }
 
-  static byte[] objectBytes() {
-    try (InputStream in = KernelCapture.class.getResourceAsStream(OBJECT_RESOURCE)) {
+  /**
+   * Injection needs the full variant (its scans use bpf_loop, its per-thread context task storage)
+   * and the socket program types; refused before anything loads, never half-loaded.
+   */
+  private static void requireInjection(CaptureVariant variant, KernelFeatures features, String kernel) {
+    KernelSupport.requireInjectionCapability();
+    if (variant != CaptureVariant.FULL) {
+      throw new BpfException("traceparent injection (--inject-traceparent) needs the full capture variant"
+          + (features.full() ? " (capture.variant is compat)"
+              : ", which needs " + String.join(", ", features.missingForFull()) + ": kernel " + kernel + " lacks them")
+          + "; turn injection off");
+    }
+    if (!features.injection()) {
+      throw new BpfException("traceparent injection (--inject-traceparent) needs sockops and sk_msg programs with"
+          + " bpf_msg_push_data and a sockhash, which kernel " + kernel + " does not allow; turn injection off");
+    }
+  }
+
+  static byte[] objectBytes(CaptureVariant variant) {
+    String resource = variant.resource();
+    try (InputStream in = KernelCapture.class.getResourceAsStream(resource)) {
       if (in == null) {
-        throw new BpfException(OBJECT_RESOURCE + " is not on the class path: the build did not compile the eBPF programs");
+        throw new BpfException(resource + " is not on the class path: the build did not compile the eBPF programs");
       }
       return in.readAllBytes();
     } catch (IOException e) {
-      throw new BpfException("read " + OBJECT_RESOURCE + ": " + e.getMessage());
+      throw new BpfException("read " + resource + ": " + e.getMessage());
     }
   }
 
@@ -243,6 +273,16 @@ public final class KernelCapture implements AutoCloseable {
 
   public List<String> programs() {
     return programs;
+  }
+
+  /** The variant loaded. */
+  public CaptureVariant variant() {
+    return variant;
+  }
+
+  /** For the startup banner: "full capture", or "compat capture (no bpf_loop, ...)". */
+  public String variantDescription() {
+    return variantDescription;
   }
 
   /** What the verifier reported of each program (empty when the load took a second try). */

@@ -84,7 +84,7 @@ public final class KernelSupport {
     }
   }
 
-  private static String kernelRelease() {
+  static String kernelRelease() {
     try {
       return Files.readString(Path.of("/proc/sys/kernel/osrelease")).strip();
     } catch (IOException e) {

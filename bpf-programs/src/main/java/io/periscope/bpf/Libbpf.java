@@ -66,6 +66,12 @@ final class Libbpf {
       FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
   private static final MethodHandle MAP_DELETE = LIB.function("bpf_map_delete_elem",
       FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+  private static final MethodHandle PROBE_HELPER = LIB.function("libbpf_probe_bpf_helper",
+      FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
+  private static final MethodHandle PROBE_MAP_TYPE = LIB.function("libbpf_probe_bpf_map_type",
+      FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
+  private static final MethodHandle PROBE_PROG_TYPE = LIB.function("libbpf_probe_bpf_prog_type",
+      FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
   private static final MethodHandle NUM_POSSIBLE_CPUS = LIB.function("libbpf_num_possible_cpus",
       FunctionDescriptor.of(JAVA_INT));
 
@@ -346,6 +352,33 @@ final class Libbpf {
       return cpus;
     } catch (BpfException e) {
       throw e;
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  /** Whether programs of {@code programType} may call {@code helper} here: libbpf loads a probe; 1 yes, 0 no, negative on error. */
+  static int probeHelper(int programType, int helper) {
+    try {
+      return (int) PROBE_HELPER.invokeExact(programType, helper, MemorySegment.NULL);
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  /** Whether maps of {@code mapType} can be made here: 1 yes, 0 no, negative on error. */
+  static int probeMapType(int mapType) {
+    try {
+      return (int) PROBE_MAP_TYPE.invokeExact(mapType, MemorySegment.NULL);
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  /** Whether programs of {@code programType} can be loaded here: 1 yes, 0 no, negative on error. */
+  static int probeProgramType(int programType) {
+    try {
+      return (int) PROBE_PROG_TYPE.invokeExact(programType, MemorySegment.NULL);
     } catch (Throwable t) {
       throw new AssertionError(t);
     }

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -34,9 +35,11 @@ class BpfObjectTest {
   }
 
   @Test
-  void readOnlyDataIsOnlyTheConfigStruct() {
-    try (BpfObject object = BpfObject.open(KernelCapture.objectBytes())) {
-      assertThat(object.readOnlyData().byteSize()).isEqualTo(KernelCapture.CONFIG_SIZE);
+  void readOnlyDataIsOnlyTheConfigStructInEveryVariant() {
+    for (CaptureVariant variant : List.of(CaptureVariant.FULL, CaptureVariant.COMPAT)) {
+      try (BpfObject object = BpfObject.open(KernelCapture.objectBytes(variant))) {
+        assertThat(object.readOnlyData().byteSize()).as(variant.name()).isEqualTo(KernelCapture.CONFIG_SIZE);
+      }
     }
   }
 }

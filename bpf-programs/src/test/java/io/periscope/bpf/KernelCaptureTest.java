@@ -14,6 +14,8 @@ import java.util.List;
 import java.util.Set;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * The capture on the real kernel. Needs root (or CAP_BPF + CAP_PERFMON); it fails, never skips,
@@ -25,15 +27,18 @@ class KernelCaptureTest {
 
   record Seen(byte type, byte direction, int tgid, int localPort, int remotePort, int total, String payload, long sock) {}
 
-  @Test
-  void capturesBothEndsOfATcpExchangeBetweenTwoProcesses() throws Exception {
+  /** Both variants: the compat one loads on current kernels too, so it is proven here as well as on old ones. */
+  @ParameterizedTest
+  @EnumSource(value = CaptureVariant.class, names = {"FULL", "COMPAT"})
+  void capturesBothEndsOfATcpExchangeBetweenTwoProcesses(CaptureVariant variant) throws Exception {
     KernelSupport.check();
     int self = (int) ProcessHandle.current().pid();
-    CaptureConfig config = CaptureConfig.everything(self).withPorts(Set.of(PORT));
+    CaptureConfig config = CaptureConfig.everything(self).withPorts(Set.of(PORT)).withVariant(variant);
     List<Seen> seen = new ArrayList<>();
     Process server;
     Process client;
     try (KernelCapture capture = KernelCapture.start(config)) {
+      assertThat(capture.variant()).isEqualTo(variant);
       assertThat(capture.programs()).contains("exit_read", "enter_write", "exit_write", "exit_accept4", "sock_state");
       server = new ProcessBuilder("/usr/bin/python3", "-c", """
           import socket

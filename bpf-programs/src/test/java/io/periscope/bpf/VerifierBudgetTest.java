@@ -6,7 +6,9 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import org.assertj.core.api.SoftAssertions;
 import org.junit.jupiter.api.Tag;
@@ -20,9 +22,11 @@ import org.junit.jupiter.api.Test;
  * 688 bytes that another accepted: a program creeping towards the limit fails here, on every
  * machine, before a strict kernel refuses it in the field.
  *
- * <p>Loaded with every feature on (injection, the pid, name and port filters): the verifier
- * drops the code of features that are off, so this is each program at its largest. Each run writes
- * the figures to {@code target/verifier-statistics.txt}.
+ * <p>Both variants, each loaded with every feature it has on (injection, the pid, name and port
+ * filters: the verifier drops the code of features that are off, so this is each program at its
+ * largest) and with the defaults. The compat variant loads on current kernels too, so its budget
+ * is checked on every machine, not only on the old kernels it is for. Each run writes the figures
+ * to {@code target/verifier-statistics.txt}.
  */
 @Tag("kernel")
 class VerifierBudgetTest {
@@ -31,33 +35,39 @@ class VerifierBudgetTest {
   void everyProgramStaysWithinTheStackAndInstructionBudgets() throws IOException {
     String kernel = KernelSupport.check();
     KernelSupport.requireInjectionCapability();
-    List<VerifierStatistics> largest = statistics(everyFeatureOn());
-    List<VerifierStatistics> defaults = statistics(CaptureConfig.everything(self()));
-    record("every feature on", largest, "default configuration", defaults, kernel);
+    Map<String, List<VerifierStatistics>> runs = new LinkedHashMap<>();
+    runs.put("full, every feature on", statistics(everyFeatureOn().withTraceparentInjection(true, 0.5), CaptureVariant.FULL));
+    runs.put("full, defaults", statistics(CaptureConfig.everything(self()), CaptureVariant.FULL));
+    runs.put("compat, every feature on", statistics(everyFeatureOn(), CaptureVariant.COMPAT));
+    runs.put("compat, defaults", statistics(CaptureConfig.everything(self()), CaptureVariant.COMPAT));
+    record(runs, kernel);
 
-    assertThat(largest).extracting(VerifierStatistics::program)
+    assertThat(runs.get("full, every feature on")).extracting(VerifierStatistics::program)
         .containsAll(KernelCapture.INJECTION_PROGRAMS)
         .contains("exit_read", "exit_recvmsg", "enter_sendmsg", "sock_state");
+    assertThat(runs.get("compat, every feature on")).extracting(VerifierStatistics::program)
+        .doesNotContainAnyElementsOf(KernelCapture.INJECTION_PROGRAMS)
+        .contains("enter_read", "exit_read", "enter_recvmsg", "exit_recvmsg", "sock_state");
     SoftAssertions budgets = new SoftAssertions();
-    for (List<VerifierStatistics> run : List.of(largest, defaults)) {
-      for (VerifierStatistics program : run) {
+    runs.forEach((run, programs) -> {
+      for (VerifierStatistics program : programs) {
         budgets.assertThat(program.combinedStack())
-            .as("%s: stack of all subprograms (%s), budget %d of the verifier's %d", program.program(),
+            .as("%s (%s): stack of all subprograms (%s), budget %d of the verifier's %d", program.program(), run,
                 program.stackDepths(), VerifierStatistics.STACK_BUDGET, VerifierStatistics.STACK_LIMIT)
             .isLessThanOrEqualTo(VerifierStatistics.STACK_BUDGET);
         budgets.assertThat(program.instructionsProcessed())
-            .as("%s: instructions the verifier processed, budget %d of its %d", program.program(),
+            .as("%s (%s): instructions the verifier processed, budget %d of its %d", program.program(), run,
                 VerifierStatistics.INSTRUCTION_BUDGET, VerifierStatistics.INSTRUCTION_LIMIT)
             .isLessThanOrEqualTo(VerifierStatistics.INSTRUCTION_BUDGET);
       }
-    }
+    });
     budgets.assertAll();
   }
 
   @Test
   void theStatisticsAreTheVerifiersOwn() {
     KernelSupport.check();
-    List<VerifierStatistics> run = statistics(CaptureConfig.everything(self()));
+    List<VerifierStatistics> run = statistics(CaptureConfig.everything(self()), CaptureVariant.FULL);
     VerifierStatistics read = run.stream().filter(p -> p.program().equals("exit_read")).findFirst().orElseThrow();
     // The data path takes a per-CPU record and walks HTTP/2 frames in a bpf_loop callback: a
     // main program and at least that callback, each with a frame of its own.
@@ -70,30 +80,28 @@ class VerifierBudgetTest {
     return CaptureConfig.everything(self())
         .withPids(Set.of(1))
         .withComms(Set.of("nobody-here"))
-        .withPorts(Set.of(1))
-        .withTraceparentInjection(true, 0.5);
+        .withPorts(Set.of(1));
   }
 
   private static int self() {
     return (int) ProcessHandle.current().pid();
   }
 
-  private static List<VerifierStatistics> statistics(CaptureConfig config) {
-    try (BpfObject object = KernelCapture.configured(config)) {
+  private static List<VerifierStatistics> statistics(CaptureConfig config, CaptureVariant variant) {
+    try (BpfObject object = KernelCapture.configured(config, variant)) {
       object.recordVerifierStatistics();
       object.load();
       return object.verifierStatistics();
     }
   }
 
-  private static void record(String firstName, List<VerifierStatistics> first, String secondName,
-      List<VerifierStatistics> second, String kernel) throws IOException {
+  private static void record(Map<String, List<VerifierStatistics>> runs, String kernel) throws IOException {
     List<String> lines = new ArrayList<>();
     lines.add("kernel " + kernel);
-    lines.add(firstName + ":");
-    first.forEach(p -> lines.add("  " + p));
-    lines.add(secondName + ":");
-    second.forEach(p -> lines.add("  " + p));
+    runs.forEach((run, programs) -> {
+      lines.add(run + ":");
+      programs.forEach(p -> lines.add("  " + p));
+    });
     Path out = Path.of("target/verifier-statistics.txt");
     Files.createDirectories(out.getParent());
     Files.write(out, lines);
