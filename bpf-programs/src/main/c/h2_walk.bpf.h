@@ -120,6 +120,12 @@ static __always_inline long h2_step_body(void)
 	__u64 n = H2_FRAME_HEADER - have;
 	if (n > avail)
 		n = avail;
+	/*
+	 * clang knows n <= 9 and drops this check; the verifier before 6.x's register-to-register
+	 * bounds does not know it when n came from avail ("R2 min value is negative" on 6.1). The
+	 * barrier keeps the check in the code.
+	 */
+	barrier_var(n);
 	if (n > H2_FRAME_HEADER)
 		return 1;
 	have &= 15;

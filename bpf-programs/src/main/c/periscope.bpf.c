@@ -404,6 +404,7 @@ static __always_inline __u32 copy_user(struct scratch *s, __u32 offset, __u64 sr
 		return 0;
 	__u64 room = limit - offset;
 	__u64 n = len < room ? len : room;
+	barrier_var(n);
 	if (n > MAX_CAPTURE)
 		n = MAX_CAPTURE;
 	offset &= MAX_CAPTURE - 1;
@@ -454,8 +455,13 @@ static __always_inline __u32 copy_iovec(struct scratch *s, struct iovecs *iovs, 
 }
 
 /* Copies the last n (<= TAIL_BYTES) of the len bytes at src to payload[offset]; returns n or 0. */
-static __always_inline __u32 copy_tail(struct scratch *s, __u32 offset, __u64 src, __u64 len, __u32 n)
+static __always_inline __u32 copy_tail(struct scratch *s, __u32 offset, __u64 src, __u64 len, __u64 n)
 {
+	/*
+	 * 64 bits, and checked in the register the helper gets: as a __u32, clang checked the low half
+	 * and passed the whole register, which the verifier of 6.1 refused as unbounded.
+	 */
+	barrier_var(n);
 	if (n > TAIL_BYTES || n > len || offset > MAX_CAPTURE)
 		return 0;
 	offset &= 2 * MAX_CAPTURE - 1;
@@ -476,7 +482,7 @@ static __always_inline __u32 copy_iovec_tail(struct scratch *s, __u32 offset, st
 		__u64 iov_len = iovs->v[i].iov_len;
 		if (iov_len >= left) {
 			/* The last byte is in this iovec, `left` bytes into it. */
-			__u32 n = left < want ? left : want;
+			__u64 n = left < want ? left : want;
 			return copy_tail(s, offset, (__u64)iovs->v[i].iov_base, left, n);
 		}
 		left -= iov_len;

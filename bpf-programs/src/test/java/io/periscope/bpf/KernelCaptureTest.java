@@ -1,6 +1,7 @@
 package io.periscope.bpf;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.io.IOException;
 import java.lang.foreign.ValueLayout;
@@ -34,6 +35,13 @@ class KernelCaptureTest {
     KernelSupport.check();
     int self = (int) ProcessHandle.current().pid();
     CaptureConfig config = CaptureConfig.everything(self).withPorts(Set.of(PORT)).withVariant(variant);
+    KernelFeatures features = KernelFeatures.probe();
+    if (variant == CaptureVariant.FULL && !features.full()) {
+      // A kernel without what the full variant needs (5.10: the kernel matrix) refuses it by name.
+      assertThatThrownBy(() -> KernelCapture.start(config)).isInstanceOf(BpfException.class)
+          .hasMessageContaining("the full capture variant needs " + String.join(", ", features.missingForFull()));
+      return;
+    }
     List<Seen> seen = new ArrayList<>();
     Process server;
     Process client;
@@ -121,6 +129,14 @@ class KernelCaptureTest {
     KernelSupport.check();
     String cgroup = KernelCapture.cgroup2Root();
     CaptureConfig config = CaptureConfig.everything((int) ProcessHandle.current().pid()).withTraceparentInjection(true);
+    if (!KernelFeatures.probe().full()) {
+      // Injection needs the full variant: refused before anything loads, nothing left attached.
+      assertThatThrownBy(() -> KernelCapture.start(config)).isInstanceOf(BpfException.class)
+          .hasMessageContaining("traceparent injection (--inject-traceparent) needs the full capture variant");
+      assertThat(cgroupPrograms(cgroup)).doesNotContain("inject_track");
+      assertThat(openBpfFds()).isZero();
+      return;
+    }
     try (KernelCapture capture = KernelCapture.start(config)) {
       assertThat(capture.programs()).contains("inject_track", "inject_traceparent", "exit_write");
       assertThat(cgroupPrograms(cgroup)).contains("inject_track");

@@ -26,25 +26,34 @@ import org.junit.jupiter.api.Test;
  * filters: the verifier drops the code of features that are off, so this is each program at its
  * largest) and with the defaults. The compat variant loads on current kernels too, so its budget
  * is checked on every machine, not only on the old kernels it is for. Each run writes the figures
- * to {@code target/verifier-statistics.txt}.
+ * to {@code verifier-statistics.txt} in {@code target} (or the directory the system property
+ * {@value #REPORT_DIRECTORY} names).
  */
 @Tag("kernel")
 class VerifierBudgetTest {
+  /** Where the figures go; the kernel matrix points it at a directory per kernel, outside its VM. */
+  static final String REPORT_DIRECTORY = "periscope.report.dir";
 
   @Test
   void everyProgramStaysWithinTheStackAndInstructionBudgets() throws IOException {
     String kernel = KernelSupport.check();
     KernelSupport.requireInjectionCapability();
     Map<String, List<VerifierStatistics>> runs = new LinkedHashMap<>();
-    runs.put("full, every feature on", statistics(everyFeatureOn().withTraceparentInjection(true, 0.5), CaptureVariant.FULL));
-    runs.put("full, defaults", statistics(CaptureConfig.everything(self()), CaptureVariant.FULL));
+    // The full variant where the kernel has what it needs (KernelCaptureTest proves the refusal elsewhere).
+    boolean full = KernelFeatures.probe().full();
+    if (full) {
+      runs.put("full, every feature on", statistics(everyFeatureOn().withTraceparentInjection(true, 0.5), CaptureVariant.FULL));
+      runs.put("full, defaults", statistics(CaptureConfig.everything(self()), CaptureVariant.FULL));
+    }
     runs.put("compat, every feature on", statistics(everyFeatureOn(), CaptureVariant.COMPAT));
     runs.put("compat, defaults", statistics(CaptureConfig.everything(self()), CaptureVariant.COMPAT));
     record(runs, kernel);
 
-    assertThat(runs.get("full, every feature on")).extracting(VerifierStatistics::program)
-        .containsAll(KernelCapture.INJECTION_PROGRAMS)
-        .contains("exit_read", "exit_recvmsg", "enter_sendmsg", "sock_state");
+    if (full) {
+      assertThat(runs.get("full, every feature on")).extracting(VerifierStatistics::program)
+          .containsAll(KernelCapture.INJECTION_PROGRAMS)
+          .contains("exit_read", "exit_recvmsg", "enter_sendmsg", "sock_state");
+    }
     assertThat(runs.get("compat, every feature on")).extracting(VerifierStatistics::program)
         .doesNotContainAnyElementsOf(KernelCapture.INJECTION_PROGRAMS)
         .contains("enter_read", "exit_read", "enter_recvmsg", "exit_recvmsg", "sock_state");
@@ -67,7 +76,7 @@ class VerifierBudgetTest {
   @Test
   void theStatisticsAreTheVerifiersOwn() {
     KernelSupport.check();
-    List<VerifierStatistics> run = statistics(CaptureConfig.everything(self()), CaptureVariant.FULL);
+    List<VerifierStatistics> run = statistics(CaptureConfig.everything(self()), CaptureVariant.COMPAT);
     VerifierStatistics read = run.stream().filter(p -> p.program().equals("exit_read")).findFirst().orElseThrow();
     // The data path takes a per-CPU record and walks HTTP/2 frames in a bpf_loop callback: a
     // main program and at least that callback, each with a frame of its own.
@@ -102,7 +111,7 @@ class VerifierBudgetTest {
       lines.add(run + ":");
       programs.forEach(p -> lines.add("  " + p));
     });
-    Path out = Path.of("target/verifier-statistics.txt");
+    Path out = Path.of(System.getProperty(REPORT_DIRECTORY, "target"), "verifier-statistics.txt");
     Files.createDirectories(out.getParent());
     Files.write(out, lines);
     lines.forEach(System.out::println);
