@@ -19,7 +19,7 @@
  */
 #define H2_MAX_STEPS 4096
 /* The same without bpf_loop (compat variant): a syscall of more pieces loses the boundaries, counted. */
-#define H2_COMPAT_STEPS 32
+#define H2_COMPAT_STEPS 1024
 /* Syscalls of a connection of unknown protocol whose bytes are tried as frames before giving up. */
 #define H2_PROBES 8
 /* iovecs an HTTP/2 walk follows (the kernel's UIO_MAXIOV). */
@@ -164,6 +164,16 @@ __noinline int h2_compat_step(void)
 {
 	return h2_step_body();
 }
+
+/* The walk's loop, a global function too: verified once, not at each of the walk's call sites. */
+__noinline int h2_compat_walk(void)
+{
+	for (__u32 i = 0; i < H2_COMPAT_STEPS; i++) {
+		if (h2_compat_step())
+			break;
+	}
+	return 0;
+}
 #endif
 
 /*
@@ -205,10 +215,7 @@ static __always_inline struct h2_walk *h2_walk_syscall(struct scratch *s, struct
 	bpf_loop(H2_MAX_STEPS, h2_step, NULL, 0);
 #else
 	/* No bpf_loop: a bounded loop, which the verifier walks step by step, so fewer steps. */
-	for (__u32 i = 0; i < H2_COMPAT_STEPS; i++) {
-		if (h2_compat_step())
-			break;
-	}
+	h2_compat_walk();
 #endif
 	if (w->pos < w->len)
 		w->lost = 1;

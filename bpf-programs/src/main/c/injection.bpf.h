@@ -343,9 +343,19 @@ static __noinline void serving_begin(struct scratch *s, struct sock_info *info, 
 		serving->state = SERVING_SEVERAL; /* which request a call is for cannot be told */
 		return;
 	}
+	bool continued = sc->traceparent && parse_traceparent(sc, sc->traceparent, serving);
+	if (!continued && !sc->head_end) {
+		/*
+		 * The head goes on in a later read (a request the kernel inserted a line into can arrive
+		 * in two pieces): whether it carries a traceparent is not known, so no trace is made for
+		 * it, and calls made while serving it start traces of their own.
+		 */
+		serving->state = SERVING_NONE;
+		return;
+	}
 	serving->sock = info->sock;
 	serving->state = SERVING_ONE;
-	if (sc->traceparent && parse_traceparent(sc, sc->traceparent, serving))
+	if (continued)
 		return;
 	random_trace_id(serving->trace_id, serving->flags);
 	struct trace_root *root = trace_root_record();

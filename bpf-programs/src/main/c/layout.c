@@ -28,6 +28,7 @@ int main(void)
 	FIELD(socket_event, comm);
 	FIELD(socket_event, tail_len);
 	FIELD(socket_event, mode);
+	FIELD(socket_event, flags);
 	FIELD(socket_event, frames_len);
 	FIELD(socket_event, frame_start);
 	FIELD(socket_event, frame_start_wire);

@@ -109,6 +109,12 @@ struct h2_cursor {
 
 enum h2_verdict { H2_UNDECIDED = 0, H2_YES = 1, H2_NO = 2 };
 
+enum tls_state {
+	TLS_NO = 0,
+	TLS_CIPHERTEXT = 1, /* its first bytes were a TLS record: a library we do not probe, or a handshake */
+	TLS_LIBRARY = 2,    /* a probed TLS library read or wrote it: its plaintext comes from there */
+};
+
 /* What a traced socket fd is, worked out once: every later syscall on it costs one lookup. */
 struct sock_info {
 	__u64 sock;
@@ -124,7 +130,10 @@ struct sock_info {
 	__u8 fresh;        /* made at accept()/connect(): the first byte of each direction begins the stream */
 	__u8 origin;       /* enum origin: how it was made, when that was seen */
 	__u8 request_open; /* injection: a request was read on it and its answer has not begun */
-	__u8 pad[4];
+	__u8 tls;          /* enum tls_state: its bytes on the wire are TLS records, never copied */
+	__u8 first_seen;   /* a record of it was looked at for TLS */
+	__u8 pad[2];
+	__u32 tls_seq[2];  /* TLS: plaintext bytes so far, per direction (the records' seq) */
 	struct h2_cursor h2_ingress;
 	struct h2_cursor h2_egress;
 };
@@ -301,6 +310,15 @@ static __always_inline struct sock_info *remember_sock(struct scratch *s, __u32 
 	info->sock = sock;
 	info->fresh = origin != ORIGIN_UNKNOWN;
 	info->origin = origin;
+	/*
+	 * Both ends of a connection seen from its start count TLS plaintext from 0, so a request's
+	 * offset is the same on both (the node-local link). Joined midway, the counts could only
+	 * agree by chance: a random start keeps them from it.
+	 */
+	if (!info->fresh) {
+		info->tls_seq[0] = bpf_get_prandom_u32();
+		info->tls_seq[1] = bpf_get_prandom_u32();
+	}
 	read_endpoints((struct sock *)sock, info);
 	info->port_traced = port_traced(info->local_port, info->remote_port);
 	bpf_map_update_elem(&fd_socks, &key, info, BPF_ANY);
@@ -366,7 +384,8 @@ static __always_inline void fill_header(struct socket_event *e, __u8 type, struc
 	e->captured_len = 0;
 	e->tail_len = 0;
 	e->mode = CAPTURE_BYTES;
-	e->pad[0] = e->pad[1] = e->pad[2] = 0;
+	e->flags = 0;
+	e->pad[0] = e->pad[1] = 0;
 	e->frames_len = 0;
 	e->frame_start = 0;
 	e->frame_start_wire = 0;
@@ -625,6 +644,81 @@ static __always_inline void h2_detect(struct scratch *s, struct sock_info *info,
 	capture_bytes(s, iovs, iovcnt, buf, ret); /* not frames after all: the raw bytes again */
 }
 
+/* A TLS record's header: content type (change_cipher_spec 20 to application_data 23), version 3.x. */
+static __always_inline bool tls_record_header(struct scratch *s)
+{
+	return s->event.captured_len >= 5 && s->payload[0] >= 20 && s->payload[0] <= 23 && s->payload[1] == 3 &&
+	       s->payload[2] <= 4;
+}
+
+/*
+ * The data record of len bytes the process moved at buf (an iovec array when iov_total), on info's
+ * connection, whose first byte is at seq in its stream: the bytes themselves, or the HTTP/2 frame
+ * stream. For the syscall exits and for the TLS library's returns (flags FLAG_TLS).
+ */
+static __always_inline void emit_data(struct scratch *s, struct sock_info *info, __s32 fd, __u8 syscall,
+				      __u8 direction, __u64 buf, __u32 iov_total, __u32 iovcnt, long ret,
+				      __u64 enter_ns, __u64 exit_ns, __u32 seq, __u8 flags)
+{
+	struct socket_event *e = &s->event;
+	fill_header(e, EVENT_DATA, info, fd, syscall, exit_ns);
+	e->direction = direction;
+	e->enter_ns = enter_ns;
+	e->seq = seq;
+	e->total_len = ret;
+	e->flags = flags;
+	if (syscall == SYS_SENDFILE) {
+		submit(e); /* file contents: counted so parsers can skip them, never copied */
+		return;
+	}
+	struct h2_cursor *cursor = direction == DIR_EGRESS ? &info->h2_egress : &info->h2_ingress;
+	__u64 iov_array = iov_total ? buf : 0;
+	/* The first byte of a direction, on a connection seen from its start, begins its stream. */
+	bool at_start = info->fresh && !cursor->seen;
+	cursor->seen = 1;
+	if (info->h2 == H2_YES && cursor->synced) {
+		struct h2_walk *w = h2_walk_syscall(s, cursor, buf, iov_array, iov_total, ret);
+		if (w) {
+			h2_advance(cursor, w);
+			/*
+			 * A syscall wholly inside a skipped payload, not ending it, says nothing: the reader
+			 * accounts for its bytes from the next record's sequence number. (A 1 MiB body read
+			 * 8 KiB at a time is then one record, not 128.)
+			 */
+			if (!w->lost && w->out == 0 && w->cur.remaining)
+				return;
+			submit(e);
+			return;
+		}
+		cursor->synced = 0;
+	}
+	capture_bytes(s, &s->iovs, iovcnt, buf, ret);
+	if (!flags && !info->first_seen) {
+		/*
+		 * The first record of a connection says whether it carries TLS: a handshake (or, joined
+		 * midway, application data) record header, which no HTTP message begins with.
+		 */
+		info->first_seen = 1;
+		if (tls_record_header(s)) {
+			info->tls = TLS_CIPHERTEXT;
+			cursor->seen = 0; /* the plaintext stream has not begun */
+			count(COUNTER_TLS_CIPHERTEXT);
+			return;
+		}
+	}
+	if (info->h2 != H2_YES || !cursor->synced)
+		h2_detect(s, info, cursor, &s->iovs, iovcnt, buf, iov_array, iov_total, ret, at_start);
+	if (settings.inject_traceparent && !flags && info->origin == ORIGIN_ACCEPT && e->mode == CAPTURE_BYTES) {
+		if (direction == DIR_INGRESS)
+			serving_begin(s, info, fd, syscall);
+		else
+			serving_answered(info);
+	}
+	submit(e);
+}
+
+#include "tls.bpf.h"
+
 /*
  * The data path runs at syscall exit, where the byte count is known. The arguments come from the
  * registers the task saved at entry, so a failed call (EAGAIN above all) costs one comparison, and
@@ -694,53 +788,22 @@ static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
 	}
 	if (info->agent_peer)
 		return 0;
+	struct inflight *thread = call ? call : inflight_of_current(0);
+	if (info->tls || (thread && thread->in_tls)) {
+		/* Ciphertext: the plaintext comes from the TLS library's probes, or not at all. */
+		if (thread && thread->in_tls)
+			tls_learn(tgid, fd, info);
+		count(COUNTER_TLS_CIPHERTEXT);
+		return 0;
+	}
 	if (iovcnt && !read_iovecs(&s->iovs, buf, iovcnt))
 		return 0;
 	__u32 injected = 0;
 	if (settings.inject_traceparent && direction == DIR_EGRESS)
 		injected = inject_report(s, info, fd, syscall, ret, exit_ns);
-	struct socket_event *e = &s->event;
-	fill_header(e, EVENT_DATA, info, fd, syscall, exit_ns);
-	e->direction = direction;
-	e->enter_ns = enter_ns;
 	/* The bytes the kernel inserted are in the socket's counter, not in what the process wrote. */
-	e->seq = first_seq(info->sock, direction, ret) - injected;
-	e->total_len = ret;
-	if (syscall == SYS_SENDFILE) {
-		submit(e); /* file contents: counted so parsers can skip them, never copied */
-		return 0;
-	}
-	struct h2_cursor *cursor = direction == DIR_EGRESS ? &info->h2_egress : &info->h2_ingress;
-	__u64 iov_array = iov_total ? buf : 0;
-	/* The first byte of a direction, on a connection seen from its start, begins its stream. */
-	bool at_start = info->fresh && !cursor->seen;
-	cursor->seen = 1;
-	if (info->h2 == H2_YES && cursor->synced) {
-		struct h2_walk *w = h2_walk_syscall(s, cursor, buf, iov_array, iov_total, ret);
-		if (w) {
-			h2_advance(cursor, w);
-			/*
-			 * A syscall wholly inside a skipped payload, not ending it, says nothing: the reader
-			 * accounts for its bytes from the next record's sequence number. (A 1 MiB body read
-			 * 8 KiB at a time is then one record, not 128.)
-			 */
-			if (!w->lost && w->out == 0 && w->cur.remaining)
-				return 0;
-			submit(e);
-			return 0;
-		}
-		cursor->synced = 0;
-	}
-	capture_bytes(s, &s->iovs, iovcnt, buf, ret);
-	if (info->h2 != H2_YES || !cursor->synced)
-		h2_detect(s, info, cursor, &s->iovs, iovcnt, buf, iov_array, iov_total, ret, at_start);
-	if (settings.inject_traceparent && info->origin == ORIGIN_ACCEPT && e->mode == CAPTURE_BYTES) {
-		if (direction == DIR_INGRESS)
-			serving_begin(s, info, fd, syscall);
-		else
-			serving_answered(info);
-	}
-	submit(e);
+	__u32 seq = first_seq(info->sock, direction, ret) - injected;
+	emit_data(s, info, fd, syscall, direction, buf, iov_total, iovcnt, ret, enter_ns, exit_ns, seq, 0);
 	return 0;
 }
 

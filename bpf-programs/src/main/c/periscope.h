@@ -77,6 +77,12 @@ enum origin {
 enum syscall_id {
 	SYS_NONE = 0, SYS_READ, SYS_WRITE, SYS_READV, SYS_WRITEV, SYS_RECVFROM, SYS_SENDTO,
 	SYS_RECVMSG, SYS_SENDMSG, SYS_SENDFILE, SYS_ACCEPT, SYS_CONNECT, SYS_CLOSE, SYS_STATE,
+	SYS_SSL_READ, SYS_SSL_WRITE, /* plaintext from the TLS library (uprobes), not a syscall */
+};
+
+enum event_flags {
+	/* The payload is the plaintext of a TLS connection, taken at the TLS library; seq counts plaintext bytes. */
+	FLAG_TLS = 1,
 };
 
 enum counter_id {
@@ -87,7 +93,9 @@ enum counter_id {
 	COUNTER_H2_SYNC_LOST = 4,    /* HTTP/2 frame walks that lost the frame boundaries (too many pieces) */
 	COUNTER_INJECTED = 5,        /* requests given a traceparent line by the kernel */
 	COUNTER_INJECT_FAILED = 6,   /* requests armed for one that left without it (socket not tracked, head split) */
-	COUNTER_MAX = 7,
+	COUNTER_TLS_CIPHERTEXT = 7,  /* syscalls on TLS connections, not copied: their plaintext comes from the library */
+	COUNTER_TLS_NO_SOCKET = 8,   /* TLS library calls whose connection was not known: their plaintext is lost */
+	COUNTER_MAX = 9,
 };
 
 struct socket_event {
@@ -111,7 +119,8 @@ struct socket_event {
 	__u8 comm[16];
 	__u32 tail_len;     /* the last tail_len of the total_len bytes, after the payload (0 unless cut) */
 	__u8 mode;          /* enum capture_mode */
-	__u8 pad[3];
+	__u8 flags;         /* enum event_flags */
+	__u8 pad[2];
 	__u32 frames_len;   /* HTTP/2 modes: bytes of frame stream the syscall carried (captured_len <= frames_len) */
 	__u32 frame_start;  /* HTTP/2 modes: offset in the frame stream of the first frame header that begins in
 	                       this syscall, frames_len when none does */

@@ -30,7 +30,7 @@ struct inflight {
 	__u8 syscall;
 	__u8 active;    /* set at entry, cleared at exit */
 	__u8 verdict;   /* the process filter's answer for this thread: 0 unknown, 1 traced, 2 not */
-	__u8 pad;
+	__u8 in_tls;    /* inside a probed TLS library call (SSL_read, SSL_write...): its syscalls carry ciphertext */
 #ifdef PERISCOPE_COMPAT
 	struct syscall_args args; /* saved at entry: there are no saved registers to read at exit */
 #endif

@@ -31,6 +31,8 @@ public final class Agent implements AutoCloseable {
   /** How long the capture thread sleeps when the ring buffer is empty: the kernel never wakes it. */
   static final long POLL_INTERVAL_NANOS = 5_000_000L;
   private static final long IDLE_SWEEP_NANOS = 1_000_000_000L;
+  /** How often new processes are looked at for TLS libraries to probe (those in standard places are probed at start). */
+  private static final long TLS_SCAN_NANOS = 2_000_000_000L;
   /** How often counters that mean loss are compared and, when they grew, logged. */
   private static final long DROP_REPORT_NANOS = 60_000_000_000L;
   static final int EXPORT_QUEUE_SPANS = 16_384;
@@ -116,6 +118,7 @@ public final class Agent implements AutoCloseable {
 
   private void run() {
     long nextSweep = Libc.monotonicNanos() + IDLE_SWEEP_NANOS;
+    long nextTlsScan = Libc.monotonicNanos() + TLS_SCAN_NANOS;
     long nextReport = Libc.monotonicNanos() + DROP_REPORT_NANOS;
     DropReport reported = drops();
     while (running) {
@@ -129,6 +132,10 @@ public final class Agent implements AutoCloseable {
         if (now >= nextSweep) {
           tracker.evictIdle(now);
           nextSweep = now + IDLE_SWEEP_NANOS;
+        }
+        if (now >= nextTlsScan) {
+          capture.refreshTls();
+          nextTlsScan = now + TLS_SCAN_NANOS;
         }
         if (now >= nextReport) {
           DropReport current = drops();
@@ -155,6 +162,11 @@ public final class Agent implements AutoCloseable {
 
   public List<String> programs() {
     return capture.programs();
+  }
+
+  /** The TLS library files whose plaintext is captured. */
+  public List<String> tlsLibraries() {
+    return capture.tlsLibraries();
   }
 
   public String kernelRelease() {

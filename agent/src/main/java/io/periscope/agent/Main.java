@@ -123,6 +123,8 @@ public final class Main {
     out.printf("periscope %s: tracing HTTP/1.x, HTTP/2 and gRPC on kernel %s, %d eBPF programs attached%n", VERSION,
         agent.kernelRelease(), agent.programs().size());
     out.printf("  kernel:    %s%s%n", agent.captureVariant(), verifier(agent.verifierStatistics()));
+    out.printf("  TLS:       %s%n", agent.tlsLibraries().isEmpty() ? "no TLS library found yet"
+        : "plaintext from " + String.join(", ", agent.tlsLibraries()));
     out.printf("  processes: %s%n", processes(config));
     out.printf("  ports:     %s%n", config.ports().isEmpty() ? "all" : config.ports());
     out.printf("  metadata:  %s%n", agent.metadata().mode());
@@ -185,8 +187,9 @@ public final class Main {
     CaptureCounters k = agent.captureCounters();
     ExportStats e = agent.exportStats();
     report(config, err, Level.INFO, ("kernel: %d events, %d lost (ring buffer full), %d cut at capture limit,"
-        + " %d HTTP/2 frame walks lost their place").formatted(k.events(), k.ringBufferDrops(), k.truncated(),
-        k.h2SyncLost()));
+        + " %d HTTP/2 frame walks lost their place; TLS: %d ciphertext syscalls not copied, %d library calls"
+        + " on an unknown connection").formatted(k.events(), k.ringBufferDrops(), k.truncated(), k.h2SyncLost(),
+        k.tlsCiphertext(), k.tlsNoSocket()));
     report(config, err, Level.INFO, ("pipeline: %d events, %d connections (%d not HTTP, %d HTTP/2), %d exchanges,"
             + " %d HTTP/1 and %d HTTP/2 parse failures, %d responses without request, %d incomplete").formatted(
         p.events(), p.connectionsTracked(), p.connectionsNotHttp(), p.connectionsHttp2(), p.exchanges(),

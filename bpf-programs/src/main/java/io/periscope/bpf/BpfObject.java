@@ -87,6 +87,15 @@ public final class BpfObject implements AutoCloseable {
     attached.add(program);
   }
 
+  /**
+   * Attaches a uprobe program to {@code function} in the ELF file {@code binary} (every process
+   * mapping that file), until close.
+   */
+  public void attachUprobe(String program, String binary, String function, boolean retprobe) {
+    checkState(loaded, "load before attach");
+    links.add(Libbpf.attachUprobe(program(program), binary, function, retprobe));
+  }
+
   /** Attaches a program to a map (sk_msg to a sockhash: {@code attachType} BPF_SK_MSG_VERDICT), until close. */
   public void attachToMap(String program, String map, int attachType) {
     checkState(loaded, "load before attach");

@@ -11,8 +11,11 @@ package io.periscope.bpf;
  * @param traceparentsInjected requests the kernel inserted a traceparent into (injection on)
  * @param injectionsFailed     requests armed for a traceparent that left without one (their socket
  *                             was not tracked, or the head was not in the first piece of the write)
+ * @param tlsCiphertext  syscalls on TLS connections, not copied (their plaintext comes from the TLS
+ *                       library's probes, where the library is one Periscope probes)
+ * @param tlsNoSocket    TLS library calls whose connection was not known: their plaintext was lost
  */
 public record CaptureCounters(long events, long ringBufferDrops, long truncated, long inflightDrops, long h2SyncLost,
-    long traceparentsInjected, long injectionsFailed) {
-  static final int COUNT = 7;
+    long traceparentsInjected, long injectionsFailed, long tlsCiphertext, long tlsNoSocket) {
+  static final int COUNT = 9;
 }

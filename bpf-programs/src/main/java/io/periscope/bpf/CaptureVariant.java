@@ -17,7 +17,7 @@ public enum CaptureVariant {
   FULL("/bpf/periscope.bpf.o"),
   /**
    * 5.10+: per-thread state in bounded LRU hashes, arguments saved by entry programs, HTTP/2
-   * walks of up to 32 pieces per syscall (a longer one loses the frame boundaries, counted), no
+   * walks of up to 1024 pieces per syscall (a longer one loses the frame boundaries, counted), no
    * traceparent injection.
    */
   COMPAT("/bpf/periscope_compat.bpf.o");

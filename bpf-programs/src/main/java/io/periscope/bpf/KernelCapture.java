@@ -24,6 +24,7 @@ public final class KernelCapture implements AutoCloseable {
   /** The programs of traceparent injection: loaded and attached only when it is on. */
   static final List<String> INJECTION_PROGRAMS = List.of("inject_track", "inject_traceparent");
   private static final int BPF_SK_MSG_VERDICT = 7;
+  static final System.Logger LOG = System.getLogger(KernelCapture.class.getName());
 
   private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT.withOrder(ByteOrder.nativeOrder());
   private static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT.withOrder(ByteOrder.nativeOrder());
@@ -37,10 +38,11 @@ public final class KernelCapture implements AutoCloseable {
   private final List<VerifierStatistics> verifierStatistics;
   private final CaptureVariant variant;
   private final String variantDescription;
+  private final TlsProbes tls;
   private @Nullable CaptureCounters finalCounters;
 
   private KernelCapture(BpfObject object, RingBuffer ring, BpfMap counters, List<String> programs,
-      CaptureVariant variant, String variantDescription) {
+      CaptureVariant variant, String variantDescription, TlsProbes tls) {
     this.object = object;
     this.ring = ring;
     this.counters = counters;
@@ -49,6 +51,7 @@ public final class KernelCapture implements AutoCloseable {
     this.verifierStatistics = object.verifierStatistics();
     this.variant = variant;
     this.variantDescription = variantDescription;
+    this.tls = tls;
   }
 
   public static KernelCapture start(CaptureConfig config) {
@@ -67,9 +70,11 @@ public final class KernelCapture implements AutoCloseable {
       if (config.injectTraceparent()) {
         attachInjection(object);
       }
+      TlsProbes tls = new TlsProbes(object, Path.of("/proc"));
+      tls.start();
       List<String> programs = object.attachedPrograms();
       return new KernelCapture(object, ring, object.map("counters"), programs, variant,
-          CaptureVariant.describe(variant, features));
+          CaptureVariant.describe(variant, features), tls);
     } catch (RuntimeException e) {
       if (ring != null) {
         ring.close();
@@ -111,6 +116,9 @@ public final class KernelCapture implements AutoCloseable {
     try {
       writeConfig(object.readOnlyData(), config);
       object.setMaxEntries("events", config.ringBufferBytes());
+      for (String program : TlsProbes.PROGRAMS) {
+        object.attachManually(program); // to each TLS library found (TlsProbes)
+      }
       if (variant == CaptureVariant.COMPAT) {
         return object; // built without injection
       }
@@ -268,11 +276,26 @@ public final class KernelCapture implements AutoCloseable {
         }
       }
     }
-    return new CaptureCounters(totals[0], totals[1], totals[2], totals[3], totals[4], totals[5], totals[6]);
+    return new CaptureCounters(totals[0], totals[1], totals[2], totals[3], totals[4], totals[5], totals[6], totals[7],
+        totals[8]);
   }
 
   public List<String> programs() {
     return programs;
+  }
+
+  /**
+   * Probes the TLS libraries of the processes started since the last call. The capture thread calls
+   * it now and then; a process that starts and finishes its TLS calls in between, with a library
+   * no earlier process mapped, goes unseen.
+   */
+  public void refreshTls() {
+    tls.refresh();
+  }
+
+  /** The TLS library files whose plaintext is captured. */
+  public List<String> tlsLibraries() {
+    return tls.libraries();
   }
 
   /** The variant loaded. */

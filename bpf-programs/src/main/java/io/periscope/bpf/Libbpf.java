@@ -8,6 +8,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 
 /**
@@ -42,6 +43,8 @@ final class Libbpf {
       FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_BOOLEAN));
   private static final MethodHandle SET_AUTOCREATE = LIB.function("bpf_map__set_autocreate",
       FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_BOOLEAN));
+  private static final MethodHandle ATTACH_UPROBE = LIB.functionWithErrno("bpf_program__attach_uprobe_opts",
+      FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS));
   private static final MethodHandle ATTACH_CGROUP = LIB.functionWithErrno("bpf_program__attach_cgroup",
       FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_INT));
   private static final MethodHandle PROG_ATTACH = LIB.function("bpf_prog_attach",
@@ -220,6 +223,32 @@ final class Libbpf {
       MemorySegment link = (MemorySegment) ATTACH_CGROUP.invokeExact(state, program, cgroupFd);
       if (link.equals(MemorySegment.NULL)) {
         throw new BpfException("attach program " + programName(program) + " to a cgroup", Native.errno(state));
+      }
+      return link;
+    } catch (BpfException e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  /**
+   * A uprobe (or uretprobe) on {@code function} of the ELF file at {@code binary}, in every process
+   * that maps it (libbpf finds the symbol). struct bpf_uprobe_opts of libbpf 1.x: sz,
+   * ref_ctr_offset, bpf_cookie, retprobe (bool), func_name.
+   */
+  static MemorySegment attachUprobe(MemorySegment program, String binary, String function, boolean retprobe) {
+    try (Arena arena = Arena.ofConfined()) {
+      MemorySegment opts = arena.allocate(40, 8);
+      opts.set(JAVA_LONG, 0, 40);
+      opts.set(ValueLayout.JAVA_BYTE, 24, (byte) (retprobe ? 1 : 0));
+      opts.set(ADDRESS, 32, arena.allocateFrom(function));
+      MemorySegment state = Native.callState(arena);
+      MemorySegment link = (MemorySegment) ATTACH_UPROBE.invokeExact(state, program, -1, arena.allocateFrom(binary),
+          0L, opts);
+      if (link.equals(MemorySegment.NULL)) {
+        throw new BpfException("attach program " + programName(program) + " to " + function + " in " + binary,
+            Native.errno(state));
       }
       return link;
     } catch (BpfException e) {

@@ -42,6 +42,8 @@ public final class SocketEvent {
 
   /** The payload is the first bytes the syscall moved (then, when cut, its last ones). */
   public static final byte MODE_BYTES = 0;
+  /** The record's payload is TLS plaintext from the TLS library (flags, enum event_flags). */
+  public static final byte FLAG_TLS = 1;
   /**
    * The payload is the HTTP/2 frame stream of the syscall: every byte it moved but the payloads of
    * DATA frames and of frame types above {@link #H2_LAST_KNOWN_TYPE}, which the kernel skipped.
@@ -76,6 +78,7 @@ public final class SocketEvent {
   static final int OFFSET_COMM = 88;
   static final int OFFSET_TAIL_LEN = 104;
   static final int OFFSET_MODE = 108;
+  static final int OFFSET_FLAGS = 109;
   static final int OFFSET_FRAMES_LEN = 112;
   static final int OFFSET_FRAME_START = 116;
   static final int OFFSET_FRAME_START_WIRE = 120;
@@ -184,6 +187,16 @@ public final class SocketEvent {
   /** What the payload is: {@link #MODE_BYTES}, {@link #MODE_H2_FRAMES} or {@link #MODE_H2_FRAMES_LOST}. */
   public byte mode() {
     return memory.get(ValueLayout.JAVA_BYTE, base + OFFSET_MODE);
+  }
+
+  /** {@link #FLAG_TLS}, or 0. */
+  public byte flags() {
+    return memory.get(ValueLayout.JAVA_BYTE, base + OFFSET_FLAGS);
+  }
+
+  /** The payload is TLS plaintext taken at the TLS library, and the sequence numbers count plaintext bytes. */
+  public boolean tls() {
+    return (flags() & FLAG_TLS) != 0;
   }
 
   /** HTTP/2 modes: bytes of frame stream the syscall carried; fewer were captured when the record was cut. */

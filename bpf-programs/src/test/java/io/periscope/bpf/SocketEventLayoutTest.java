@@ -52,6 +52,7 @@ class SocketEventLayoutTest {
     assertThat(SocketEvent.OFFSET_TAIL_LEN).isEqualTo(c("socket_event.tail_len"));
     assertThat(SocketEvent.TAIL_BYTES).isEqualTo(c("tail_bytes"));
     assertThat(SocketEvent.OFFSET_MODE).isEqualTo(c("socket_event.mode"));
+    assertThat(SocketEvent.OFFSET_FLAGS).isEqualTo(c("socket_event.flags"));
     assertThat(SocketEvent.OFFSET_FRAMES_LEN).isEqualTo(c("socket_event.frames_len"));
     assertThat(SocketEvent.OFFSET_FRAME_START).isEqualTo(c("socket_event.frame_start"));
     assertThat(SocketEvent.OFFSET_FRAME_START_WIRE).isEqualTo(c("socket_event.frame_start_wire"));

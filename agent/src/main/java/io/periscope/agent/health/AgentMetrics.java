@@ -60,6 +60,10 @@ final class AgentMetrics {
         p.http2Resyncs());
     m.counter("periscope_kernel_http2_sync_lost_total", "HTTP/2 syscalls whose frame boundaries the kernel lost",
         k.h2SyncLost());
+    m.counter("periscope_kernel_tls_ciphertext_total",
+        "Syscalls on TLS connections not copied: their plaintext comes from the TLS library", k.tlsCiphertext());
+    m.counter("periscope_kernel_tls_unknown_connection_total",
+        "TLS library calls whose connection was not known: their plaintext was lost", k.tlsNoSocket());
     m.counter("periscope_internal_errors_total", "Connections dropped after an error in the agent's own code",
         p.internalErrors());
     m.counter("periscope_responses_unmatched_total", "Responses whose request was never seen",

@@ -137,7 +137,7 @@ final class Connection {
       }
     }
     Peer peer = endpoints(event, role);
-    http1 = new Http1Exchanges(peer, sink, stats);
+    http1 = new Http1Exchanges(peer, event.tls(), sink, stats);
     this.peer = peer;
     protocol = Protocol.HTTP1;
     sink.onConnection(peer);

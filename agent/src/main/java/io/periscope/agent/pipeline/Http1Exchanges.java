@@ -31,6 +31,8 @@ final class Http1Exchanges {
   }
 
   private final Peer peer;
+  /** "https" on a TLS connection (its plaintext comes from the TLS library), else null: HTTP/1 says no scheme. */
+  private final @Nullable String scheme;
   private final ExchangeSink sink;
   private final PipelineStats stats;
   private final Http1Parser requests;
@@ -48,8 +50,9 @@ final class Http1Exchanges {
   private int insertedAt = -1;
   private int insertedLength;
 
-  Http1Exchanges(Peer peer, ExchangeSink sink, PipelineStats stats) {
+  Http1Exchanges(Peer peer, boolean tls, ExchangeSink sink, PipelineStats stats) {
     this.peer = peer;
+    this.scheme = tls ? "https" : null;
     this.sink = sink;
     this.stats = stats;
     this.requests = Http1Parser.requests(new RequestSide());
@@ -153,7 +156,7 @@ final class Http1Exchanges {
         return;
       }
       unanswered.addLast(request);
-      request.request = new RequestHead(head.method(), head.target(), head.host(), null, head.userAgent(), null,
+      request.request = new RequestHead(head.method(), head.target(), head.host(), scheme, head.userAgent(), null,
           head.traceparent(), head.tracestate());
       sink.onRequest(peer, request.tid, request.sequence, request.startNanos, request.request);
     }

@@ -9,7 +9,8 @@ import org.jspecify.annotations.Nullable;
  * @param method      as sent; null when an HTTP/2 request's method was a header the agent could not decode
  * @param target      the HTTP/1 request target, or the HTTP/2 {@code :path}
  * @param authority   the HTTP/1 {@code Host}, or the HTTP/2 {@code :authority} (else its {@code host})
- * @param scheme      the HTTP/2 {@code :scheme}; null for HTTP/1, where an absolute-form target carries it
+ * @param scheme      the HTTP/2 {@code :scheme}; for HTTP/1 "https" when it came over TLS, else null (an
+ *                    absolute-form target carries it)
  * @param contentType tells a gRPC call ({@code application/grpc...}) from other HTTP/2 requests
  */
 public record RequestHead(

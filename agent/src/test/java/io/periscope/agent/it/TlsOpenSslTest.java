@@ -1,0 +1,178 @@
+package io.periscope.agent.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.opentelemetry.proto.trace.v1.Span.SpanKind;
+import io.periscope.agent.testing.ReceivedSpan;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * HTTPS through the system's OpenSSL (libssl.so.3), in plaintext from the library's uprobes, with
+ * no key: curl -> nginx with {@code ssl} (HTTP/1.1, and HTTP/2 by ALPN), curl -> python's
+ * {@code http.server} wrapped in {@code ssl}, python's {@code urllib} -> nginx. Certificates are made
+ * here by openssl. Each exchange gives a CLIENT and a SERVER span, linked across the two processes,
+ * with {@code url.scheme} https, and nothing of the ciphertext or of a secret header reaches a span.
+ */
+@Tag("kernel")
+class TlsOpenSslTest {
+  private static final int NGINX_PORT = 18_441;
+  private static final int PYTHON_PORT = 18_442;
+  private static final String SECRET = "Bearer tls-secret-token";
+
+  @TempDir
+  static Path tmp;
+  private static TracingAgent tracing;
+  private static PeerProcess nginx;
+  private static PeerProcess python;
+
+  @BeforeAll
+  static void start() throws Exception {
+    PeerProcess.run(tmp, "/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-subj", "/CN=localhost", "-keyout", tmp.resolve("key.pem").toString(), "-out",
+        tmp.resolve("cert.pem").toString());
+    Path site = Files.createDirectories(tmp.resolve("site"));
+    Files.writeString(site.resolve("hello.txt"), "hello over TLS\n");
+    Path conf = tmp.resolve("nginx.conf");
+    Files.writeString(conf, """
+        daemon off;
+        master_process on;
+        worker_processes 1;
+        user root;
+        pid %1$s/nginx.pid;
+        error_log %1$s/error.log;
+        events {}
+        http {
+          access_log off;
+          client_body_temp_path %1$s/client_body;
+          proxy_temp_path %1$s/proxy;
+          fastcgi_temp_path %1$s/fastcgi;
+          uwsgi_temp_path %1$s/uwsgi;
+          scgi_temp_path %1$s/scgi;
+          server {
+            listen 127.0.0.1:%2$d ssl http2;
+            ssl_certificate %1$s/cert.pem;
+            ssl_certificate_key %1$s/key.pem;
+            root %1$s/site;
+            location = /missing { return 404; }
+          }
+        }
+        """.formatted(tmp, NGINX_PORT));
+    Path server = tmp.resolve("https_server.py");
+    Files.writeString(server, """
+        import http.server, ssl, sys
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            def log_message(self, *args):
+                pass
+        httpd = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(sys.argv[2], sys.argv[3])
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+        print("ready", flush=True)
+        httpd.serve_forever()
+        """);
+    tracing = TracingAgent.tracingPorts(NGINX_PORT, PYTHON_PORT);
+    nginx = PeerProcess.server(tmp, NGINX_PORT, "/usr/sbin/nginx", "-e", tmp + "/error.log", "-c", conf.toString(),
+        "-p", tmp.toString());
+    python = PeerProcess.server(site, PYTHON_PORT, PeerProcess.PYTHON, server.toString(),
+        Integer.toString(PYTHON_PORT), tmp.resolve("cert.pem").toString(), tmp.resolve("key.pem").toString());
+  }
+
+  @BeforeEach
+  void forgetEarlierSpans() {
+    tracing.receiver.clear();
+  }
+
+  @AfterAll
+  static void stop() {
+    PeerProcess.closeAll(python, nginx, tracing);
+  }
+
+  @Test
+  void curlToNginxOverHttp11() throws Exception {
+    PeerProcess.Ran curl = curl("--http1.1", "https://127.0.0.1:" + NGINX_PORT + "/hello.txt");
+    assertThat(curl.output().strip()).isEqualTo("200");
+    List<ReceivedSpan> spans = linkedPair(curl.pid(), nginx.pids());
+    assertThat(spans).allSatisfy(s -> assertThat(s.attributes())
+        .containsEntry("network.protocol.version", "1.1")
+        .containsEntry("url.path", "/hello.txt")
+        .containsEntry("http.response.status_code", 200L));
+  }
+
+  @Test
+  void curlToNginxOverHttp2ByAlpn() throws Exception {
+    PeerProcess.Ran curl = curl("--http2", "https://127.0.0.1:" + NGINX_PORT + "/missing");
+    assertThat(curl.output().strip()).isEqualTo("404");
+    List<ReceivedSpan> spans = linkedPair(curl.pid(), nginx.pids());
+    assertThat(spans).allSatisfy(s -> assertThat(s.attributes())
+        .containsEntry("network.protocol.version", "2")
+        .containsEntry("url.path", "/missing")
+        .containsEntry("http.response.status_code", 404L));
+  }
+
+  @Test
+  void curlToPythonsHttpServerWrappedInSsl() throws Exception {
+    PeerProcess.Ran curl = curl("--http1.1", "https://127.0.0.1:" + PYTHON_PORT + "/hello.txt");
+    assertThat(curl.output().strip()).isEqualTo("200");
+    List<ReceivedSpan> spans = linkedPair(curl.pid(), List.of(python.pid()));
+    assertThat(spans).allSatisfy(s -> assertThat(s.attributes())
+        .containsEntry("url.path", "/hello.txt")
+        .containsEntry("http.response.status_code", 200L));
+  }
+
+  @Test
+  void pythonUrllibToNginx() throws Exception {
+    Path client = tmp.resolve("client.py");
+    Files.writeString(client, """
+        import ssl, sys, urllib.request
+        context = ssl.create_default_context(cafile=sys.argv[2])
+        context.check_hostname = False
+        request = urllib.request.Request(sys.argv[1], headers={"Authorization": sys.argv[3]})
+        print(urllib.request.urlopen(request, context=context).status)
+        """);
+    PeerProcess.Ran urllib = PeerProcess.runWithPid(tmp, PeerProcess.PYTHON, client.toString(),
+        "https://127.0.0.1:" + NGINX_PORT + "/hello.txt", tmp.resolve("cert.pem").toString(), SECRET);
+    assertThat(urllib.output().strip()).isEqualTo("200");
+    List<ReceivedSpan> spans = linkedPair(urllib.pid(), nginx.pids());
+    assertThat(spans).allSatisfy(s -> assertThat(s.attributes()).containsEntry("url.path", "/hello.txt"));
+  }
+
+  private static PeerProcess.Ran curl(String version, String url) throws Exception {
+    return PeerProcess.runWithPid(tmp, "/usr/bin/curl", "-sS", "-k", version, "-H", "Authorization: " + SECRET,
+        "-o", "/dev/null", "-w", "%{http_code}\\n", url);
+  }
+
+  /**
+   * The client's CLIENT span and the server's SERVER span of one exchange: https, one trace, the
+   * server's span the child of the client's (linked on this node by their plaintext offsets), and
+   * neither carrying the secret or ciphertext.
+   */
+  private static List<ReceivedSpan> linkedPair(long clientPid, List<Long> serverPids) {
+    List<Long> pids = new ArrayList<>(serverPids);
+    pids.add(clientPid);
+    List<ReceivedSpan> spans = tracing.awaitSpans(pids, 2);
+    assertThat(spans).as(TracingAgent.describe(spans)).hasSize(2);
+    ReceivedSpan client = spans.stream().filter(s -> s.kind() == SpanKind.SPAN_KIND_CLIENT).findFirst().orElseThrow();
+    ReceivedSpan server = spans.stream().filter(s -> s.kind() == SpanKind.SPAN_KIND_SERVER).findFirst().orElseThrow();
+    assertThat(TracingAgent.pid(client)).isEqualTo(clientPid);
+    assertThat(TracingAgent.pid(server)).isIn(serverPids);
+    assertThat(server.traceId()).as(TracingAgent.describe(spans)).isEqualTo(client.traceId());
+    assertThat(server.parentSpanId()).isEqualTo(client.spanId());
+    assertThat(spans).allSatisfy(s -> {
+      assertThat(s.name()).isEqualTo("GET");
+      assertThat(s.attributes()).containsEntry("url.scheme", "https").containsEntry("http.request.method", "GET");
+      assertThat(s.attributes().toString()).doesNotContain("tls-secret-token");
+    });
+    tracing.assertNoKernelDrops();
+    return spans;
+  }
+}

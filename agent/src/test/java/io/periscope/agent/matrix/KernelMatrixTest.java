@@ -1,0 +1,158 @@
+package io.periscope.agent.matrix;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.periscope.bpf.CaptureVariant;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The kernel matrix: Debian's kernels of the series clusters run, each booted in a VM
+ * ({@code scripts/kernel-vm}: qemu, this machine's root file system), and inside it the kernel tests
+ * that matter most run again, unchanged, with the jars this build made: the variant the kernel gets,
+ * the verifier's budgets, the capture of both ends of a connection, curl -> python http.server,
+ * nginx, gRPC in python, a chain of services linked across processes, and, where the kernel allows
+ * it, traceparent injection. A kernel whose VM does not boot, or any test that fails there, fails
+ * this test; a run that counted no test fails too.
+ *
+ * <p>Each run writes {@code target/kernel-matrix/kernel-matrix.md}: per kernel, the variant, the
+ * tests, the time and the verifier's figures for every program. With
+ * {@code -Dperiscope.matrix.docs=true} it also writes that file to {@code docs/kernel-matrix.md}
+ * and the summary into the README's kernel table (between its kernel-matrix markers).
+ */
+@Tag("kernel")
+class KernelMatrixTest {
+  /** A kernel series, and the variant Debian's kernel of it must get (measured: what its features allow). */
+  record Kernel(String series, CaptureVariant expected) {}
+
+  /** Runs on every kernel. */
+  private static final List<String> TESTS = List.of(
+      "io.periscope.bpf.KernelVariantTest",
+      "io.periscope.bpf.VerifierBudgetTest",
+      "io.periscope.bpf.KernelCaptureTest",
+      "io.periscope.bpf.Http2CaptureTest",
+      "io.periscope.agent.it.PythonHttpServerTest",
+      "io.periscope.agent.it.NginxTest",
+      "io.periscope.agent.it.GrpcPythonTest",
+      "io.periscope.agent.it.ThreadingChainTest");
+  /** Runs where the full variant loads: injection needs it (KernelVariantTest asserts the refusal elsewhere). */
+  private static final List<String> FULL_ONLY = List.of(
+      "io.periscope.bpf.TraceparentInjectionTest",
+      "io.periscope.agent.it.HeaderInjectionTest");
+  /** Room for a slow boot and a slow JIT under emulation: a run takes 1-3 minutes. */
+  private static final Duration VM_TIMEOUT = Duration.ofMinutes(12);
+  private static final Path REPO = Path.of("..").toAbsolutePath().normalize();
+  private static final Path RESULTS = Path.of("target/kernel-matrix").toAbsolutePath();
+  private static final Map<String, Run> RUNS = new ConcurrentHashMap<>();
+
+  /** What one kernel's VM did. */
+  record Run(Kernel kernel, String release, String variant, int tests, Duration took, List<String> verifier) {}
+
+  static Stream<Kernel> kernels() {
+    return Stream.of(new Kernel("5.10", CaptureVariant.COMPAT), new Kernel("6.1", CaptureVariant.FULL),
+        new Kernel("6.12", CaptureVariant.FULL));
+  }
+
+  @ParameterizedTest(name = "Linux {0}")
+  @MethodSource("kernels")
+  void theKernelTestsPassInAVmRunningDebiansKernel(Kernel kernel) throws Exception {
+    Path out = RESULTS.resolve(kernel.series());
+    deleteRecursively(out);
+    Files.createDirectories(out);
+    List<String> tests = new ArrayList<>(TESTS);
+    if (kernel.expected() == CaptureVariant.FULL) {
+      tests.addAll(FULL_ONLY);
+    }
+    List<String> command = new ArrayList<>(List.of(REPO.resolve("scripts/kernel-vm").toString(),
+        "--kernel", kernel.series(), "--timeout", Long.toString(VM_TIMEOUT.toSeconds()), "--share", out.toString(),
+        "--", Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+        "--enable-native-access=ALL-UNNAMED", "--add-opens=java.base/java.lang=ALL-UNNAMED",
+        "-D" + "periscope.report.dir" + "=" + out,
+        "-D" + "periscope.expected.variant" + "=" + kernel.expected(),
+        "-cp", System.getProperty("java.class.path"),
+        "org.junit.platform.console.ConsoleLauncher", "execute", "--disable-banner", "--disable-ansi-colors",
+        "--details=tree", "--reports-dir", out.toString()));
+    for (String test : tests) {
+      command.add("--select-class");
+      command.add(test);
+    }
+    Path log = out.resolve("console.txt");
+    long start = System.nanoTime();
+    Process vm = new ProcessBuilder(command).directory(Path.of("").toAbsolutePath().toFile())
+        .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+    boolean ended = vm.waitFor(VM_TIMEOUT.plusMinutes(1).toMinutes(), TimeUnit.MINUTES);
+    Duration took = Duration.ofNanos(System.nanoTime() - start);
+    if (!ended) {
+      vm.destroyForcibly();
+    }
+    String console = Files.readString(log, StandardCharsets.UTF_8);
+    assertThat(ended).as("the VM of %s ended in time:%n%s", kernel.series(), tail(console)).isTrue();
+    assertThat(vm.exitValue()).as("kernel %s: the tests in the VM (exit 124: timeout, 125: no boot):%n%s",
+        kernel.series(), tail(console)).isZero();
+
+    String report = Files.readString(out.resolve("TEST-junit-jupiter.xml"), StandardCharsets.UTF_8);
+    int run = attribute(report, "tests");
+    assertThat(run).as("tests run on " + kernel.series()).isGreaterThanOrEqualTo(tests.size());
+    assertThat(attribute(report, "failures") + attribute(report, "errors") + attribute(report, "skipped"))
+        .as("tests failed, in error or skipped on %s:%n%s", kernel.series(), tail(console)).isZero();
+
+    List<String> variant = Files.readAllLines(out.resolve("variant.txt"));
+    assertThat(variant).contains("variant " + kernel.expected());
+    RUNS.put(kernel.series(), new Run(kernel, variant.getFirst().substring("kernel ".length()),
+        variant.get(2).substring("description ".length()), run, took,
+        Files.readAllLines(out.resolve("verifier-statistics.txt"))));
+  }
+
+  /** The matrix's figures, for the docs: written after the last kernel, whatever passed. */
+  @AfterAll
+  static void writeReport() throws IOException {
+    if (RUNS.isEmpty()) {
+      return;
+    }
+    KernelMatrixReport report = new KernelMatrixReport(kernels().map(k -> RUNS.get(k.series())).toList());
+    Files.createDirectories(RESULTS);
+    Files.writeString(RESULTS.resolve("kernel-matrix.md"), report.document());
+    if (Boolean.getBoolean("periscope.matrix.docs") && RUNS.size() == kernels().count()) {
+      Files.writeString(REPO.resolve("docs/kernel-matrix.md"), report.document());
+      Path readme = REPO.resolve("README.md");
+      Files.writeString(readme, report.intoReadme(Files.readString(readme)));
+    }
+  }
+
+  private static int attribute(String xml, String name) {
+    Matcher m = Pattern.compile("<testsuite [^>]*\\b" + name + "=\"(\\d+)\"").matcher(xml);
+    assertThat(m.find()).as(name + " in the JUnit report").isTrue();
+    return Integer.parseInt(m.group(1));
+  }
+
+  private static String tail(String console) {
+    List<String> lines = console.lines().toList();
+    return String.join("\n", lines.subList(Math.max(0, lines.size() - 80), lines.size()));
+  }
+
+  private static void deleteRecursively(Path dir) throws IOException {
+    if (!Files.exists(dir)) {
+      return;
+    }
+    try (Stream<Path> all = Files.walk(dir)) {
+      for (Path p : all.sorted((a, b) -> b.getNameCount() - a.getNameCount()).toList()) {
+        Files.delete(p);
+      }
+    }
+  }
+}

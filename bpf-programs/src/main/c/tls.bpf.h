@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: GPL-2.0 OR Apache-2.0 */
+/*
+ * TLS plaintext, taken where the TLS library hands it over: uprobes on OpenSSL's (and BoringSSL's)
+ * SSL_write, SSL_write_ex, SSL_read and SSL_read_ex, at entry and return. The plaintext becomes a
+ * data record like a syscall's (FLAG_TLS, seq counting plaintext bytes), so the same parsers read
+ * it; the connection's ciphertext is dropped by the syscall programs.
+ *
+ * Which connection: the socket syscall the thread makes inside the call (seen by the syscall
+ * programs, tls_learn), remembered per (process, SSL*) for calls served from the library's own
+ * buffer without a syscall, and from SSL_set_fd. A call whose connection is unknown is counted,
+ * never guessed: event-loop servers serve many connections on one thread.
+ *
+ * Included by periscope.bpf.c after emit_data.
+ */
+#ifndef TLS_BPF_H
+#define TLS_BPF_H
+
+/* An SSL_read/SSL_write call a thread is in, between its entry and its return. */
+struct tls_call {
+	__u64 ssl;      /* the SSL* */
+	__u64 buf;      /* the plaintext */
+	__u64 ex_count; /* the _ex forms: where the library writes the byte count; 0 for the others */
+	__u64 enter_ns;
+	__s32 fd;       /* the socket a syscall inside the call used, or -1 */
+	__u8 direction;
+	__u8 pad[3];
+};
+
+/* By thread; a call lives from entry to return, so this holds the calls in progress. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct tls_call);
+} tls_calls SEC(".maps");
+
+struct tls_key {
+	__u64 ssl;
+	__u32 tgid;
+	__u32 pad;
+};
+
+/* (process, SSL*) -> socket fd: learned from syscalls inside calls, and from SSL_set_fd. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct tls_key);
+	__type(value, __s32);
+} tls_fds SEC(".maps");
+
+/* A syscall on fd inside a TLS call of this thread: that call's connection, and its SSL*'s. */
+static __always_inline void tls_learn(__u32 tgid, __s32 fd, struct sock_info *info)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct tls_call *call = bpf_map_lookup_elem(&tls_calls, &id);
+	if (!call)
+		return;
+	call->fd = fd;
+	struct tls_key key = {.ssl = call->ssl, .tgid = tgid};
+	bpf_map_update_elem(&tls_fds, &key, &fd, BPF_ANY);
+	info->tls = TLS_LIBRARY;
+}
+
+static __always_inline int tls_enter(struct pt_regs *ctx, __u8 direction, bool ex)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct inflight *thread = inflight_of_current(INFLIGHT_CREATE);
+	if (!process_traced_cached(id >> 32, thread))
+		return 0;
+	if (!thread) {
+		count(COUNTER_INFLIGHT_DROPS);
+		return 0;
+	}
+	struct tls_call call = {
+		.ssl = PT_REGS_PARM1(ctx),
+		.buf = PT_REGS_PARM2(ctx),
+		.ex_count = ex ? PT_REGS_PARM4(ctx) : 0,
+		.enter_ns = bpf_ktime_get_ns(),
+		.fd = -1,
+		.direction = direction,
+	};
+	bpf_map_update_elem(&tls_calls, &id, &call, BPF_ANY);
+	thread->in_tls = 1;
+	return 0;
+}
+
+/*
+ * At return, with the real count: SSL_read/SSL_write return it (<= 0: an error, or WANT_READ/
+ * WANT_WRITE, and nothing moved, so a retried write is never doubled); the _ex forms return 1 and
+ * write it through their fourth argument.
+ */
+static __always_inline int tls_exit(struct pt_regs *ctx, bool ex)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct tls_call *call = bpf_map_lookup_elem(&tls_calls, &id);
+	if (!call)
+		return 0;
+	struct inflight *thread = inflight_of_current(0);
+	if (thread)
+		thread->in_tls = 0;
+	long ret = PT_REGS_RC(ctx);
+	__u64 len = 0;
+	if (ex) {
+		if (ret == 1 && bpf_probe_read_user(&len, sizeof(len), (void *)call->ex_count))
+			len = 0;
+	} else if (ret > 0) {
+		len = ret;
+	}
+	__u32 tgid = id >> 32;
+	__s32 fd = call->fd;
+	if (len && fd < 0) {
+		struct tls_key key = {.ssl = call->ssl, .tgid = tgid};
+		__s32 *known = bpf_map_lookup_elem(&tls_fds, &key);
+		if (known)
+			fd = *known;
+		else
+			count(COUNTER_TLS_NO_SOCKET);
+	}
+	__u64 buf = call->buf;
+	__u64 enter_ns = call->enter_ns;
+	__u8 direction = call->direction;
+	bpf_map_delete_elem(&tls_calls, &id);
+	if (!len || fd < 0 || len > 0x7fffffff)
+		return 0;
+	struct scratch *s = scratch_record();
+	if (!s)
+		return 0;
+	struct sock_info *info = lookup_sock(s, tgid, fd);
+	if (!info || !info->port_traced || info->agent_peer)
+		return 0;
+	info->tls = TLS_LIBRARY;
+	__u64 exit_ns = bpf_ktime_get_ns();
+	if (direction == DIR_INGRESS)
+		enter_ns = exit_ns; /* a read's entry says nothing: it may have waited for data */
+	__u32 seq = info->tls_seq[direction & 1];
+	info->tls_seq[direction & 1] = seq + len;
+	emit_data(s, info, fd, direction == DIR_EGRESS ? SYS_SSL_WRITE : SYS_SSL_READ, direction, buf, 0, 0, len,
+		  enter_ns, exit_ns, seq, FLAG_TLS);
+	return 0;
+}
+
+/* Attached by the loader to each TLS library it finds (the function names are the SEC's). */
+SEC("uprobe")
+int ssl_write_enter(struct pt_regs *ctx) { return tls_enter(ctx, DIR_EGRESS, false); }
+
+SEC("uretprobe")
+int ssl_write_return(struct pt_regs *ctx) { return tls_exit(ctx, false); }
+
+SEC("uprobe")
+int ssl_write_ex_enter(struct pt_regs *ctx) { return tls_enter(ctx, DIR_EGRESS, true); }
+
+SEC("uretprobe")
+int ssl_write_ex_return(struct pt_regs *ctx) { return tls_exit(ctx, true); }
+
+SEC("uprobe")
+int ssl_read_enter(struct pt_regs *ctx) { return tls_enter(ctx, DIR_INGRESS, false); }
+
+SEC("uretprobe")
+int ssl_read_return(struct pt_regs *ctx) { return tls_exit(ctx, false); }
+
+SEC("uprobe")
+int ssl_read_ex_enter(struct pt_regs *ctx) { return tls_enter(ctx, DIR_INGRESS, true); }
+
+SEC("uretprobe")
+int ssl_read_ex_return(struct pt_regs *ctx) { return tls_exit(ctx, true); }
+
+/* SSL_set_fd(ssl, fd): the connection of an SSL* before any byte moves. */
+SEC("uprobe")
+int ssl_set_fd(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!process_traced(id >> 32))
+		return 0;
+	struct tls_key key = {.ssl = PT_REGS_PARM1(ctx), .tgid = id >> 32};
+	__s32 fd = PT_REGS_PARM2(ctx);
+	bpf_map_update_elem(&tls_fds, &key, &fd, BPF_ANY);
+	return 0;
+}
+
+#endif /* TLS_BPF_H */

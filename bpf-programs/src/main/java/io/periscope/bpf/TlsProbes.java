@@ -1,0 +1,155 @@
+package io.periscope.bpf;
+
+import java.io.IOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.stream.Stream;
+
+/**
+ * The uprobes on TLS libraries: OpenSSL's (and BoringSSL's, which has the same functions)
+ * {@code SSL_write}, {@code SSL_write_ex}, {@code SSL_read}, {@code SSL_read_ex} (entry and return)
+ * and {@code SSL_set_fd}, attached to each library file once (uprobes belong to the file, so every
+ * process mapping it is covered, those started later too), whatever attaches of them exists in that
+ * build.
+ *
+ * <p>Libraries are found in the standard library directories at start, and in the memory maps of
+ * processes (through {@code /proc/PID/root}, so files inside containers are reached), at start and
+ * then for each new process at every {@link #refresh()}. Owned by {@link KernelCapture}: the links
+ * belong to its object and go with it. Not thread-safe: the capture thread calls it.
+ */
+final class TlsProbes {
+  record Probe(String function, String program, boolean retprobe) {}
+
+  static final List<Probe> OPENSSL = List.of(
+      new Probe("SSL_write", "ssl_write_enter", false),
+      new Probe("SSL_write", "ssl_write_return", true),
+      new Probe("SSL_write_ex", "ssl_write_ex_enter", false),
+      new Probe("SSL_write_ex", "ssl_write_ex_return", true),
+      new Probe("SSL_read", "ssl_read_enter", false),
+      new Probe("SSL_read", "ssl_read_return", true),
+      new Probe("SSL_read_ex", "ssl_read_ex_enter", false),
+      new Probe("SSL_read_ex", "ssl_read_ex_return", true),
+      new Probe("SSL_set_fd", "ssl_set_fd", false));
+  static final List<String> PROGRAMS = OPENSSL.stream().map(Probe::program).distinct().toList();
+
+  /** Library files probed at most: each costs uprobes in the kernel; more are counted, not attached. */
+  static final int MAX_LIBRARIES = 256;
+  /** Processes remembered as scanned; past this the memory starts over (a rescan is harmless). */
+  private static final int MAX_SCANNED = 65_536;
+  private static final List<Path> LIBRARY_DIRECTORIES = List.of(Path.of("/usr/lib/x86_64-linux-gnu"),
+      Path.of("/lib/x86_64-linux-gnu"), Path.of("/usr/lib/aarch64-linux-gnu"), Path.of("/usr/lib64"),
+      Path.of("/lib64"), Path.of("/usr/lib"), Path.of("/usr/local/lib"));
+  private static final int ENOENT = 2;
+  private static final int ESRCH = 3;
+
+  /** A file, as the kernel knows it: uprobes attach to the inode. */
+  private record FileKey(long device, long inode) {}
+
+  private final BpfObject object;
+  private final Path proc;
+  private final Set<FileKey> probed = new HashSet<>();
+  private final Set<Integer> scanned = new HashSet<>();
+  private final List<String> libraries = new ArrayList<>();
+  private int skipped;
+
+  TlsProbes(BpfObject object, Path proc) {
+    this.object = object;
+    this.proc = proc;
+  }
+
+  /** The standard locations and every running process. */
+  void start() {
+    for (Path dir : LIBRARY_DIRECTORIES) {
+      try (DirectoryStream<Path> libs = Files.newDirectoryStream(dir, "libssl.so*")) {
+        for (Path lib : libs) {
+          probe(lib);
+        }
+      } catch (IOException e) {
+        // not on this distribution
+      }
+    }
+    refresh();
+  }
+
+  /** Looks at the processes started since the last call, and probes the TLS libraries they map. */
+  void refresh() {
+    if (scanned.size() > MAX_SCANNED) {
+      scanned.clear();
+    }
+    try (Stream<Path> entries = Files.list(proc)) {
+      for (Path entry : entries.toList()) {
+        String name = entry.getFileName().toString();
+        if (!name.isEmpty() && Character.isDigit(name.charAt(0)) && scanned.add(Integer.parseInt(name))) {
+          scanMaps(entry);
+        }
+      }
+    } catch (IOException | NumberFormatException e) {
+      // /proc unreadable: nothing new found this time
+    }
+  }
+
+  private void scanMaps(Path process) {
+    List<String> maps;
+    try {
+      maps = Files.readAllLines(process.resolve("maps"));
+    } catch (IOException | RuntimeException e) {
+      return; // gone, or not ours to read
+    }
+    for (String line : maps) {
+      int path = line.indexOf('/');
+      if (path > 0 && line.indexOf("libssl.so", path) > 0) {
+        // Through the process's root: the file as that process sees it, container or not.
+        probe(process.resolve("root").resolve(line.substring(path + 1)));
+      }
+    }
+  }
+
+  /** Attaches every probe whose function the file has; once per file. */
+  private void probe(Path file) {
+    FileKey key;
+    try {
+      key = new FileKey(((Number) Files.getAttribute(file, "unix:dev")).longValue(),
+          ((Number) Files.getAttribute(file, "unix:ino")).longValue());
+    } catch (IOException | RuntimeException e) {
+      return;
+    }
+    if (probed.contains(key)) {
+      return;
+    }
+    if (probed.size() >= MAX_LIBRARIES) {
+      skipped++;
+      return;
+    }
+    probed.add(key);
+    int attached = 0;
+    for (Probe p : OPENSSL) {
+      try {
+        object.attachUprobe(p.program(), file.toString(), p.function(), p.retprobe());
+        attached++;
+      } catch (BpfException e) {
+        if (e.errno() != ENOENT && e.errno() != ESRCH) {
+          KernelCapture.LOG.log(System.Logger.Level.WARNING, "TLS probe {0} not attached: {1}", p.function(),
+              e.getMessage());
+        }
+      }
+    }
+    if (attached > 0) {
+      libraries.add(file.toString());
+    }
+  }
+
+  /** The library files probed. */
+  List<String> libraries() {
+    return List.copyOf(libraries);
+  }
+
+  /** Library files found beyond {@link #MAX_LIBRARIES}, not probed. */
+  int skipped() {
+    return skipped;
+  }
+}
