@@ -792,7 +792,7 @@ static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
 	if (info->tls || (thread && thread->in_tls)) {
 		/* Ciphertext: the plaintext comes from the TLS library's probes, or not at all. */
 		if (thread && thread->in_tls)
-			tls_learn(tgid, fd, info);
+			tls_learn(tgid, fd, info, exit_ns);
 		count(COUNTER_TLS_CIPHERTEXT);
 		return 0;
 	}

@@ -21,6 +21,7 @@ struct tls_call {
 	__u64 buf;      /* the plaintext */
 	__u64 ex_count; /* the _ex forms: where the library writes the byte count; 0 for the others */
 	__u64 enter_ns;
+	__u64 io_ns;    /* when the last syscall inside the call on its socket returned, or 0 */
 	__s32 fd;       /* the socket a syscall inside the call used, or -1 */
 	__u8 direction;
 	__u8 pad[3];
@@ -48,14 +49,18 @@ struct {
 	__type(value, __s32);
 } tls_fds SEC(".maps");
 
-/* A syscall on fd inside a TLS call of this thread: that call's connection, and its SSL*'s. */
-static __always_inline void tls_learn(__u32 tgid, __s32 fd, struct sock_info *info)
+/*
+ * A syscall on fd inside a TLS call of this thread: that call's connection, and its SSL*'s, and
+ * the time its bytes really moved.
+ */
+static __always_inline void tls_learn(__u32 tgid, __s32 fd, struct sock_info *info, __u64 exit_ns)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct tls_call *call = bpf_map_lookup_elem(&tls_calls, &id);
 	if (!call)
 		return;
 	call->fd = fd;
+	call->io_ns = exit_ns;
 	struct tls_key key = {.ssl = call->ssl, .tgid = tgid};
 	bpf_map_update_elem(&tls_fds, &key, &fd, BPF_ANY);
 	info->tls = TLS_LIBRARY;
@@ -118,6 +123,7 @@ static __always_inline int tls_exit(struct pt_regs *ctx, bool ex)
 	}
 	__u64 buf = call->buf;
 	__u64 enter_ns = call->enter_ns;
+	__u64 io_ns = call->io_ns;
 	__u8 direction = call->direction;
 	bpf_map_delete_elem(&tls_calls, &id);
 	if (!len || fd < 0 || len > 0x7fffffff)
@@ -129,7 +135,13 @@ static __always_inline int tls_exit(struct pt_regs *ctx, bool ex)
 	if (!info || !info->port_traced || info->agent_peer)
 		return 0;
 	info->tls = TLS_LIBRARY;
-	__u64 exit_ns = bpf_ktime_get_ns();
+	/*
+	 * The bytes moved when the call's last syscall did: the library's own return comes later,
+	 * and later still when the thread was preempted in between (measured: milliseconds on a busy
+	 * machine, which made a server's span outlast its client's). A read served from the library's
+	 * buffer had no syscall: then its return.
+	 */
+	__u64 exit_ns = io_ns ? io_ns : bpf_ktime_get_ns();
 	if (direction == DIR_INGRESS)
 		enter_ns = exit_ns; /* a read's entry says nothing: it may have waited for data */
 	__u32 seq = info->tls_seq[direction & 1];

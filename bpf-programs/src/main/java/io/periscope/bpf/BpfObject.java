@@ -94,6 +94,9 @@ public final class BpfObject implements AutoCloseable {
   public void attachUprobe(String program, String binary, String function, boolean retprobe) {
     checkState(loaded, "load before attach");
     links.add(Libbpf.attachUprobe(program(program), binary, function, retprobe));
+    if (!attached.contains(program)) {
+      attached.add(program);
+    }
   }
 
   /** Attaches a program to a map (sk_msg to a sockhash: {@code attachType} BPF_SK_MSG_VERDICT), until close. */

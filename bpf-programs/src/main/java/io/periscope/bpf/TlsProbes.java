@@ -19,7 +19,9 @@ import java.util.stream.Stream;
  *
  * <p>Libraries are found in the standard library directories at start, and in the memory maps of
  * processes (through {@code /proc/PID/root}, so files inside containers are reached), at start and
- * then for each new process at every {@link #refresh()}. Owned by {@link KernelCapture}: the links
+ * then for each new process at every {@link #refresh()}; an executable that exports
+ * {@code SSL_write} itself (a statically linked OpenSSL or BoringSSL, as node's builds) is probed
+ * the same way. Owned by {@link KernelCapture}: the links
  * belong to its object and go with it. Not thread-safe: the capture thread calls it.
  */
 final class TlsProbes {
@@ -53,6 +55,8 @@ final class TlsProbes {
   private final BpfObject object;
   private final Path proc;
   private final Set<FileKey> probed = new HashSet<>();
+  /** Executables looked at for a TLS library of their own (bounded with the processes scanned). */
+  private final Set<FileKey> executables = new HashSet<>();
   private final Set<Integer> scanned = new HashSet<>();
   private final List<String> libraries = new ArrayList<>();
   private int skipped;
@@ -81,6 +85,9 @@ final class TlsProbes {
     if (scanned.size() > MAX_SCANNED) {
       scanned.clear();
     }
+    if (executables.size() > MAX_SCANNED) {
+      executables.clear();
+    }
     try (Stream<Path> entries = Files.list(proc)) {
       for (Path entry : entries.toList()) {
         String name = entry.getFileName().toString();
@@ -94,6 +101,7 @@ final class TlsProbes {
   }
 
   private void scanMaps(Path process) {
+    probeExecutable(process);
     List<String> maps;
     try {
       maps = Files.readAllLines(process.resolve("maps"));
@@ -109,12 +117,35 @@ final class TlsProbes {
     }
   }
 
+  /**
+   * A program that carries its own TLS library and exports its functions (node's builds of
+   * OpenSSL): the same probes on the executable. Each executable file is looked at once.
+   */
+  private void probeExecutable(Path process) {
+    Path exe;
+    FileKey key;
+    try {
+      // Through the process's root, as for libraries: the file as the process sees it.
+      exe = process.resolve("root").resolve(Files.readSymbolicLink(process.resolve("exe")).toString().substring(1));
+      key = key(exe);
+    } catch (IOException | RuntimeException e) {
+      return; // a kernel thread, gone, or not ours to read
+    }
+    if (key != null && executables.add(key) && ElfSymbols.definesFunction(exe, "SSL_write")) {
+      probe(exe);
+    }
+  }
+
+  private static FileKey key(Path file) throws IOException {
+    return new FileKey(((Number) Files.getAttribute(file, "unix:dev")).longValue(),
+        ((Number) Files.getAttribute(file, "unix:ino")).longValue());
+  }
+
   /** Attaches every probe whose function the file has; once per file. */
   private void probe(Path file) {
     FileKey key;
     try {
-      key = new FileKey(((Number) Files.getAttribute(file, "unix:dev")).longValue(),
-          ((Number) Files.getAttribute(file, "unix:ino")).longValue());
+      key = key(file);
     } catch (IOException | RuntimeException e) {
       return;
     }

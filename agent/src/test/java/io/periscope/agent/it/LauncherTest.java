@@ -109,7 +109,8 @@ class LauncherTest {
       assertThat(stderr).as("stderr").contains("periscope: stopping: flushing spans and detaching from the kernel\n");
       assertThat(stderr).as("stderr").containsPattern(
           "periscope: kernel: \\d+ events, 0 lost \\(ring buffer full\\), 0 cut at capture limit,"
-              + " 0 HTTP/2 frame walks lost their place\n");
+              + " 0 HTTP/2 frame walks lost their place; TLS: 0 ciphertext syscalls not copied,"
+              + " 0 library calls on an unknown connection\n");
       assertThat(stderr).as("stderr").containsPattern("periscope: pipeline: \\d+ events, 2 connections \\(0 not HTTP,"
           + " 0 HTTP/2\\), 2 exchanges, 0 HTTP/1 and 0 HTTP/2 parse failures, 0 responses without request,"
           + " 0 incomplete\n");

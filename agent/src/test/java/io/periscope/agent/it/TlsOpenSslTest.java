@@ -16,9 +16,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * HTTPS through the system's OpenSSL (libssl.so.3), in plaintext from the library's uprobes, with
- * no key: curl -> nginx with {@code ssl} (HTTP/1.1, and HTTP/2 by ALPN), curl -> python's
- * {@code http.server} wrapped in {@code ssl}, python's {@code urllib} -> nginx. Certificates are made
+ * HTTPS through OpenSSL, in plaintext from the library's uprobes, with no key: curl -> nginx with
+ * {@code ssl} (HTTP/1.1, and HTTP/2 by ALPN), curl -> python's {@code http.server} wrapped in
+ * {@code ssl}, python's {@code urllib} -> nginx (all through the system's libssl.so.3), and a
+ * client with OpenSSL linked into its executable. Certificates are made
  * here by openssl. Each exchange gives a CLIENT and a SERVER span, linked across the two processes,
  * with {@code url.scheme} https, and nothing of the ciphertext or of a secret header reaches a span.
  */
@@ -27,6 +28,8 @@ class TlsOpenSslTest {
   private static final int NGINX_PORT = 18_441;
   private static final int PYTHON_PORT = 18_442;
   private static final String SECRET = "Bearer tls-secret-token";
+  /** The reader of the last byte can return before the writer's call does (as in NginxTest). */
+  private static final long SYSCALL_EXIT_RACE_NANOS = 1_000_000L;
 
   @TempDir
   static Path tmp;
@@ -146,6 +149,28 @@ class TlsOpenSslTest {
     assertThat(spans).allSatisfy(s -> assertThat(s.attributes()).containsEntry("url.path", "/hello.txt"));
   }
 
+  /**
+   * A client with OpenSSL linked into its executable (as some builds of node, haproxy or envoy
+   * are): the agent finds SSL_write in the executable's symbols and probes the executable itself.
+   * It is probed once a scan has seen the process (every 2 s), so the client waits before its call.
+   */
+  @Test
+  void clientWithOpenSslLinkedIntoTheExecutable() throws Exception {
+    Path source = Path.of(TlsOpenSslTest.class.getResource("static_tls_client.c").toURI());
+    Path client = tmp.resolve("static_tls_client");
+    PeerProcess.run(tmp, "cc", "-O1", "-o", client.toString(), source.toString(), "-Wl,-Bstatic", "-lssl", "-lcrypto",
+        "-Wl,-Bdynamic", "-ldl", "-lpthread");
+    assertThat(PeerProcess.run(tmp, "ldd", client.toString())).doesNotContain("libssl");
+    PeerProcess.Ran call = PeerProcess.runWithPid(tmp, client.toString(), Integer.toString(NGINX_PORT), "/hello.txt",
+        "4");
+    assertThat(call.output().strip()).isEqualTo("200");
+    List<ReceivedSpan> spans = linkedPair(call.pid(), nginx.pids());
+    assertThat(spans).allSatisfy(s -> assertThat(s.attributes())
+        .containsEntry("url.path", "/hello.txt")
+        .containsEntry("http.response.status_code", 200L));
+    assertThat(tracing.agent.tlsLibraries()).anySatisfy(file -> assertThat(file).endsWith("/static_tls_client"));
+  }
+
   private static PeerProcess.Ran curl(String version, String url) throws Exception {
     return PeerProcess.runWithPid(tmp, "/usr/bin/curl", "-sS", "-k", version, "-H", "Authorization: " + SECRET,
         "-o", "/dev/null", "-w", "%{http_code}\\n", url);
@@ -167,6 +192,9 @@ class TlsOpenSslTest {
     assertThat(TracingAgent.pid(server)).isIn(serverPids);
     assertThat(server.traceId()).as(TracingAgent.describe(spans)).isEqualTo(client.traceId());
     assertThat(server.parentSpanId()).isEqualTo(client.spanId());
+    // The server's span lies within the client's: the library's calls are timed as the syscalls are.
+    assertThat(server.startEpochNanos()).isGreaterThanOrEqualTo(client.startEpochNanos());
+    assertThat(server.endEpochNanos()).isLessThanOrEqualTo(client.endEpochNanos() + SYSCALL_EXIT_RACE_NANOS);
     assertThat(spans).allSatisfy(s -> {
       assertThat(s.name()).isEqualTo("GET");
       assertThat(s.attributes()).containsEntry("url.scheme", "https").containsEntry("http.request.method", "GET");
