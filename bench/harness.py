@@ -23,6 +23,8 @@ ROOT = os.path.dirname(HERE)
 NGINX_PORT = 18980
 SINK_PORT = 18981
 TICKS = os.sysconf("SC_CLK_TCK")
+# https with --tls: nginx with a self-signed certificate, the agent taking the plaintext from OpenSSL.
+SCHEME = "http"
 
 NGINX_CONF = """
 daemon off;
@@ -42,7 +44,7 @@ http {{
   uwsgi_temp_path {tmp}/uwsgi;
   scgi_temp_path {tmp}/scgi;
   server {{
-    listen 127.0.0.1:{port};
+    listen 127.0.0.1:{port}{tls};
     location / {{ return 200 "ok\\n"; }}
   }}
 }}
@@ -68,7 +70,7 @@ def pin(pid, cpus):
 
 
 def wrk(connections, seconds, latency=False, cpus=None):
-    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", f"http://127.0.0.1:{NGINX_PORT}/"]
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", f"{SCHEME}://127.0.0.1:{NGINX_PORT}/"]
     if latency:
         cmd.insert(1, "--latency")
     cmd = pinned(cmd, cpus)
@@ -243,11 +245,20 @@ def main():
     # costs the application is what runs in its own syscalls, in the kernel.
     parser.add_argument("--headroom-pairs", type=int, default=3)
     parser.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
+    # The same over TLS (nginx `ssl`, wrk over https): what taking the plaintext at OpenSSL costs.
+    parser.add_argument("--tls", action="store_true")
     args = parser.parse_args()
 
     tmp = tempfile.mkdtemp(prefix="periscope-bench-")
+    tls = ""
+    if args.tls:
+        global SCHEME
+        SCHEME = "https"
+        run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+             "-keyout", os.path.join(tmp, "key.pem"), "-out", os.path.join(tmp, "cert.pem")])
+        tls = f" ssl;\n    ssl_certificate {tmp}/cert.pem;\n    ssl_certificate_key {tmp}/key.pem"
     with open(os.path.join(tmp, "nginx.conf"), "w") as f:
-        f.write(NGINX_CONF.format(tmp=tmp, port=NGINX_PORT))
+        f.write(NGINX_CONF.format(tmp=tmp, port=NGINX_PORT, tls=tls))
     nginx = subprocess.Popen(["nginx", "-c", os.path.join(tmp, "nginx.conf"), "-p", tmp])
     jar = os.path.join(HERE, "target", "benchmarks.jar")
     java = os.path.join(run([os.path.join(ROOT, "scripts", "find-jdk")]).strip(), "bin", "java")
@@ -365,7 +376,8 @@ def report(pairs, headroom, args, undecodable):
         "",
         f"CPU: {processor()}",
         "",
-        "Target: nginx `return 200`, keep-alive, loopback, 1 worker; load: wrk -t1; the agent traces nginx "
+        f"Target: nginx `return 200`{' over TLS (`ssl`, OpenSSL 3)' if args.tls else ''}, keep-alive, loopback, "
+        "1 worker; load: wrk -t1; the agent traces nginx "
         "(`--process nginx`) and exports OTLP/HTTP to a local sink that decodes and counts spans. "
         "Medians, with the range over pairs in parentheses.",
         "",

@@ -89,12 +89,19 @@ final class TlsProbes {
       executables.clear();
     }
     try (Stream<Path> entries = Files.list(proc)) {
+      Set<Integer> running = new HashSet<>();
       for (Path entry : entries.toList()) {
         String name = entry.getFileName().toString();
-        if (!name.isEmpty() && Character.isDigit(name.charAt(0)) && scanned.add(Integer.parseInt(name))) {
-          scanMaps(entry);
+        if (!name.isEmpty() && Character.isDigit(name.charAt(0))) {
+          int pid = Integer.parseInt(name);
+          running.add(pid);
+          if (scanned.add(pid)) {
+            scanMaps(entry);
+          }
         }
       }
+      // Forget the processes that ended, so a pid the kernel hands out again is looked at again.
+      scanned.retainAll(running);
     } catch (IOException | NumberFormatException e) {
       // /proc unreadable: nothing new found this time
     }

@@ -1,0 +1,41 @@
+package io.periscope.bpf;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Telling a program that carries its own OpenSSL from one that does not, from its symbols alone. */
+class ElfSymbolsTest {
+  private static final Path LIBSSL = Path.of("/usr/lib/x86_64-linux-gnu/libssl.so.3");
+
+  @Test
+  void theSystemsOpenSslDefinesItsFunctions() {
+    assertThat(ElfSymbols.definesFunction(LIBSSL, "SSL_write")).isTrue();
+    assertThat(ElfSymbols.definesFunction(LIBSSL, "SSL_read_ex")).isTrue();
+    assertThat(ElfSymbols.definesFunction(LIBSSL, "SSL_writ")).as("a prefix is not the name").isFalse();
+    assertThat(ElfSymbols.definesFunction(LIBSSL, "no_such_function")).isFalse();
+  }
+
+  @Test
+  void aProgramThatOnlyImportsOpenSslDoesNotDefineIt() {
+    // curl calls SSL_write from libssl: an undefined (imported) symbol is not the function.
+    assertThat(ElfSymbols.definesFunction(Path.of("/usr/bin/curl"), "SSL_write")).isFalse();
+    assertThat(ElfSymbols.definesFunction(Path.of("/bin/sh"), "SSL_write")).isFalse();
+  }
+
+  @Test
+  void whatIsNotAWholeElfFileDefinesNothing(@TempDir Path tmp) throws IOException {
+    byte[] library = Files.readAllBytes(LIBSSL);
+    Path cut = Files.write(tmp.resolve("cut.so"), Arrays.copyOf(library, library.length / 2));
+    Path header = Files.write(tmp.resolve("header.so"), Arrays.copyOf(library, 40));
+    Path text = Files.writeString(tmp.resolve("text"), "SSL_write\n");
+    for (Path p : new Path[] {cut, header, text, tmp.resolve("missing"), tmp}) {
+      assertThat(ElfSymbols.definesFunction(p, "SSL_write")).as(p.toString()).isFalse();
+    }
+  }
+}
