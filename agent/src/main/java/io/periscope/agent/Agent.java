@@ -31,7 +31,7 @@ public final class Agent implements AutoCloseable {
   /** How long the capture thread sleeps when the ring buffer is empty: the kernel never wakes it. */
   static final long POLL_INTERVAL_NANOS = 5_000_000L;
   private static final long IDLE_SWEEP_NANOS = 1_000_000_000L;
-  /** How often new processes are looked at for TLS libraries to probe (those in standard places are probed at start). */
+  /** How often new processes are looked at for TLS libraries (those in standard places are probed at start). */
   private static final long TLS_SCAN_NANOS = 2_000_000_000L;
   /** How often counters that mean loss are compared and, when they grew, logged. */
   private static final long DROP_REPORT_NANOS = 60_000_000_000L;

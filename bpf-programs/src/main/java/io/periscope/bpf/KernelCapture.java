@@ -14,9 +14,9 @@ import org.jspecify.annotations.Nullable;
 
 /**
  * The socket capture running in the kernel: the variant of the programs that fits this kernel
- * ({@link CaptureVariant}) loaded, configured and attached, and its ring buffer mapped. {@link #start} either returns a fully attached capture or leaves nothing
- * behind; the caller owns the result and must {@link #close()} it, which detaches and unloads
- * every program.
+ * ({@link CaptureVariant}) loaded, configured and attached, and its ring buffer mapped.
+ * {@link #start} either returns a fully attached capture or leaves nothing behind; the caller owns
+ * the result and must {@link #close()} it, which detaches and unloads every program.
  */
 public final class KernelCapture implements AutoCloseable {
   /** sizeof(struct periscope_config): the only variable in the object's .rodata. */
