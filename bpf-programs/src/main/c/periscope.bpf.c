@@ -134,6 +134,7 @@ struct sock_info {
 	__u8 first_seen;   /* a record of it was looked at for TLS */
 	__u8 pad[2];
 	__u32 tls_seq[2];  /* TLS: plaintext bytes so far, per direction (the records' seq) */
+	__u64 tls_io_ns[2]; /* TLS: when a syscall on it last moved ciphertext, per direction */
 	struct h2_cursor h2_ingress;
 	struct h2_cursor h2_egress;
 };
@@ -793,6 +794,7 @@ static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
 		/* Ciphertext: the plaintext comes from the TLS library's probes, or not at all. */
 		if (thread && thread->in_tls)
 			tls_learn(tgid, fd, info, exit_ns);
+		info->tls_io_ns[direction & 1] = exit_ns;
 		count(COUNTER_TLS_CIPHERTEXT);
 		return 0;
 	}

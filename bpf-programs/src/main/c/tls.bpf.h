@@ -66,6 +66,37 @@ static __always_inline void tls_learn(__u32 tgid, __s32 fd, struct sock_info *in
 	info->tls = TLS_LIBRARY;
 }
 
+/*
+ * The len bytes of plaintext at buf that a TLS library's call on fd moved, as a data record on
+ * that connection, its seq counting the plaintext of its direction. Timed by exit_ns or, when the
+ * caller does not know it (0), by the connection's last syscall in that direction if it came
+ * during the call (the library returns later, and later still when the thread was preempted in
+ * between), else now: a read served from the library's buffer.
+ */
+static __always_inline void tls_emit(__u32 tgid, __s32 fd, __u8 direction, __u64 buf, __u64 len, __u64 enter_ns,
+				     __u64 exit_ns)
+{
+	if (!len || fd < 0 || len > 0x7fffffff)
+		return;
+	struct scratch *s = scratch_record();
+	if (!s)
+		return;
+	struct sock_info *info = lookup_sock(s, tgid, fd);
+	if (!info || !info->port_traced || info->agent_peer)
+		return;
+	info->tls = TLS_LIBRARY;
+	if (!exit_ns) {
+		__u64 io_ns = info->tls_io_ns[direction & 1];
+		exit_ns = io_ns >= enter_ns ? io_ns : bpf_ktime_get_ns();
+	}
+	if (direction == DIR_INGRESS)
+		enter_ns = exit_ns; /* a read's entry says nothing: it may have waited for data */
+	__u32 seq = info->tls_seq[direction & 1];
+	info->tls_seq[direction & 1] = seq + len;
+	emit_data(s, info, fd, direction == DIR_EGRESS ? SYS_SSL_WRITE : SYS_SSL_READ, direction, buf, 0, 0, len,
+		  enter_ns, exit_ns, seq, FLAG_TLS);
+}
+
 static __always_inline int tls_enter(struct pt_regs *ctx, __u8 direction, bool ex)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -126,28 +157,13 @@ static __always_inline int tls_exit(struct pt_regs *ctx, bool ex)
 	__u64 io_ns = call->io_ns;
 	__u8 direction = call->direction;
 	bpf_map_delete_elem(&tls_calls, &id);
-	if (!len || fd < 0 || len > 0x7fffffff)
-		return 0;
-	struct scratch *s = scratch_record();
-	if (!s)
-		return 0;
-	struct sock_info *info = lookup_sock(s, tgid, fd);
-	if (!info || !info->port_traced || info->agent_peer)
-		return 0;
-	info->tls = TLS_LIBRARY;
 	/*
 	 * The bytes moved when the call's last syscall did: the library's own return comes later,
 	 * and later still when the thread was preempted in between (measured: milliseconds on a busy
 	 * machine, which made a server's span outlast its client's). A read served from the library's
 	 * buffer had no syscall: then its return.
 	 */
-	__u64 exit_ns = io_ns ? io_ns : bpf_ktime_get_ns();
-	if (direction == DIR_INGRESS)
-		enter_ns = exit_ns; /* a read's entry says nothing: it may have waited for data */
-	__u32 seq = info->tls_seq[direction & 1];
-	info->tls_seq[direction & 1] = seq + len;
-	emit_data(s, info, fd, direction == DIR_EGRESS ? SYS_SSL_WRITE : SYS_SSL_READ, direction, buf, 0, 0, len,
-		  enter_ns, exit_ns, seq, FLAG_TLS);
+	tls_emit(tgid, fd, direction, buf, len, enter_ns, io_ns ? io_ns : bpf_ktime_get_ns());
 	return 0;
 }
 
@@ -188,5 +204,27 @@ int ssl_set_fd(struct pt_regs *ctx)
 	bpf_map_update_elem(&tls_fds, &key, &fd, BPF_ANY);
 	return 0;
 }
+
+/*
+ * Traced processes that exec'd since the loader last looked, so that a short-lived program's TLS
+ * library or Go code is probed milliseconds after it starts, not at the next scan of /proc. Full:
+ * the oldest is overwritten, and the scan finds it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, 4096);
+	__type(value, __u32);
+} tls_execs SEC(".maps");
+
+SEC("tp/sched/sched_process_exec")
+int process_exec(void *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (process_traced(tgid))
+		bpf_map_push_elem(&tls_execs, &tgid, BPF_EXIST);
+	return 0;
+}
+
+#include "go_tls.bpf.h"
 
 #endif /* TLS_BPF_H */

@@ -127,6 +127,7 @@ public final class Agent implements AutoCloseable {
         if (capture.poll(tracker) == 0) {
           Thread.sleep(Duration.ofNanos(POLL_INTERVAL_NANOS));
         }
+        capture.probeExecs();
         long now = Libc.monotonicNanos();
         linker.expire(now);
         if (now >= nextSweep) {

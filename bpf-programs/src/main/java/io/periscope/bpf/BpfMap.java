@@ -24,6 +24,18 @@ public record BpfMap(String name, int fd, int maxEntries) {
     return true;
   }
 
+  /** A queue's oldest value, taken out into {@code value}; false when the queue is empty. */
+  public boolean pop(MemorySegment value) {
+    int rc = Libbpf.mapLookupAndDelete(fd, MemorySegment.NULL, value);
+    if (rc == -Errno.ENOENT) {
+      return false;
+    }
+    if (rc < 0) {
+      throw new BpfException("pop from map " + name, -rc);
+    }
+    return true;
+  }
+
   public void remove(MemorySegment key) {
     int rc = Libbpf.mapDelete(fd, key);
     if (rc < 0 && rc != -Errno.ENOENT) {

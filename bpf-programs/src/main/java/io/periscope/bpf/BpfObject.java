@@ -93,7 +93,19 @@ public final class BpfObject implements AutoCloseable {
    */
   public void attachUprobe(String program, String binary, String function, boolean retprobe) {
     checkState(loaded, "load before attach");
-    links.add(Libbpf.attachUprobe(program(program), binary, function, retprobe));
+    links.add(Libbpf.attachUprobe(program(program), binary, function, 0, retprobe));
+    if (!attached.contains(program)) {
+      attached.add(program);
+    }
+  }
+
+  /**
+   * A uprobe on the instruction at {@code fileOffset} in the ELF file {@code binary}: inside a
+   * function (a Go function's RET), or in a program without a symbol table.
+   */
+  public void attachUprobeAt(String program, String binary, long fileOffset) {
+    checkState(loaded, "load before attach");
+    links.add(Libbpf.attachUprobe(program(program), binary, null, fileOffset, false));
     if (!attached.contains(program)) {
       attached.add(program);
     }

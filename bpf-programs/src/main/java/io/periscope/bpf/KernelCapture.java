@@ -285,12 +285,17 @@ public final class KernelCapture implements AutoCloseable {
   }
 
   /**
-   * Probes the TLS libraries of the processes started since the last call. The capture thread calls
-   * it now and then; a process that starts and finishes its TLS calls in between, with a library
-   * no earlier process mapped, goes unseen.
+   * Probes the TLS libraries of the processes started since the last call: those that were running
+   * before the agent, and any the exec queue of {@link #probeExecs()} overflowed. The capture
+   * thread calls it every few seconds.
    */
   public void refreshTls() {
     tls.refresh();
+  }
+
+  /** Probes the TLS libraries of the traced processes that exec'd since the last call: cheap when none did. */
+  public void probeExecs() {
+    tls.probeExecs();
   }
 
   /** The TLS library files whose plaintext is captured. */

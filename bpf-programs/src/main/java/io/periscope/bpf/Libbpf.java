@@ -67,6 +67,8 @@ final class Libbpf {
       FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
   private static final MethodHandle MAP_LOOKUP = LIB.function("bpf_map_lookup_elem",
       FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+  private static final MethodHandle MAP_LOOKUP_AND_DELETE = LIB.function("bpf_map_lookup_and_delete_elem",
+      FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
   private static final MethodHandle MAP_DELETE = LIB.function("bpf_map_delete_elem",
       FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS));
   private static final MethodHandle PROBE_HELPER = LIB.function("libbpf_probe_bpf_helper",
@@ -233,21 +235,25 @@ final class Libbpf {
   }
 
   /**
-   * A uprobe (or uretprobe) on {@code function} of the ELF file at {@code binary}, in every process
-   * that maps it (libbpf finds the symbol). struct bpf_uprobe_opts of libbpf 1.x: sz,
-   * ref_ctr_offset, bpf_cookie, retprobe (bool), func_name.
+   * A uprobe (or uretprobe) on {@code function} of the ELF file at {@code binary}, {@code offset}
+   * bytes into it, in every process that maps it (libbpf finds the symbol); with no function, at
+   * that offset in the file. struct bpf_uprobe_opts of libbpf 1.x: sz, ref_ctr_offset, bpf_cookie,
+   * retprobe (bool), func_name.
    */
-  static MemorySegment attachUprobe(MemorySegment program, String binary, String function, boolean retprobe) {
+  static MemorySegment attachUprobe(MemorySegment program, String binary, String function, long offset,
+      boolean retprobe) {
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment opts = arena.allocate(40, 8);
       opts.set(JAVA_LONG, 0, 40);
       opts.set(ValueLayout.JAVA_BYTE, 24, (byte) (retprobe ? 1 : 0));
-      opts.set(ADDRESS, 32, arena.allocateFrom(function));
+      opts.set(ADDRESS, 32, function == null ? MemorySegment.NULL : arena.allocateFrom(function));
       MemorySegment state = Native.callState(arena);
       MemorySegment link = (MemorySegment) ATTACH_UPROBE.invokeExact(state, program, -1, arena.allocateFrom(binary),
-          0L, opts);
+          offset, opts);
       if (link.equals(MemorySegment.NULL)) {
-        throw new BpfException("attach program " + programName(program) + " to " + function + " in " + binary,
+        String where = function == null ? "offset 0x" + Long.toHexString(offset)
+            : function + (offset == 0 ? "" : "+" + offset);
+        throw new BpfException("attach program " + programName(program) + " to " + where + " in " + binary,
             Native.errno(state));
       }
       return link;
@@ -359,6 +365,15 @@ final class Libbpf {
   static int mapLookup(int fd, MemorySegment key, MemorySegment value) {
     try {
       return (int) MAP_LOOKUP.invokeExact(fd, key, value);
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
+  /** bpf_map_lookup_and_delete_elem: a queue's pop, with a null key. */
+  static int mapLookupAndDelete(int fd, MemorySegment key, MemorySegment value) {
+    try {
+      return (int) MAP_LOOKUP_AND_DELETE.invokeExact(fd, key, value);
     } catch (Throwable t) {
       throw new AssertionError(t);
     }

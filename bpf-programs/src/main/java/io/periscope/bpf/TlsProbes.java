@@ -1,13 +1,20 @@
 package io.periscope.bpf;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
@@ -18,10 +25,11 @@ import java.util.stream.Stream;
  * build.
  *
  * <p>Libraries are found in the standard library directories at start, and in the memory maps of
- * processes (through {@code /proc/PID/root}, so files inside containers are reached), at start and
- * then for each new process at every {@link #refresh()}; an executable that exports
- * {@code SSL_write} itself (a statically linked OpenSSL or BoringSSL, as node's builds) is probed
- * the same way. Owned by {@link KernelCapture}: the links
+ * processes (through {@code /proc/PID/root}, so files inside containers are reached): at start,
+ * for each process that execs as soon as the kernel says so ({@link #probeExecs()}), and for each
+ * new process at every {@link #refresh()}; an executable that exports {@code SSL_write} itself (a
+ * statically linked OpenSSL or BoringSSL, as node's builds) is probed the same way, and a Go
+ * program that links crypto/tls gets the Go probes ({@code go_tls.bpf.h}). Owned by {@link KernelCapture}: the links
  * belong to its object and go with it. Not thread-safe: the capture thread calls it.
  */
 final class TlsProbes {
@@ -37,7 +45,18 @@ final class TlsProbes {
       new Probe("SSL_read_ex", "ssl_read_ex_enter", false),
       new Probe("SSL_read_ex", "ssl_read_ex_return", true),
       new Probe("SSL_set_fd", "ssl_set_fd", false));
-  static final List<String> PROGRAMS = OPENSSL.stream().map(Probe::program).distinct().toList();
+  /** A Go function: its entry, and each of its RET instructions for its return. */
+  record GoProbe(String function, String entry, String exit) {}
+
+  /** Go's crypto/tls (go_tls.bpf.h). */
+  static final List<GoProbe> GO = List.of(
+      new GoProbe("crypto/tls.(*Conn).Write", "go_tls_write_enter", "go_tls_write_return"),
+      new GoProbe("crypto/tls.(*Conn).Read", "go_tls_read_enter", "go_tls_read_return"));
+  /** The oldest Go whose register ABI and build information the probes read. */
+  private static final int GO_MINOR_MINIMUM = 18;
+
+  static final List<String> PROGRAMS = Stream.concat(OPENSSL.stream().map(Probe::program),
+      GO.stream().flatMap(p -> Stream.of(p.entry(), p.exit()))).distinct().toList();
 
   /** Library files probed at most: each costs uprobes in the kernel; more are counted, not attached. */
   static final int MAX_LIBRARIES = 256;
@@ -61,9 +80,13 @@ final class TlsProbes {
   private final List<String> libraries = new ArrayList<>();
   private int skipped;
 
+  private final BpfMap execs;
+  private final MemorySegment execPid = Arena.ofAuto().allocate(ValueLayout.JAVA_INT);
+
   TlsProbes(BpfObject object, Path proc) {
     this.object = object;
     this.proc = proc;
+    this.execs = object.map("tls_execs");
   }
 
   /** The standard locations and every running process. */
@@ -78,6 +101,19 @@ final class TlsProbes {
       }
     }
     refresh();
+  }
+
+  /**
+   * Probes what the traced processes that exec'd since the last call map (the kernel queues them,
+   * {@code tls_execs}): a short-lived program is probed milliseconds after it starts. A pid
+   * scanned before its exec is scanned again: it runs another program now.
+   */
+  void probeExecs() {
+    while (execs.pop(execPid)) {
+      int pid = execPid.get(ValueLayout.JAVA_INT, 0);
+      scanned.add(pid);
+      scanMaps(proc.resolve(Integer.toString(pid)));
+    }
   }
 
   /** Looks at the processes started since the last call, and probes the TLS libraries they map. */
@@ -126,7 +162,8 @@ final class TlsProbes {
 
   /**
    * A program that carries its own TLS library and exports its functions (node's builds of
-   * OpenSSL): the same probes on the executable. Each executable file is looked at once.
+   * OpenSSL): the same probes on the executable; or a Go program that links crypto/tls. Each
+   * executable file is looked at once.
    */
   private void probeExecutable(Path process) {
     Path exe;
@@ -138,10 +175,67 @@ final class TlsProbes {
     } catch (IOException | RuntimeException e) {
       return; // a kernel thread, gone, or not ours to read
     }
-    if (key != null && executables.add(key) && ElfSymbols.definesFunction(exe, "SSL_write")) {
+    if (key == null || !executables.add(key)) {
+      return;
+    }
+    if (ElfSymbols.definesFunction(exe, "SSL_write")) {
       probe(exe);
+    } else if (ElfSymbols.definesFunction(exe, GO.get(0).function())) {
+      probeGo(exe, key);
     }
   }
+
+  /**
+   * A Go program: the entry of each crypto/tls function, and each of its RETs, found by decoding
+   * its machine code. A program whose Go release or code cannot be read is counted and left
+   * alone: a return probe missed would leave calls open, one misplaced would corrupt it.
+   */
+  private void probeGo(Path exe, FileKey key) {
+    if (probed.contains(key)) {
+      return;
+    }
+    String version = ElfSymbols.goVersion(exe).orElse("");
+    Map<GoProbe, ElfSymbols.Function> functions = new LinkedHashMap<>();
+    Map<GoProbe, int[]> returns = new LinkedHashMap<>();
+    for (GoProbe p : GO) {
+      ElfSymbols.function(exe, p.function()).ifPresent(f -> functions.put(p, f));
+      returns.put(p, functions.containsKey(p) ? X86Returns.offsets(functions.get(p).code()) : new int[0]);
+    }
+    if (goMinor(version) < GO_MINOR_MINIMUM || returns.values().stream().anyMatch(r -> r.length == 0)) {
+      skipped++;
+      KernelCapture.LOG.log(System.Logger.Level.WARNING, "Go program {0} ({1}) not probed for TLS: {2}", exe,
+          version.isEmpty() ? "Go release unknown" : version, goMinor(version) < GO_MINOR_MINIMUM
+              ? "Go before 1." + GO_MINOR_MINIMUM + " is not read" : "its crypto/tls code did not decode");
+      return;
+    }
+    if (probed.size() >= MAX_LIBRARIES) {
+      skipped++;
+      return;
+    }
+    probed.add(key);
+    try {
+      // By file offset: a stripped program has no symbol for libbpf to find.
+      for (GoProbe p : GO) {
+        long entry = functions.get(p).fileOffset();
+        object.attachUprobeAt(p.entry(), exe.toString(), entry);
+        for (int offset : returns.get(p)) {
+          object.attachUprobeAt(p.exit(), exe.toString(), entry + offset);
+        }
+      }
+      libraries.add(exe + " (" + version + ")");
+    } catch (BpfException e) {
+      KernelCapture.LOG.log(System.Logger.Level.WARNING, "Go program {0} not probed for TLS: {1}", exe,
+          e.getMessage());
+    }
+  }
+
+  /** 19 for go1.19.8; 0 when it is not a Go release's name. */
+  static int goMinor(String version) {
+    Matcher m = GO_RELEASE.matcher(version);
+    return m.lookingAt() ? Integer.parseInt(m.group(1)) : 0;
+  }
+
+  private static final Pattern GO_RELEASE = Pattern.compile("go1\\.(\\d{1,4})");
 
   private static FileKey key(Path file) throws IOException {
     return new FileKey(((Number) Files.getAttribute(file, "unix:dev")).longValue(),

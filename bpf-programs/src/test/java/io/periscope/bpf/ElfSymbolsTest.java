@@ -38,4 +38,29 @@ class ElfSymbolsTest {
       assertThat(ElfSymbols.definesFunction(p, "SSL_write")).as(p.toString()).isFalse();
     }
   }
+
+  @Test
+  void aStrippedGoProgramsFunctionsAreFoundInGosOwnTable(@TempDir Path tmp) throws Exception {
+    Path go = GoPrograms.build("https_peer.go", tmp);
+    Path stripped = GoPrograms.buildStripped("https_peer.go", tmp);
+    Process readelf = new ProcessBuilder("readelf", "-S", stripped.toString()).redirectErrorStream(true).start();
+    assertThat(new String(readelf.getInputStream().readAllBytes())).contains(".gopclntab").doesNotContain(".symtab");
+    for (String function : new String[] {"crypto/tls.(*Conn).Write", "crypto/tls.(*Conn).Read"}) {
+      ElfSymbols.Function bySymbol = ElfSymbols.function(go, function).orElseThrow();
+      ElfSymbols.Function byGoTable = ElfSymbols.function(stripped, function).orElseThrow();
+      // The same function found without a symbol table: its prologue, its returns, its length (Go's
+      // table ends it where the next function begins, after int3 padding). Addresses of data differ.
+      byte[] code = byGoTable.code();
+      assertThat(Arrays.copyOf(code, 16)).as(function).isEqualTo(Arrays.copyOf(bySymbol.code(), 16));
+      assertThat(X86Returns.offsets(code)).isEqualTo(X86Returns.offsets(bySymbol.code())).isNotEmpty();
+      assertThat(code.length).isBetween(bySymbol.code().length, bySymbol.code().length + 32);
+      for (int i = bySymbol.code().length; i < code.length; i++) {
+        assertThat(code[i]).as("padding").isEqualTo((byte) 0xcc);
+      }
+      assertThat(ElfSymbols.definesFunction(stripped, function)).isTrue();
+    }
+    assertThat(ElfSymbols.function(stripped, "crypto/tls.(*Conn).Writ")).isEmpty();
+    assertThat(ElfSymbols.goVersion(stripped)).hasValueSatisfying(v -> assertThat(v).matches("go1\\.\\d+.*"));
+    assertThat(ElfSymbols.goVersion(LIBSSL)).isEmpty();
+  }
 }

@@ -2,11 +2,9 @@ package io.periscope.agent.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.opentelemetry.proto.trace.v1.Span.SpanKind;
 import io.periscope.agent.testing.ReceivedSpan;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -28,8 +26,6 @@ class TlsOpenSslTest {
   private static final int NGINX_PORT = 18_441;
   private static final int PYTHON_PORT = 18_442;
   private static final String SECRET = "Bearer tls-secret-token";
-  /** The reader of the last byte can return before the writer's call does (as in NginxTest). */
-  private static final long SYSCALL_EXIT_RACE_NANOS = 1_000_000L;
 
   @TempDir
   static Path tmp;
@@ -176,31 +172,7 @@ class TlsOpenSslTest {
         "-o", "/dev/null", "-w", "%{http_code}\\n", url);
   }
 
-  /**
-   * The client's CLIENT span and the server's SERVER span of one exchange: https, one trace, the
-   * server's span the child of the client's (linked on this node by their plaintext offsets), and
-   * neither carrying the secret or ciphertext.
-   */
   private static List<ReceivedSpan> linkedPair(long clientPid, List<Long> serverPids) {
-    List<Long> pids = new ArrayList<>(serverPids);
-    pids.add(clientPid);
-    List<ReceivedSpan> spans = tracing.awaitSpans(pids, 2);
-    assertThat(spans).as(TracingAgent.describe(spans)).hasSize(2);
-    ReceivedSpan client = spans.stream().filter(s -> s.kind() == SpanKind.SPAN_KIND_CLIENT).findFirst().orElseThrow();
-    ReceivedSpan server = spans.stream().filter(s -> s.kind() == SpanKind.SPAN_KIND_SERVER).findFirst().orElseThrow();
-    assertThat(TracingAgent.pid(client)).isEqualTo(clientPid);
-    assertThat(TracingAgent.pid(server)).isIn(serverPids);
-    assertThat(server.traceId()).as(TracingAgent.describe(spans)).isEqualTo(client.traceId());
-    assertThat(server.parentSpanId()).isEqualTo(client.spanId());
-    // The server's span lies within the client's: the library's calls are timed as the syscalls are.
-    assertThat(server.startEpochNanos()).isGreaterThanOrEqualTo(client.startEpochNanos());
-    assertThat(server.endEpochNanos()).isLessThanOrEqualTo(client.endEpochNanos() + SYSCALL_EXIT_RACE_NANOS);
-    assertThat(spans).allSatisfy(s -> {
-      assertThat(s.name()).isEqualTo("GET");
-      assertThat(s.attributes()).containsEntry("url.scheme", "https").containsEntry("http.request.method", "GET");
-      assertThat(s.attributes().toString()).doesNotContain("tls-secret-token");
-    });
-    tracing.assertNoKernelDrops();
-    return spans;
+    return HttpsExchanges.linkedPair(tracing, clientPid, serverPids, "tls-secret-token");
   }
 }

@@ -26,7 +26,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * ({@code scripts/kernel-vm}: qemu, this machine's root file system), and inside it the kernel tests
  * that matter most run again, unchanged, with the jars this build made: the variant the kernel gets,
  * the verifier's budgets, the capture of both ends of a connection, curl -> python http.server,
- * nginx, gRPC in python, a chain of services linked across processes, HTTPS through OpenSSL, and, where the kernel allows
+ * nginx, gRPC in python, a chain of services linked across processes, HTTPS through OpenSSL and Go, and, where the kernel allows
  * it, traceparent injection. A kernel whose VM does not boot, or any test that fails there, fails
  * this test; a run that counted no test fails too.
  *
@@ -50,7 +50,8 @@ class KernelMatrixTest {
       "io.periscope.agent.it.NginxTest",
       "io.periscope.agent.it.GrpcPythonTest",
       "io.periscope.agent.it.ThreadingChainTest",
-      "io.periscope.agent.it.TlsOpenSslTest");
+      "io.periscope.agent.it.TlsOpenSslTest",
+      "io.periscope.agent.it.TlsGoTest");
   /** Runs where the full variant loads: injection needs it (KernelVariantTest asserts the refusal elsewhere). */
   private static final List<String> FULL_ONLY = List.of(
       "io.periscope.bpf.TraceparentInjectionTest",

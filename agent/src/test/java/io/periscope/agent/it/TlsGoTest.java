@@ -1,0 +1,120 @@
+package io.periscope.agent.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.periscope.agent.testing.ReceivedSpan;
+import io.periscope.bpf.GoPrograms;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * HTTPS through Go's crypto/tls, in plaintext from uprobes on {@code (*tls.Conn).Write} and
+ * {@code Read} (their returns probed on each RET instruction): a server and a client built from
+ * net/http by Debian's Go, over HTTP/1.1 and over HTTP/2 by ALPN, a client stripped of its symbol
+ * table, and curl (OpenSSL) against the Go server. Each exchange gives a CLIENT and a SERVER span linked across the two processes.
+ */
+@Tag("kernel")
+class TlsGoTest {
+  private static final int GO_PORT = 18_443;
+  /**
+   * Seconds the Go client waits before its first call: a program new to the agent is probed
+   * milliseconds after its exec, later than a client that calls at once.
+   */
+  private static final String CLIENT_WAIT = "1";
+
+  @TempDir
+  static Path tmp;
+  private static TracingAgent tracing;
+  private static PeerProcess server;
+  private static Path peer;
+
+  @BeforeAll
+  static void start() throws Exception {
+    PeerProcess.run(tmp, "/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-subj", "/CN=localhost", "-keyout", tmp.resolve("key.pem").toString(), "-out",
+        tmp.resolve("cert.pem").toString());
+    peer = GoPrograms.build("https_peer.go", tmp);
+    tracing = TracingAgent.tracingPorts(GO_PORT);
+    server = PeerProcess.server(tmp, GO_PORT, peer.toString(), "serve", "127.0.0.1:" + GO_PORT,
+        tmp.resolve("cert.pem").toString(), tmp.resolve("key.pem").toString(), "h2");
+    // The server's calls are seen once its program is probed.
+    long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
+    while (tracing.agent.tlsLibraries().stream().noneMatch(f -> f.contains(peer.toString()))
+        && System.nanoTime() < deadline) {
+      TracingAgent.sleep(Duration.ofMillis(100));
+    }
+    assertThat(tracing.agent.tlsLibraries()).anySatisfy(f -> assertThat(f).contains(peer + " (go1."));
+  }
+
+  @BeforeEach
+  void forgetEarlierSpans() {
+    tracing.receiver.clear();
+  }
+
+  @AfterAll
+  static void stop() {
+    PeerProcess.closeAll(server, tracing);
+  }
+
+  @Test
+  void goClientToGoServerOverHttp11() throws Exception {
+    PeerProcess.Ran get = goGet("/hello", "h1");
+    assertThat(get.output().strip()).isEqualTo("HTTP/1.1 200 28");
+    List<ReceivedSpan> spans = linkedPair(get.pid());
+    assertThat(spans).allSatisfy(s -> assertThat(s.attributes())
+        .containsEntry("network.protocol.version", "1.1")
+        .containsEntry("url.path", "/hello")
+        .containsEntry("http.response.status_code", 200L));
+  }
+
+  @Test
+  void goClientToGoServerOverHttp2ByAlpn() throws Exception {
+    PeerProcess.Ran get = goGet("/missing", "h2");
+    assertThat(get.output().strip()).isEqualTo("HTTP/2.0 404 19");
+    List<ReceivedSpan> spans = linkedPair(get.pid());
+    assertThat(spans).allSatisfy(s -> assertThat(s.attributes())
+        .containsEntry("network.protocol.version", "2")
+        .containsEntry("url.path", "/missing")
+        .containsEntry("http.response.status_code", 404L));
+  }
+
+  /** A release build, stripped of its symbol table: its functions are found in Go's own table. */
+  @Test
+  void strippedGoClientToGoServer() throws Exception {
+    Path stripped = GoPrograms.buildStripped("https_peer.go", tmp);
+    PeerProcess.Ran get = PeerProcess.runWithPid(tmp, stripped.toString(), "get",
+        "https://127.0.0.1:" + GO_PORT + "/stripped", "h1", "1", CLIENT_WAIT);
+    assertThat(get.output().strip()).isEqualTo("HTTP/1.1 200 28");
+    List<ReceivedSpan> spans = linkedPair(get.pid());
+    assertThat(spans).allSatisfy(s -> assertThat(s.attributes()).containsEntry("url.path", "/stripped"));
+    assertThat(tracing.agent.tlsLibraries()).anySatisfy(f -> assertThat(f).contains(stripped + " (go1."));
+  }
+
+  @Test
+  void curlToGoServerOverHttp2ByAlpn() throws Exception {
+    PeerProcess.Ran curl = PeerProcess.runWithPid(tmp, "/usr/bin/curl", "-sS", "-k", "--http2", "-H",
+        "Authorization: Bearer go-tls-secret", "-o", "/dev/null", "-w", "%{http_code}\\n",
+        "https://127.0.0.1:" + GO_PORT + "/hello");
+    assertThat(curl.output().strip()).isEqualTo("200");
+    List<ReceivedSpan> spans = linkedPair(curl.pid());
+    assertThat(spans).allSatisfy(s -> assertThat(s.attributes())
+        .containsEntry("network.protocol.version", "2")
+        .containsEntry("url.path", "/hello"));
+  }
+
+  private static PeerProcess.Ran goGet(String path, String protocol) throws Exception {
+    return PeerProcess.runWithPid(tmp, peer.toString(), "get", "https://127.0.0.1:" + GO_PORT + path, protocol, "1",
+        CLIENT_WAIT);
+  }
+
+  private static List<ReceivedSpan> linkedPair(long clientPid) {
+    return HttpsExchanges.linkedPair(tracing, clientPid, List.of(server.pid()), "go-tls-secret");
+  }
+}
