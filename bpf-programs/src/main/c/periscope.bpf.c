@@ -168,6 +168,15 @@ struct iovecs {
  * subprograms, bpf_loop callbacks), some builds count it differently from others, and we keep
  * every chain under STACK_BUDGET (tested).
  */
+#define TLS_CIPHER_KEY_BYTES 16
+
+/* The first bytes of a read of ciphertext, in a process: how a memory-BIO stack's BIO_write finds its socket. */
+struct tls_cipher_key {
+	__u8 head[TLS_CIPHER_KEY_BYTES];
+	__u32 tgid;
+	__u32 pad;
+};
+
 struct scratch {
 	struct socket_event event;
 	/*
@@ -183,6 +192,7 @@ struct scratch {
 	struct sock_info sock;    /* a socket cache entry being made */
 	struct connection_key peer; /* a lookup in agent_connections */
 	struct h2_cursor cursor;  /* where a frame walk that is tried starts */
+	struct tls_cipher_key cipher_read; /* a read of ciphertext, for a memory-BIO stack's BIO_write */
 };
 
 struct {
@@ -794,6 +804,8 @@ static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
 		/* Ciphertext: the plaintext comes from the TLS library's probes, or not at all. */
 		if (thread && thread->in_tls)
 			tls_learn(tgid, fd, info, exit_ns);
+		else if (direction == DIR_INGRESS)
+			tls_cipher_read(s, tgid, fd, buf, iov_total, ret);
 		info->tls_io_ns[direction & 1] = exit_ns;
 		count(COUNTER_TLS_CIPHERTEXT);
 		return 0;
@@ -806,6 +818,8 @@ static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
 	/* The bytes the kernel inserted are in the socket's counter, not in what the process wrote. */
 	__u32 seq = first_seq(info->sock, direction, ret) - injected;
 	emit_data(s, info, fd, syscall, direction, buf, iov_total, iovcnt, ret, enter_ns, exit_ns, seq, 0);
+	if (info->tls && direction == DIR_INGRESS)
+		tls_cipher_read(s, tgid, fd, buf, iov_total, ret); /* its first bytes: a TLS handshake */
 	return 0;
 }
 

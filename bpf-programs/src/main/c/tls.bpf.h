@@ -7,8 +7,12 @@
  *
  * Which connection: the socket syscall the thread makes inside the call (seen by the syscall
  * programs, tls_learn), remembered per (process, SSL*) for calls served from the library's own
- * buffer without a syscall, and from SSL_set_fd. A call whose connection is unknown is counted,
- * never guessed: event-loop servers serve many connections on one thread.
+ * buffer without a syscall, and from SSL_set_fd. Memory-BIO stacks (python's asyncio, gRPC's
+ * core) do their socket I/O outside the library's calls and hand the ciphertext they read to it
+ * with BIO_write: bytes handed to BIO_write that begin as a read of ciphertext did name that
+ * read's socket, and the BIO names the SSL* (SSL_set_bio, and BIO_new_bio_pair for the other half
+ * of a pair). A call whose connection is unknown is counted, never guessed:
+ * event-loop servers serve many connections on one thread.
  *
  * Included by periscope.bpf.c after emit_data.
  */
@@ -35,8 +39,9 @@ struct {
 	__type(value, struct tls_call);
 } tls_calls SEC(".maps");
 
+/* A pointer in a process (an SSL*, a BIO*): the key of the TLS maps. */
 struct tls_key {
-	__u64 ssl;
+	__u64 ptr;
 	__u32 tgid;
 	__u32 pad;
 };
@@ -50,6 +55,67 @@ struct {
 } tls_fds SEC(".maps");
 
 /*
+ * (process, first bytes) -> the socket a read of ciphertext outside a TLS library call came from.
+ * Keyed by the bytes, not the buffer or the thread: gRPC copies what it read during the handshake
+ * into a buffer of its own, and may hand it to OpenSSL on another thread. Sixteen bytes of a TLS
+ * stream (a record header and ciphertext, or a handshake's random) name one read.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tls_cipher_key);
+	__type(value, __s32);
+} tls_cipher_reads SEC(".maps");
+
+/* (process, BIO*) -> the SSL* that reads from it: SSL_set_bio's read BIO, or its pair's other half. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct tls_key);
+	__type(value, __u64);
+} tls_bios SEC(".maps");
+
+/* (process, BIO*) -> the other half of its BIO pair (BIO_new_bio_pair: gRPC writes to one, the SSL reads the other). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct tls_key);
+	__type(value, __u64);
+} tls_bio_pairs SEC(".maps");
+
+/* BIO_new_bio_pair's arguments, from entry to return, by thread: where it writes the two BIO*s. */
+struct tls_bio_pair_call {
+	__u64 first;
+	__u64 second;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, struct tls_bio_pair_call);
+} tls_bio_pair_calls SEC(".maps");
+
+/* A read of ciphertext on fd that no TLS library call of this thread made: remember its first bytes. */
+static __always_inline void tls_cipher_read(struct scratch *s, __u32 tgid, __s32 fd, __u64 buf, __u32 iov_total,
+					    long len)
+{
+	struct tls_cipher_key *key = &s->cipher_read;
+	if (iov_total) {
+		if (bpf_probe_read_user(&s->iovs.v[0], sizeof(s->iovs.v[0]), (void *)buf))
+			return;
+		buf = (__u64)s->iovs.v[0].iov_base;
+		if (s->iovs.v[0].iov_len < len)
+			len = s->iovs.v[0].iov_len;
+	}
+	if (len < TLS_CIPHER_KEY_BYTES || bpf_probe_read_user(key->head, sizeof(key->head), (void *)buf))
+		return;
+	key->tgid = tgid;
+	key->pad = 0;
+	bpf_map_update_elem(&tls_cipher_reads, key, &fd, BPF_ANY);
+}
+
+/*
  * A syscall on fd inside a TLS call of this thread: that call's connection, and its SSL*'s, and
  * the time its bytes really moved.
  */
@@ -61,7 +127,7 @@ static __always_inline void tls_learn(__u32 tgid, __s32 fd, struct sock_info *in
 		return;
 	call->fd = fd;
 	call->io_ns = exit_ns;
-	struct tls_key key = {.ssl = call->ssl, .tgid = tgid};
+	struct tls_key key = {.ptr = call->ssl, .tgid = tgid};
 	bpf_map_update_elem(&tls_fds, &key, &fd, BPF_ANY);
 	info->tls = TLS_LIBRARY;
 }
@@ -145,7 +211,7 @@ static __always_inline int tls_exit(struct pt_regs *ctx, bool ex)
 	__u32 tgid = id >> 32;
 	__s32 fd = call->fd;
 	if (len && fd < 0) {
-		struct tls_key key = {.ssl = call->ssl, .tgid = tgid};
+		struct tls_key key = {.ptr = call->ssl, .tgid = tgid};
 		__s32 *known = bpf_map_lookup_elem(&tls_fds, &key);
 		if (known)
 			fd = *known;
@@ -192,6 +258,93 @@ int ssl_read_ex_enter(struct pt_regs *ctx) { return tls_enter(ctx, DIR_INGRESS, 
 SEC("uretprobe")
 int ssl_read_ex_return(struct pt_regs *ctx) { return tls_exit(ctx, true); }
 
+/* SSL_set_bio(ssl, rbio, wbio): the BIO an SSL* reads its ciphertext from. */
+SEC("uprobe")
+int ssl_set_bio(struct pt_regs *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!process_traced(tgid))
+		return 0;
+	struct tls_key key = {.ptr = PT_REGS_PARM2(ctx), .tgid = tgid};
+	__u64 ssl = PT_REGS_PARM1(ctx);
+	if (key.ptr)
+		bpf_map_update_elem(&tls_bios, &key, &ssl, BPF_ANY);
+	return 0;
+}
+
+/* BIO_new_bio_pair(&bio1, size1, &bio2, size2): each half names the other. */
+SEC("uprobe")
+int bio_new_bio_pair_enter(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!process_traced(id >> 32))
+		return 0;
+	struct tls_bio_pair_call call = {.first = PT_REGS_PARM1(ctx), .second = PT_REGS_PARM3(ctx)};
+	bpf_map_update_elem(&tls_bio_pair_calls, &id, &call, BPF_ANY);
+	return 0;
+}
+
+SEC("uretprobe")
+int bio_new_bio_pair_return(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct tls_bio_pair_call *call = bpf_map_lookup_elem(&tls_bio_pair_calls, &id);
+	if (!call)
+		return 0;
+	__u64 first = 0, second = 0;
+	bool read = !bpf_probe_read_user(&first, sizeof(first), (void *)call->first) &&
+		    !bpf_probe_read_user(&second, sizeof(second), (void *)call->second);
+	bpf_map_delete_elem(&tls_bio_pair_calls, &id);
+	if (PT_REGS_RC(ctx) != 1 || !read || !first || !second)
+		return 0;
+	struct tls_key key = {.ptr = first, .tgid = id >> 32};
+	bpf_map_update_elem(&tls_bio_pairs, &key, &second, BPF_ANY);
+	key.ptr = second;
+	bpf_map_update_elem(&tls_bio_pairs, &key, &first, BPF_ANY);
+	return 0;
+}
+
+/*
+ * BIO_write(bio, data, len): a memory-BIO stack handing ciphertext to the library. When data
+ * begins as a read of ciphertext did, that read's socket is the connection of the SSL* reading
+ * from bio (or from its pair's other half). Any other BIO_write (OpenSSL's own, to a socket BIO,
+ * inside SSL_write) finds no such read and costs a copy of 16 bytes and one lookup.
+ */
+SEC("uprobe")
+int bio_write(struct pt_regs *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if ((long)PT_REGS_PARM3(ctx) < TLS_CIPHER_KEY_BYTES)
+		return 0;
+	struct scratch *s = scratch_record();
+	if (!s)
+		return 0;
+	struct tls_cipher_key *cipher = &s->cipher_read;
+	if (bpf_probe_read_user(cipher->head, sizeof(cipher->head), (void *)PT_REGS_PARM2(ctx)))
+		return 0;
+	cipher->tgid = tgid;
+	cipher->pad = 0;
+	__s32 *read = bpf_map_lookup_elem(&tls_cipher_reads, cipher);
+	if (!read)
+		return 0;
+	__s32 fd = *read;
+	bpf_map_delete_elem(&tls_cipher_reads, cipher);
+	struct tls_key key = {.ptr = PT_REGS_PARM1(ctx), .tgid = tgid}; /* the BIO */
+	__u64 *ssl = bpf_map_lookup_elem(&tls_bios, &key);
+	if (!ssl) {
+		__u64 *other = bpf_map_lookup_elem(&tls_bio_pairs, &key);
+		if (!other)
+			return 0;
+		key.ptr = *other;
+		ssl = bpf_map_lookup_elem(&tls_bios, &key);
+		if (!ssl)
+			return 0;
+	}
+	key.ptr = *ssl;
+	bpf_map_update_elem(&tls_fds, &key, &fd, BPF_ANY);
+	return 0;
+}
+
 /* SSL_set_fd(ssl, fd): the connection of an SSL* before any byte moves. */
 SEC("uprobe")
 int ssl_set_fd(struct pt_regs *ctx)
@@ -199,7 +352,7 @@ int ssl_set_fd(struct pt_regs *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!process_traced(id >> 32))
 		return 0;
-	struct tls_key key = {.ssl = PT_REGS_PARM1(ctx), .tgid = id >> 32};
+	struct tls_key key = {.ptr = PT_REGS_PARM1(ctx), .tgid = id >> 32};
 	__s32 fd = PT_REGS_PARM2(ctx);
 	bpf_map_update_elem(&tls_fds, &key, &fd, BPF_ANY);
 	return 0;

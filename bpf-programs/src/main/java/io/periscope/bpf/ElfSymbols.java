@@ -7,6 +7,8 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 
 /**
@@ -18,11 +20,16 @@ import java.util.Optional;
  * Go programs stripped of their symbol table keep Go's own ({@code .gopclntab}), which is read
  * instead.
  * Anything that is not a 64-bit little-endian ELF file, or is cut short, defines nothing.
+ *
+ * <p>Opened once, read many times: the file stays readable through its open descriptor after the
+ * process that named it (through {@code /proc/PID/root}) has gone, and its tables are read once.
  */
-final class ElfSymbols {
+final class ElfSymbols implements AutoCloseable {
   private static final int SHT_SYMTAB = 2;
   private static final int SHT_DYNSYM = 11;
   private static final int SHN_UNDEF = 0;
+  /** sizeof(Elf64_Sym) */
+  private static final int SYMBOL_SIZE = 24;
   /** Tables and functions read at most: node's symbol table is about 3 MiB; a larger one is not a program we probe. */
   private static final long MAX_TABLE_BYTES = 64L << 20;
   private static final byte[] GO_BUILDINFO_MAGIC = "\u00ff Go buildinf:".getBytes(StandardCharsets.ISO_8859_1);
@@ -34,6 +41,22 @@ final class ElfSymbols {
   private final ByteBuffer sections;
   private final int sectionSize;
   private final int sectionCount;
+  /** The symbol tables with their string tables, read at the first lookup. */
+  private List<ByteBuffer[]> symbolTables;
+  /** Go's function table ({@code .gopclntab}; empty when there is none) and its section, read at the first lookup. */
+  private ByteBuffer goTable;
+  private int goTableSection;
+
+  /** The ELF file at {@code file}; an IOException if it is not one this class reads. */
+  static ElfSymbols open(Path file) throws IOException {
+    FileChannel channel = FileChannel.open(file, StandardOpenOption.READ);
+    try {
+      return new ElfSymbols(channel);
+    } catch (IOException | RuntimeException e) {
+      channel.close();
+      throw e instanceof IOException io ? io : new IOException(e);
+    }
+  }
 
   private ElfSymbols(FileChannel elf) throws IOException {
     this.elf = elf;
@@ -50,10 +73,24 @@ final class ElfSymbols {
     sections = read(header.getLong(0x28), (long) sectionSize * sectionCount);
   }
 
+  @Override
+  public void close() throws IOException {
+    elf.close();
+  }
+
+  /** Whether {@code file} defines the function; false for anything unreadable. */
   static boolean definesFunction(Path file, String name) {
-    try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
-      ElfSymbols elf = new ElfSymbols(channel);
-      return elf.symbol(name).isPresent() || elf.goFunction(name).isPresent();
+    try (ElfSymbols elf = open(file)) {
+      return elf.definesFunction(name);
+    } catch (IOException | RuntimeException e) {
+      return false;
+    }
+  }
+
+  /** Whether this file defines the function: in a symbol table, or in Go's own table. */
+  boolean definesFunction(String name) {
+    try {
+      return symbol(name).isPresent() || goFunction(name).isPresent();
     } catch (IOException | RuntimeException e) {
       return false;
     }
@@ -62,23 +99,31 @@ final class ElfSymbols {
   /** A function's machine code, and where it starts in the file (what a uprobe at an offset needs). */
   record Function(long fileOffset, byte[] code) {}
 
+  /** {@link #function(String)} of the file at {@code file}. */
+  static Optional<Function> function(Path file, String name) {
+    try (ElfSymbols elf = open(file)) {
+      return elf.function(name);
+    } catch (IOException | RuntimeException e) {
+      return Optional.empty();
+    }
+  }
+
   /**
    * The machine code of a defined function, as its symbol's address and size say, or, in a Go
    * program stripped of its symbol table, as Go's own function table ({@code .gopclntab}) says;
    * empty if there is none.
    */
-  static Optional<Function> function(Path file, String name) {
-    try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
-      ElfSymbols elf = new ElfSymbols(channel);
-      Optional<Symbol> symbol = elf.symbol(name);
+  Optional<Function> function(String name) {
+    try {
+      Optional<Symbol> symbol = symbol(name);
       if (symbol.isEmpty()) {
-        symbol = elf.goFunction(name);
+        symbol = goFunction(name);
       }
       if (symbol.isEmpty() || symbol.get().size() == 0 || symbol.get().size() > MAX_TABLE_BYTES) {
         return Optional.empty();
       }
-      long offset = elf.fileOffset(symbol.get().value());
-      ByteBuffer code = elf.read(offset, symbol.get().size());
+      long offset = fileOffset(symbol.get().value());
+      ByteBuffer code = read(offset, symbol.get().size());
       byte[] bytes = new byte[code.remaining()];
       code.get(bytes);
       return Optional.of(new Function(offset, bytes));
@@ -107,11 +152,16 @@ final class ElfSymbols {
    * the next begins.
    */
   private Optional<Symbol> goFunction(String name) throws IOException {
-    int section = sectionNamed(".gopclntab");
-    if (section < 0) {
+    if (goTable == null) {
+      int found = sectionNamed(".gopclntab");
+      goTableSection = found;
+      goTable = found < 0 ? ByteBuffer.allocate(0) : sectionContents(found);
+    }
+    ByteBuffer table = goTable;
+    int section = goTableSection;
+    if (table.limit() < 72) {
       return Optional.empty();
     }
-    ByteBuffer table = sectionContents(section);
     int magic = table.getInt(0);
     if ((magic != 0xfffffff0 && magic != 0xfffffff1) || table.get(7) != 8) {
       return Optional.empty();
@@ -145,15 +195,22 @@ final class ElfSymbols {
    * section in the form Go 1.18 and later write (the version inline); empty for anything else.
    */
   static Optional<String> goVersion(Path file) {
-    try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
-      ElfSymbols symbols = new ElfSymbols(channel);
-      int section = symbols.sectionNamed(".go.buildinfo");
+    try (ElfSymbols elf = open(file)) {
+      return elf.goVersion();
+    } catch (IOException | RuntimeException e) {
+      return Optional.empty();
+    }
+  }
+
+  /** {@link #goVersion(Path)} of this file. */
+  Optional<String> goVersion() {
+    try {
+      int section = sectionNamed(".go.buildinfo");
       if (section < 0) {
         return Optional.empty();
       }
-      int at = section * symbols.sectionSize;
-      ByteBuffer info = symbols.read(symbols.sections.getLong(at + 0x18),
-          Math.min(symbols.sections.getLong(at + 0x20), 4096));
+      int at = section * sectionSize;
+      ByteBuffer info = read(sections.getLong(at + 0x18), Math.min(sections.getLong(at + 0x20), 4096));
       // magic (14 bytes), pointer size, flags (bit 1: strings inline), then at 32 the version as a
       // uvarint-prefixed string.
       for (int i = 0; i < GO_BUILDINFO_MAGIC.length; i++) {
@@ -178,23 +235,30 @@ final class ElfSymbols {
 
   private Optional<Symbol> symbol(String name) throws IOException {
     byte[] wanted = name.getBytes(StandardCharsets.US_ASCII);
-    for (int i = 0; i < sectionCount; i++) {
-      int at = i * sectionSize;
-      int type = sections.getInt(at + 4);
-      if (type != SHT_DYNSYM && type != SHT_SYMTAB) {
-        continue;
-      }
-      ByteBuffer names = sectionContents(sections.getInt(at + 0x28)); // sh_link: its string table
-      ByteBuffer symbols = read(sections.getLong(at + 0x18), sections.getLong(at + 0x20));
-      long entry = sections.getLong(at + 0x38);
-      if (entry >= 24) {
-        Optional<Symbol> found = find(symbols, (int) entry, names, wanted);
-        if (found.isPresent()) {
-          return found;
-        }
+    for (ByteBuffer[] table : symbolTables()) {
+      Optional<Symbol> found = find(table[0], table[1], wanted);
+      if (found.isPresent()) {
+        return found;
       }
     }
     return Optional.empty();
+  }
+
+  /** Each symbol table (entries of 24 bytes) with its string table. */
+  private List<ByteBuffer[]> symbolTables() throws IOException {
+    if (symbolTables == null) {
+      List<ByteBuffer[]> tables = new ArrayList<>();
+      for (int i = 0; i < sectionCount; i++) {
+        int at = i * sectionSize;
+        int type = sections.getInt(at + 4);
+        if ((type == SHT_DYNSYM || type == SHT_SYMTAB) && sections.getLong(at + 0x38) == SYMBOL_SIZE) {
+          ByteBuffer names = sectionContents(sections.getInt(at + 0x28)); // sh_link: its string table
+          tables.add(new ByteBuffer[] {read(sections.getLong(at + 0x18), sections.getLong(at + 0x20)), names});
+        }
+      }
+      symbolTables = tables;
+    }
+    return symbolTables;
   }
 
   private int sectionNamed(String name) throws IOException {
@@ -218,8 +282,8 @@ final class ElfSymbols {
   }
 
   /** A defined (not imported) symbol of that name. Elf64_Sym: name(4) info(1) other(1) shndx(2) value(8) size(8). */
-  private static Optional<Symbol> find(ByteBuffer symbols, int entry, ByteBuffer names, byte[] wanted) {
-    for (int at = 0; at + entry <= symbols.limit(); at += entry) {
+  private static Optional<Symbol> find(ByteBuffer symbols, ByteBuffer names, byte[] wanted) {
+    for (int at = 0; at + SYMBOL_SIZE <= symbols.limit(); at += SYMBOL_SIZE) {
       int nameAt = symbols.getInt(at);
       int section = Short.toUnsignedInt(symbols.getShort(at + 6));
       if (section != SHN_UNDEF && nameAt >= 0 && nameEquals(names, nameAt, wanted)) {

@@ -20,9 +20,10 @@ import java.util.stream.Stream;
 /**
  * The uprobes on TLS libraries: OpenSSL's (and BoringSSL's, which has the same functions)
  * {@code SSL_write}, {@code SSL_write_ex}, {@code SSL_read}, {@code SSL_read_ex} (entry and return)
- * and {@code SSL_set_fd}, attached to each library file once (uprobes belong to the file, so every
- * process mapping it is covered, those started later too), whatever attaches of them exists in that
- * build.
+ * and {@code SSL_set_fd}, and for memory-BIO stacks {@code SSL_set_bio}, {@code BIO_new_bio_pair}
+ * and {@code BIO_write} (libcrypto's), attached to each library file once (uprobes belong to the
+ * file, so every process mapping it is covered, those started later too), whatever of them exists
+ * in that build.
  *
  * <p>Libraries are found in the standard library directories at start, and in the memory maps of
  * processes (through {@code /proc/PID/root}, so files inside containers are reached): at start,
@@ -44,7 +45,13 @@ final class TlsProbes {
       new Probe("SSL_read", "ssl_read_return", true),
       new Probe("SSL_read_ex", "ssl_read_ex_enter", false),
       new Probe("SSL_read_ex", "ssl_read_ex_return", true),
-      new Probe("SSL_set_fd", "ssl_set_fd", false));
+      new Probe("SSL_set_fd", "ssl_set_fd", false),
+      // Memory-BIO stacks (python's asyncio, gRPC's core): which SSL* reads from which BIO, and the
+      // ciphertext handed to it (libcrypto's functions; a static build has them all).
+      new Probe("SSL_set_bio", "ssl_set_bio", false),
+      new Probe("BIO_new_bio_pair", "bio_new_bio_pair_enter", false),
+      new Probe("BIO_new_bio_pair", "bio_new_bio_pair_return", true),
+      new Probe("BIO_write", "bio_write", false));
   /** A Go function: its entry, and each of its RET instructions for its return. */
   record GoProbe(String function, String entry, String exit) {}
 
@@ -92,7 +99,7 @@ final class TlsProbes {
   /** The standard locations and every running process. */
   void start() {
     for (Path dir : LIBRARY_DIRECTORIES) {
-      try (DirectoryStream<Path> libs = Files.newDirectoryStream(dir, "libssl.so*")) {
+      try (DirectoryStream<Path> libs = Files.newDirectoryStream(dir, "{libssl,libcrypto}.so*")) {
         for (Path lib : libs) {
           probe(lib);
         }
@@ -153,9 +160,8 @@ final class TlsProbes {
     }
     for (String line : maps) {
       int path = line.indexOf('/');
-      if (path > 0 && line.indexOf("libssl.so", path) > 0) {
-        // Through the process's root: the file as that process sees it, container or not.
-        probe(process.resolve("root").resolve(line.substring(path + 1)));
+      if (path > 0 && (line.indexOf("libssl.so", path) > 0 || line.indexOf("libcrypto.so", path) > 0)) {
+        probe(asSeenBy(process, line.substring(path)));
       }
     }
   }
@@ -169,20 +175,39 @@ final class TlsProbes {
     Path exe;
     FileKey key;
     try {
-      // Through the process's root, as for libraries: the file as the process sees it.
-      exe = process.resolve("root").resolve(Files.readSymbolicLink(process.resolve("exe")).toString().substring(1));
+      exe = asSeenBy(process, Files.readSymbolicLink(process.resolve("exe")).toString());
       key = key(exe);
     } catch (IOException | RuntimeException e) {
       return; // a kernel thread, gone, or not ours to read
     }
-    if (key == null || !executables.add(key)) {
+    if (!executables.add(key)) {
       return;
     }
-    if (ElfSymbols.definesFunction(exe, "SSL_write")) {
-      probe(exe);
-    } else if (ElfSymbols.definesFunction(exe, GO.get(0).function())) {
-      probeGo(exe, key);
+    try (ElfSymbols elf = ElfSymbols.open(exe)) {
+      if (elf.definesFunction("SSL_write")) {
+        probe(exe, key, elf);
+      } else if (elf.definesFunction(GO.get(0).function())) {
+        probeGo(exe, key, elf);
+      }
+    } catch (IOException e) {
+      // not an ELF file we read
     }
+  }
+
+  /**
+   * A file a process names, as the agent reaches it: through the process's root when it has its
+   * own (a container), else as it is (which stays valid after a short-lived process is gone).
+   */
+  private Path asSeenBy(Path process, String file) {
+    Path root = process.resolve("root");
+    try {
+      if (Files.isSameFile(root, Path.of("/"))) {
+        return Path.of(file);
+      }
+    } catch (IOException e) {
+      // gone: its root cannot be told
+    }
+    return root.resolve(file.substring(1));
   }
 
   /**
@@ -190,15 +215,15 @@ final class TlsProbes {
    * its machine code. A program whose Go release or code cannot be read is counted and left
    * alone: a return probe missed would leave calls open, one misplaced would corrupt it.
    */
-  private void probeGo(Path exe, FileKey key) {
+  private void probeGo(Path exe, FileKey key, ElfSymbols elf) {
     if (probed.contains(key)) {
       return;
     }
-    String version = ElfSymbols.goVersion(exe).orElse("");
+    String version = elf.goVersion().orElse("");
     Map<GoProbe, ElfSymbols.Function> functions = new LinkedHashMap<>();
     Map<GoProbe, int[]> returns = new LinkedHashMap<>();
     for (GoProbe p : GO) {
-      ElfSymbols.function(exe, p.function()).ifPresent(f -> functions.put(p, f));
+      elf.function(p.function()).ifPresent(f -> functions.put(p, f));
       returns.put(p, functions.containsKey(p) ? X86Returns.offsets(functions.get(p).code()) : new int[0]);
     }
     if (goMinor(version) < GO_MINOR_MINIMUM || returns.values().stream().anyMatch(r -> r.length == 0)) {
@@ -222,7 +247,7 @@ final class TlsProbes {
           object.attachUprobeAt(p.exit(), exe.toString(), entry + offset);
         }
       }
-      libraries.add(exe + " (" + version + ")");
+      added(exe + " (" + version + ")");
     } catch (BpfException e) {
       KernelCapture.LOG.log(System.Logger.Level.WARNING, "Go program {0} not probed for TLS: {1}", exe,
           e.getMessage());
@@ -242,7 +267,7 @@ final class TlsProbes {
         ((Number) Files.getAttribute(file, "unix:ino")).longValue());
   }
 
-  /** Attaches every probe whose function the file has; once per file. */
+  /** A library file: every probe whose function it defines; once per file. */
   private void probe(Path file) {
     FileKey key;
     try {
@@ -253,6 +278,17 @@ final class TlsProbes {
     if (probed.contains(key)) {
       return;
     }
+    try (ElfSymbols elf = ElfSymbols.open(file)) {
+      probe(file, key, elf);
+    } catch (IOException e) {
+      // not an ELF file we read
+    }
+  }
+
+  private void probe(Path file, FileKey key, ElfSymbols elf) {
+    if (probed.contains(key)) {
+      return;
+    }
     if (probed.size() >= MAX_LIBRARIES) {
       skipped++;
       return;
@@ -260,6 +296,9 @@ final class TlsProbes {
     probed.add(key);
     int attached = 0;
     for (Probe p : OPENSSL) {
+      if (!elf.definesFunction(p.function())) {
+        continue; // not in this build, or in the other library (libssl's SSL_*, libcrypto's BIO_*)
+      }
       try {
         object.attachUprobe(p.program(), file.toString(), p.function(), p.retprobe());
         attached++;
@@ -271,8 +310,13 @@ final class TlsProbes {
       }
     }
     if (attached > 0) {
-      libraries.add(file.toString());
+      added(file.toString());
     }
+  }
+
+  private void added(String file) {
+    libraries.add(file);
+    KernelCapture.LOG.log(System.Logger.Level.INFO, "TLS plaintext from {0}", file);
   }
 
   /** The library files probed. */

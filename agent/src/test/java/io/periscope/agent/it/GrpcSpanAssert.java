@@ -24,6 +24,12 @@ final class GrpcSpanAssert {
    */
   static void assertCall(SpanPair call, String service, String method, int port, @Nullable Integer code,
       @Nullable String clientError) {
+    assertCall(call, service, method, "127.0.0.1", port, code, clientError);
+  }
+
+  /** The same, for a call whose :authority names the server {@code serverAddress} (a TLS client's target name). */
+  static void assertCall(SpanPair call, String service, String method, String serverAddress, int port,
+      @Nullable Integer code, @Nullable String clientError) {
     for (ReceivedSpan span : call.both()) {
       boolean isServer = span == call.server();
       String serverError = clientError == null ? null
@@ -50,7 +56,7 @@ final class GrpcSpanAssert {
           .containsEntry("rpc.system", "grpc")
           .containsEntry("rpc.service", service)
           .containsEntry("rpc.method", method)
-          .containsEntry("server.address", "127.0.0.1")
+          .containsEntry("server.address", serverAddress)
           .containsEntry("server.port", (long) port)
           .containsEntry("network.peer.address", "127.0.0.1");
     }

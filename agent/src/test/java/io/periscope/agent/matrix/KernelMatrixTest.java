@@ -51,7 +51,8 @@ class KernelMatrixTest {
       "io.periscope.agent.it.GrpcPythonTest",
       "io.periscope.agent.it.ThreadingChainTest",
       "io.periscope.agent.it.TlsOpenSslTest",
-      "io.periscope.agent.it.TlsGoTest");
+      "io.periscope.agent.it.TlsGoTest",
+      "io.periscope.agent.it.TlsMemoryBioTest");
   /** Runs where the full variant loads: injection needs it (KernelVariantTest asserts the refusal elsewhere). */
   private static final List<String> FULL_ONLY = List.of(
       "io.periscope.bpf.TraceparentInjectionTest",

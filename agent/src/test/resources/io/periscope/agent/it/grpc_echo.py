@@ -18,7 +18,11 @@ Server methods (demo.Echo):
   Hang           streams one message, then waits until the caller cancels
   Second         like Unary
 Anything else is UNIMPLEMENTED (grpcio answers that itself).
+
+With GRPC_ECHO_TLS=CERT:KEY in the environment, both ends speak TLS: the server with that
+certificate and key, the client trusting that certificate (issued to localhost).
 """
+import os
 import sys
 import threading
 from concurrent import futures
@@ -28,6 +32,7 @@ import grpc
 SERVICE = "demo.Echo"
 NOT_FOUND_MESSAGE = "no widget named \u00ab42\u00bb"
 MIB = 1 << 20
+TLS = os.environ.get("GRPC_ECHO_TLS")
 
 
 def serve(port):
@@ -73,7 +78,11 @@ def serve(port):
     })
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     server.add_generic_rpc_handlers((handler,))
-    server.add_insecure_port("127.0.0.1:%d" % port)
+    if TLS:
+        cert, key = (open(f, "rb").read() for f in TLS.split(":"))
+        server.add_secure_port("127.0.0.1:%d" % port, grpc.ssl_server_credentials([(key, cert)]))
+    else:
+        server.add_insecure_port("127.0.0.1:%d" % port)
     server.start()
     print("serving", flush=True)
     server.wait_for_termination()
@@ -145,7 +154,13 @@ def main():
     if mode == "server":
         serve(port)
         return
-    with grpc.insecure_channel("127.0.0.1:%d" % port) as channel:
+    if TLS:
+        credentials = grpc.ssl_channel_credentials(root_certificates=open(TLS.split(":")[0], "rb").read())
+        channel = grpc.secure_channel("127.0.0.1:%d" % port, credentials,
+                                      options=(("grpc.ssl_target_name_override", "localhost"),))
+    else:
+        channel = grpc.insecure_channel("127.0.0.1:%d" % port)
+    with channel:
         if mode == "client":
             for name in sys.argv[3:]:
                 print(call(channel, name), flush=True)
