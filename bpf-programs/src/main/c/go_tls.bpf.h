@@ -29,14 +29,16 @@ struct go_tls_call {
 	__u64 buf;
 	__u64 enter_ns;
 	__s32 fd;
-	__u8 direction;
-	__u8 pad[3];
+	__u32 pad;
 };
 
-/* Calls in progress, by goroutine: entry to return. LRU: a goroutine that never returns ages out. */
+/*
+ * Calls in progress, by goroutine: entry to return. A Go server has one goroutine waiting in Read
+ * per idle keep-alive connection, so room for many; LRU: one pushed out returns unseen (below).
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, 65536);
 	__type(key, struct go_tls_key);
 	__type(value, struct go_tls_call);
 } go_tls_calls SEC(".maps");
@@ -55,7 +57,7 @@ static __always_inline __s32 go_conn_fd(__u64 conn)
 	return fd >= 0 && fd < 0x7fffffff ? fd : -1;
 }
 
-static __always_inline int go_tls_enter(struct pt_regs *ctx, __u8 direction)
+static __always_inline int go_tls_enter(struct pt_regs *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (!process_traced(tgid))
@@ -65,24 +67,55 @@ static __always_inline int go_tls_enter(struct pt_regs *ctx, __u8 direction)
 		.buf = ctx->bx,
 		.enter_ns = bpf_ktime_get_ns(),
 		.fd = go_conn_fd(ctx->ax),
-		.direction = direction,
 	};
 	bpf_map_update_elem(&go_tls_calls, &key, &call, BPF_ANY);
 	return 0;
 }
 
-static __always_inline int go_tls_return(struct pt_regs *ctx)
+/*
+ * A Read that was already waiting when the probes were attached (a keep-alive connection's reader
+ * goroutine always is) returns with no entry seen: its plaintext is lost. Left unsaid, the next
+ * response on a client's connection would be paired with the request whose response this was. The
+ * read syscall inside it ran on this thread a moment ago: that connection's parsers are told its
+ * stream ended (the request is counted unanswered), and take what follows as a connection joined
+ * midway. (Should the thread have read another connection since, that one is restarted instead:
+ * an exchange lost and counted, never a wrong one.)
+ */
+static __always_inline void go_tls_unseen_read(__u32 tgid)
+{
+	count(COUNTER_TLS_NO_SOCKET);
+	__u64 thread = bpf_get_current_pid_tgid();
+	__s32 *fd = bpf_map_lookup_elem(&tls_thread_reads, &thread);
+	if (!fd)
+		return;
+	struct fd_key sock_key = {.tgid = tgid, .fd = *fd};
+	struct sock_info *info = bpf_map_lookup_elem(&fd_socks, &sock_key);
+	if (!info || info->tls != TLS_LIBRARY || !info->port_traced || info->agent_peer)
+		return;
+	info->h2_ingress.synced = 0; /* HTTP/2 frames are found again, not walked from a lost place */
+	struct scratch *s = scratch_record();
+	if (!s)
+		return;
+	fill_header(&s->event, EVENT_CONN_CLOSE, info, sock_key.fd, SYS_CLOSE, bpf_ktime_get_ns());
+	s->event.enter_ns = s->event.exit_ns;
+	submit(&s->event);
+}
+
+static __always_inline int go_tls_return(struct pt_regs *ctx, __u8 direction)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct go_tls_key key = {.goroutine = ctx->r14, .tgid = tgid};
 	struct go_tls_call *call = bpf_map_lookup_elem(&go_tls_calls, &key);
-	if (!call)
+	if (!call) {
+		long unseen = ctx->ax;
+		if (direction == DIR_INGRESS && unseen > 0 && process_traced(tgid))
+			go_tls_unseen_read(tgid);
 		return 0;
+	}
 	long n = ctx->ax;
 	__s32 fd = call->fd;
 	__u64 buf = call->buf;
 	__u64 enter_ns = call->enter_ns;
-	__u8 direction = call->direction;
 	bpf_map_delete_elem(&go_tls_calls, &key);
 	if (n <= 0)
 		return 0;
@@ -96,16 +129,16 @@ static __always_inline int go_tls_return(struct pt_regs *ctx)
 
 /* Attached by the loader to each Go program that links crypto/tls: entry, and each RET. */
 SEC("uprobe")
-int go_tls_write_enter(struct pt_regs *ctx) { return go_tls_enter(ctx, DIR_EGRESS); }
+int go_tls_write_enter(struct pt_regs *ctx) { return go_tls_enter(ctx); }
 
 SEC("uprobe")
-int go_tls_write_return(struct pt_regs *ctx) { return go_tls_return(ctx); }
+int go_tls_write_return(struct pt_regs *ctx) { return go_tls_return(ctx, DIR_EGRESS); }
 
 SEC("uprobe")
-int go_tls_read_enter(struct pt_regs *ctx) { return go_tls_enter(ctx, DIR_INGRESS); }
+int go_tls_read_enter(struct pt_regs *ctx) { return go_tls_enter(ctx); }
 
 SEC("uprobe")
-int go_tls_read_return(struct pt_regs *ctx) { return go_tls_return(ctx); }
+int go_tls_read_return(struct pt_regs *ctx) { return go_tls_return(ctx, DIR_INGRESS); }
 
 #endif /* __TARGET_ARCH_x86 */
 

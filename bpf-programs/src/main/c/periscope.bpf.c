@@ -804,8 +804,8 @@ static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
 		/* Ciphertext: the plaintext comes from the TLS library's probes, or not at all. */
 		if (thread && thread->in_tls)
 			tls_learn(tgid, fd, info, exit_ns);
-		else if (direction == DIR_INGRESS)
-			tls_cipher_read(s, tgid, fd, buf, iov_total, ret);
+		else
+			tls_ciphertext(s, tgid, fd, direction, buf, iov_total, ret);
 		info->tls_io_ns[direction & 1] = exit_ns;
 		count(COUNTER_TLS_CIPHERTEXT);
 		return 0;
@@ -818,8 +818,8 @@ static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
 	/* The bytes the kernel inserted are in the socket's counter, not in what the process wrote. */
 	__u32 seq = first_seq(info->sock, direction, ret) - injected;
 	emit_data(s, info, fd, syscall, direction, buf, iov_total, iovcnt, ret, enter_ns, exit_ns, seq, 0);
-	if (info->tls && direction == DIR_INGRESS)
-		tls_cipher_read(s, tgid, fd, buf, iov_total, ret); /* its first bytes: a TLS handshake */
+	if (info->tls)
+		tls_ciphertext(s, tgid, fd, direction, buf, iov_total, ret); /* its first bytes: a TLS handshake */
 	return 0;
 }
 

@@ -8,10 +8,10 @@
  * Which connection: the socket syscall the thread makes inside the call (seen by the syscall
  * programs, tls_learn), remembered per (process, SSL*) for calls served from the library's own
  * buffer without a syscall, and from SSL_set_fd. Memory-BIO stacks (python's asyncio, gRPC's
- * core) do their socket I/O outside the library's calls and hand the ciphertext they read to it
- * with BIO_write: bytes handed to BIO_write that begin as a read of ciphertext did name that
- * read's socket, and the BIO names the SSL* (SSL_set_bio, and BIO_new_bio_pair for the other half
- * of a pair). A call whose connection is unknown is counted, never guessed:
+ * core, node) do their socket I/O outside the library's calls: bytes handed to BIO_write that
+ * begin as a read of ciphertext did name that read's socket, and ciphertext the library wrote to
+ * a BIO names the socket a write then carries it to; the BIO names the SSL* (SSL_set_bio, and
+ * BIO_new_bio_pair for the other half of a pair). A call whose connection is unknown is counted, never guessed:
  * event-loop servers serve many connections on one thread.
  *
  * Included by periscope.bpf.c after emit_data.
@@ -67,7 +67,31 @@ struct {
 	__type(value, __s32);
 } tls_cipher_reads SEC(".maps");
 
-/* (process, BIO*) -> the SSL* that reads from it: SSL_set_bio's read BIO, or its pair's other half. */
+/*
+ * (process, first bytes) -> the SSL* whose library call put that ciphertext in a memory BIO
+ * (BIO_write on its write BIO), until the program writes it to a socket: node's TLS, which reads
+ * the socket into its own BIO's memory and so never hands OpenSSL a read with BIO_write, is found
+ * by what it writes. Only for SSL*s whose socket is not known yet.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tls_cipher_key);
+	__type(value, __u64);
+} tls_cipher_writes SEC(".maps");
+
+/*
+ * By thread: the socket of its last read of ciphertext outside an OpenSSL call. Only to tell a
+ * connection that plaintext went by unseen (go_tls.bpf.h), never to say whose plaintext is whose.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __s32);
+} tls_thread_reads SEC(".maps");
+
+/* (process, BIO*) -> the SSL* that reads from it or writes to it (SSL_set_bio), or whose BIO is its pair's other half. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
@@ -96,23 +120,48 @@ struct {
 	__type(value, struct tls_bio_pair_call);
 } tls_bio_pair_calls SEC(".maps");
 
-/* A read of ciphertext on fd that no TLS library call of this thread made: remember its first bytes. */
-static __always_inline void tls_cipher_read(struct scratch *s, __u32 tgid, __s32 fd, __u64 buf, __u32 iov_total,
-					    long len)
+/* The first TLS_CIPHER_KEY_BYTES bytes a syscall moved (the first iovec's), into key; false if fewer. */
+static __always_inline bool tls_cipher_head(struct scratch *s, struct tls_cipher_key *key, __u32 tgid, __u64 buf,
+					    __u32 iov_total, long len)
 {
-	struct tls_cipher_key *key = &s->cipher_read;
 	if (iov_total) {
 		if (bpf_probe_read_user(&s->iovs.v[0], sizeof(s->iovs.v[0]), (void *)buf))
-			return;
+			return false;
 		buf = (__u64)s->iovs.v[0].iov_base;
 		if (s->iovs.v[0].iov_len < len)
 			len = s->iovs.v[0].iov_len;
 	}
 	if (len < TLS_CIPHER_KEY_BYTES || bpf_probe_read_user(key->head, sizeof(key->head), (void *)buf))
-		return;
+		return false;
 	key->tgid = tgid;
 	key->pad = 0;
-	bpf_map_update_elem(&tls_cipher_reads, key, &fd, BPF_ANY);
+	return true;
+}
+
+/*
+ * Ciphertext on fd that no TLS library call of this thread moved: a memory-BIO stack's own socket
+ * I/O. A read is remembered by its first bytes, for the BIO_write that hands them to OpenSSL; a
+ * write's first bytes may be what an SSL*'s call put in its write BIO, which makes fd its socket.
+ */
+static __always_inline void tls_ciphertext(struct scratch *s, __u32 tgid, __s32 fd, __u8 direction, __u64 buf,
+					   __u32 iov_total, long len)
+{
+	struct tls_cipher_key *key = &s->cipher_read;
+	if (direction == DIR_INGRESS) {
+		__u64 thread = bpf_get_current_pid_tgid();
+		bpf_map_update_elem(&tls_thread_reads, &thread, &fd, BPF_ANY);
+		if (tls_cipher_head(s, key, tgid, buf, iov_total, len))
+			bpf_map_update_elem(&tls_cipher_reads, key, &fd, BPF_ANY);
+		return;
+	}
+	if (!tls_cipher_head(s, key, tgid, buf, iov_total, len))
+		return;
+	__u64 *ssl = bpf_map_lookup_elem(&tls_cipher_writes, key);
+	if (!ssl)
+		return;
+	struct tls_key known = {.ptr = *ssl, .tgid = tgid};
+	bpf_map_delete_elem(&tls_cipher_writes, key);
+	bpf_map_update_elem(&tls_fds, &known, &fd, BPF_ANY);
 }
 
 /*
@@ -258,15 +307,18 @@ int ssl_read_ex_enter(struct pt_regs *ctx) { return tls_enter(ctx, DIR_INGRESS, 
 SEC("uretprobe")
 int ssl_read_ex_return(struct pt_regs *ctx) { return tls_exit(ctx, true); }
 
-/* SSL_set_bio(ssl, rbio, wbio): the BIO an SSL* reads its ciphertext from. */
+/* SSL_set_bio(ssl, rbio, wbio): the BIOs an SSL* reads its ciphertext from and writes it to. */
 SEC("uprobe")
 int ssl_set_bio(struct pt_regs *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (!process_traced(tgid))
 		return 0;
-	struct tls_key key = {.ptr = PT_REGS_PARM2(ctx), .tgid = tgid};
 	__u64 ssl = PT_REGS_PARM1(ctx);
+	struct tls_key key = {.ptr = PT_REGS_PARM2(ctx), .tgid = tgid};
+	if (key.ptr)
+		bpf_map_update_elem(&tls_bios, &key, &ssl, BPF_ANY);
+	key.ptr = PT_REGS_PARM3(ctx);
 	if (key.ptr)
 		bpf_map_update_elem(&tls_bios, &key, &ssl, BPF_ANY);
 	return 0;
@@ -305,10 +357,12 @@ int bio_new_bio_pair_return(struct pt_regs *ctx)
 }
 
 /*
- * BIO_write(bio, data, len): a memory-BIO stack handing ciphertext to the library. When data
- * begins as a read of ciphertext did, that read's socket is the connection of the SSL* reading
- * from bio (or from its pair's other half). Any other BIO_write (OpenSSL's own, to a socket BIO,
- * inside SSL_write) finds no such read and costs a copy of 16 bytes and one lookup.
+ * BIO_write(bio, data, len) on a BIO of an SSL* (or its pair's other half): either a memory-BIO
+ * stack handing the library ciphertext it read (data begins as a read of ciphertext did: that
+ * read's socket is the SSL*'s), or the library writing ciphertext to the SSL*'s write BIO, which
+ * the program will write to a socket itself (node): remembered by its first bytes until that
+ * write names the socket. OpenSSL's writes to a socket BIO (nginx, curl) cost a copy of 16 bytes
+ * and three lookups: their SSL*'s socket is known from the syscall inside the call.
  */
 SEC("uprobe")
 int bio_write(struct pt_regs *ctx)
@@ -324,11 +378,6 @@ int bio_write(struct pt_regs *ctx)
 		return 0;
 	cipher->tgid = tgid;
 	cipher->pad = 0;
-	__s32 *read = bpf_map_lookup_elem(&tls_cipher_reads, cipher);
-	if (!read)
-		return 0;
-	__s32 fd = *read;
-	bpf_map_delete_elem(&tls_cipher_reads, cipher);
 	struct tls_key key = {.ptr = PT_REGS_PARM1(ctx), .tgid = tgid}; /* the BIO */
 	__u64 *ssl = bpf_map_lookup_elem(&tls_bios, &key);
 	if (!ssl) {
@@ -341,7 +390,16 @@ int bio_write(struct pt_regs *ctx)
 			return 0;
 	}
 	key.ptr = *ssl;
-	bpf_map_update_elem(&tls_fds, &key, &fd, BPF_ANY);
+	__s32 *read = bpf_map_lookup_elem(&tls_cipher_reads, cipher);
+	if (read) {
+		/* The program hands OpenSSL what it read from a socket: that socket is the SSL*'s. */
+		__s32 fd = *read;
+		bpf_map_delete_elem(&tls_cipher_reads, cipher);
+		bpf_map_update_elem(&tls_fds, &key, &fd, BPF_ANY);
+	} else if (!bpf_map_lookup_elem(&tls_fds, &key)) {
+		/* OpenSSL writing ciphertext to a BIO whose socket is not known yet: watch the socket writes for it. */
+		bpf_map_update_elem(&tls_cipher_writes, cipher, &key.ptr, BPF_ANY);
+	}
 	return 0;
 }
 

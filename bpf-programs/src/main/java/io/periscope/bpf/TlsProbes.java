@@ -30,8 +30,9 @@ import java.util.stream.Stream;
  * for each process that execs as soon as the kernel says so ({@link #probeExecs()}), and for each
  * new process at every {@link #refresh()}; an executable that exports {@code SSL_write} itself (a
  * statically linked OpenSSL or BoringSSL, as node's builds) is probed the same way, and a Go
- * program that links crypto/tls gets the Go probes ({@code go_tls.bpf.h}). Owned by {@link KernelCapture}: the links
- * belong to its object and go with it. Not thread-safe: the capture thread calls it.
+ * program that links crypto/tls gets the Go probes ({@code go_tls.bpf.h}). Owned by
+ * {@link KernelCapture}: the links belong to its object and go with it. Not thread-safe: the
+ * capture thread calls it.
  */
 final class TlsProbes {
   record Probe(String function, String program, boolean retprobe) {}
@@ -61,6 +62,7 @@ final class TlsProbes {
       new GoProbe("crypto/tls.(*Conn).Read", "go_tls_read_enter", "go_tls_read_return"));
   /** The oldest Go whose register ABI and build information the probes read. */
   private static final int GO_MINOR_MINIMUM = 18;
+  private static final Pattern GO_RELEASE = Pattern.compile("go1\\.(\\d{1,4})");
 
   static final List<String> PROGRAMS = Stream.concat(OPENSSL.stream().map(Probe::program),
       GO.stream().flatMap(p -> Stream.of(p.entry(), p.exit()))).distinct().toList();
@@ -260,7 +262,6 @@ final class TlsProbes {
     return m.lookingAt() ? Integer.parseInt(m.group(1)) : 0;
   }
 
-  private static final Pattern GO_RELEASE = Pattern.compile("go1\\.(\\d{1,4})");
 
   private static FileKey key(Path file) throws IOException {
     return new FileKey(((Number) Files.getAttribute(file, "unix:dev")).longValue(),

@@ -15,8 +15,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The instruction lengths X86Returns decodes, held against GNU objdump's over whole programs: a
- * Go program (what the return probes are for) and the system's libcrypto (hand-written AVX,
- * AVX-512 and SHA code: every map and prefix the decoder knows).
+ * Go program (what the return probes are for), and the system's libc (hand-written SSE, AVX2 and
+ * EVEX string functions: every map and prefix the decoder knows) and libssl (gcc's code).
  */
 class X86ReturnsTest {
   @Test
