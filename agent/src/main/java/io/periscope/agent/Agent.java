@@ -165,6 +165,11 @@ public final class Agent implements AutoCloseable {
     return capture.programs();
   }
 
+  /** The programs loaded: those attached, and the TLS ones waiting for a program to probe. */
+  public List<String> loadedPrograms() {
+    return capture.loadedPrograms();
+  }
+
   /** The TLS library files whose plaintext is captured. */
   public List<String> tlsLibraries() {
     return capture.tlsLibraries();

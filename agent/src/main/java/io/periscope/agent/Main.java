@@ -120,8 +120,8 @@ public final class Main {
   }
 
   private static void printSummary(PrintStream out, AgentConfig config, Agent agent, HealthServer health) {
-    out.printf("periscope %s: tracing HTTP/1.x, HTTP/2 and gRPC on kernel %s, %d eBPF programs attached%n", VERSION,
-        agent.kernelRelease(), agent.programs().size());
+    out.printf("periscope %s: tracing HTTP/1.x, HTTP/2 and gRPC on kernel %s, %s%n", VERSION,
+        agent.kernelRelease(), programs(agent));
     out.printf("  kernel:    %s%s%n", agent.captureVariant(), verifier(agent.verifierStatistics()));
     out.printf("  TLS:       %s%n", agent.tlsLibraries().isEmpty() ? "no TLS library found yet"
         : "plaintext from " + String.join(", ", agent.tlsLibraries()));
@@ -142,9 +142,18 @@ public final class Main {
     out.flush();
   }
 
+  /** "36 eBPF programs attached", or "36 of 40 ..." while TLS programs wait for a program to probe. */
+  private static String programs(Agent agent) {
+    int attached = agent.programs().size();
+    int loaded = agent.loadedPrograms().size();
+    return loaded > attached
+        ? attached + " of " + loaded + " eBPF programs attached (the others when a program they probe appears)"
+        : attached + " eBPF programs attached";
+  }
+
   private static String summaryLine(AgentConfig config, Agent agent, HealthServer health) {
     return "periscope " + VERSION + ": tracing HTTP/1.x, HTTP/2 and gRPC on kernel " + agent.kernelRelease() + ", "
-        + agent.programs().size() + " eBPF programs attached; kernel: " + agent.captureVariant()
+        + programs(agent) + "; kernel: " + agent.captureVariant()
         + verifier(agent.verifierStatistics()) + "; processes: " + processes(config) + "; ports: "
         + (config.ports().isEmpty() ? "all" : config.ports()) + "; export: " + agent.export() + "; sampling: "
         + config.samplingRatio() + (health == null ? "" : "; health: http://" + hostPort(health));

@@ -235,6 +235,12 @@ public final class BpfObject implements AutoCloseable {
     throw new IllegalArgumentException("no program " + name + " in the object");
   }
 
+  /** The names of the programs loaded into the kernel (attached or not). */
+  public List<String> loadedPrograms() {
+    checkState(loaded, "load first");
+    return programs().stream().filter(p -> Libbpf.programFd(p) >= 0).map(Libbpf::programName).toList();
+  }
+
   /** The names of the programs attached so far. */
   public List<String> attachedPrograms() {
     return List.copyOf(attached);

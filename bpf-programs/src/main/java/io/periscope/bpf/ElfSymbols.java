@@ -78,7 +78,7 @@ final class ElfSymbols implements AutoCloseable {
     elf.close();
   }
 
-  /** Whether {@code file} defines the function; false for anything unreadable. */
+  /** Whether {@code file} defines the function in a symbol table; false for anything unreadable. */
   static boolean definesFunction(Path file, String name) {
     try (ElfSymbols elf = open(file)) {
       return elf.definesFunction(name);
@@ -87,8 +87,17 @@ final class ElfSymbols implements AutoCloseable {
     }
   }
 
-  /** Whether this file defines the function: in a symbol table, or in Go's own table. */
+  /** Whether this file defines the function in a symbol table. */
   boolean definesFunction(String name) {
+    try {
+      return symbol(name).isPresent();
+    } catch (IOException | RuntimeException e) {
+      return false;
+    }
+  }
+
+  /** Whether this file defines the Go function: in a symbol table, or, stripped, in Go's own table. */
+  boolean definesGoFunction(String name) {
     try {
       return symbol(name).isPresent() || goFunction(name).isPresent();
     } catch (IOException | RuntimeException e) {

@@ -35,6 +35,7 @@ public final class KernelCapture implements AutoCloseable {
   private final BpfMap counters;
   private final int cpus;
   private final List<String> programs;
+  private final List<String> loadedPrograms;
   private final List<VerifierStatistics> verifierStatistics;
   private final CaptureVariant variant;
   private final String variantDescription;
@@ -42,12 +43,14 @@ public final class KernelCapture implements AutoCloseable {
   private @Nullable CaptureCounters finalCounters;
 
   private KernelCapture(BpfObject object, RingBuffer ring, BpfMap counters, List<String> programs,
+      List<String> loadedPrograms,
       CaptureVariant variant, String variantDescription, TlsProbes tls) {
     this.object = object;
     this.ring = ring;
     this.counters = counters;
     this.cpus = Libbpf.possibleCpus();
     this.programs = programs;
+    this.loadedPrograms = loadedPrograms;
     this.verifierStatistics = object.verifierStatistics();
     this.variant = variant;
     this.variantDescription = variantDescription;
@@ -73,7 +76,7 @@ public final class KernelCapture implements AutoCloseable {
       TlsProbes tls = new TlsProbes(object, Path.of("/proc"));
       tls.start();
       List<String> programs = object.attachedPrograms();
-      return new KernelCapture(object, ring, object.map("counters"), programs, variant,
+      return new KernelCapture(object, ring, object.map("counters"), programs, object.loadedPrograms(), variant,
           CaptureVariant.describe(variant, features), tls);
     } catch (RuntimeException e) {
       if (ring != null) {
@@ -280,8 +283,17 @@ public final class KernelCapture implements AutoCloseable {
         totals[8]);
   }
 
+  /** The programs attached when the capture started. */
   public List<String> programs() {
     return programs;
+  }
+
+  /**
+   * The programs loaded: those attached, and the TLS ones that wait for a program they probe (Go's
+   * are attached when a Go program that links crypto/tls is found).
+   */
+  public List<String> loadedPrograms() {
+    return loadedPrograms;
   }
 
   /**

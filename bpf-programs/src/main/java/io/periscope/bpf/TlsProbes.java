@@ -188,7 +188,7 @@ final class TlsProbes {
     try (ElfSymbols elf = ElfSymbols.open(exe)) {
       if (elf.definesFunction("SSL_write")) {
         probe(exe, key, elf);
-      } else if (elf.definesFunction(GO.get(0).function())) {
+      } else if (elf.definesGoFunction(GO.get(0).function())) {
         probeGo(exe, key, elf);
       }
     } catch (IOException e) {

@@ -57,7 +57,10 @@ class ElfSymbolsTest {
       for (int i = bySymbol.code().length; i < code.length; i++) {
         assertThat(code[i]).as("padding").isEqualTo((byte) 0xcc);
       }
-      assertThat(ElfSymbols.definesFunction(stripped, function)).isTrue();
+      try (ElfSymbols elf = ElfSymbols.open(stripped)) {
+        assertThat(elf.definesGoFunction(function)).isTrue();
+        assertThat(elf.definesFunction(function)).as("not in a symbol table").isFalse();
+      }
     }
     assertThat(ElfSymbols.function(stripped, "crypto/tls.(*Conn).Writ")).isEmpty();
     assertThat(ElfSymbols.goVersion(stripped)).hasValueSatisfying(v -> assertThat(v).matches("go1\\.\\d+.*"));

@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Set;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -111,6 +112,33 @@ class KernelCaptureTest {
     assertThat(dataSockets).hasSize(2);
     assertThat(seen.stream().filter(s -> s.type == SocketEvent.TYPE_CONN_CLOSE).map(Seen::sock).distinct())
         .containsExactlyInAnyOrderElementsOf(dataSockets);
+  }
+
+  /**
+   * A program the agent has not seen is probed for TLS as it execs: the kernel queues the pid
+   * ({@code tls_execs}) and {@link KernelCapture#probeExecs()} takes it. No scan of /proc is asked
+   * for here (the agent's is every 2 s), so only the queue can have found it.
+   */
+  @Test
+  void aGoProgramIsProbedForTlsAtItsExec(@TempDir Path tmp) throws Exception {
+    KernelSupport.check();
+    Path go = GoPrograms.build("https_peer.go", tmp);
+    try (KernelCapture capture = KernelCapture.start(CaptureConfig.everything((int) ProcessHandle.current().pid()))) {
+      assertThat(capture.tlsLibraries()).noneMatch(f -> f.startsWith(go.toString()));
+      // A client that waits a minute before its call: alive while the queue is looked at.
+      Process waiting = new ProcessBuilder(go.toString(), "get", "https://127.0.0.1:1/", "h1", "1", "60").start();
+      try {
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        while (capture.tlsLibraries().stream().noneMatch(f -> f.startsWith(go.toString()))
+            && System.nanoTime() < deadline) {
+          capture.probeExecs();
+          Thread.sleep(10);
+        }
+      } finally {
+        waiting.destroyForcibly();
+      }
+      assertThat(capture.tlsLibraries()).anySatisfy(f -> assertThat(f).startsWith(go + " (go1."));
+    }
   }
 
   @Test

@@ -62,7 +62,7 @@ class ConfigFileAndOperationsTest {
       assertThat(lines).as("every log event is one JSON object on one line").isNotEmpty()
           .allSatisfy(line -> assertThat(line).matches(JSON_LINE));
       assertThat(agent.stderr())
-          .containsPattern("\"message\":\"periscope \\S+: tracing HTTP/1.x, HTTP/2 and gRPC on kernel \\S+, \\d+ eBPF programs attached;"
+          .containsPattern("\"message\":\"periscope \\S+: tracing HTTP/1.x, HTTP/2 and gRPC on kernel \\S+, \\d+ (of \\d+ )?eBPF programs attached[^;]*;"
               + " kernel: full capture; verifier: at most \\d+ instructions \\(\\w+\\), stack \\d+ of 512 bytes \\(\\w+\\);"
               + " processes: all \\(except this agent\\); ports: \\[" + SERVER_PORT + "]; export: terminal; sampling: 1.0;"
               + " health: http://127.0.0.1:" + HEALTH_PORT + "\"")

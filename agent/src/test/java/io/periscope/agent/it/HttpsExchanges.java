@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.opentelemetry.proto.trace.v1.Span.SpanKind;
 import io.periscope.agent.testing.ReceivedSpan;
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -13,6 +15,16 @@ final class HttpsExchanges {
   private static final long SYSCALL_EXIT_RACE_NANOS = 1_000_000L;
 
   private HttpsExchanges() {}
+
+  /**
+   * A self-signed certificate for localhost, made by openssl: {@code cert.pem} and {@code key.pem}
+   * in {@code dir}.
+   */
+  static void makeCertificate(Path dir) throws IOException, InterruptedException {
+    PeerProcess.run(dir, "/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-keyout",
+        dir.resolve("key.pem").toString(), "-out", dir.resolve("cert.pem").toString());
+  }
 
   /**
    * The client's CLIENT span and the server's SERVER span of one GET: https, one trace, the

@@ -44,9 +44,7 @@ class TlsMemoryBioTest {
 
   @BeforeAll
   static void start() throws Exception {
-    PeerProcess.run(tmp, "/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-keyout",
-        tmp.resolve("key.pem").toString(), "-out", tmp.resolve("cert.pem").toString());
+    HttpsExchanges.makeCertificate(tmp);
     asyncio = Path.of(TlsMemoryBioTest.class.getResource("asyncio_https.py").toURI());
     grpc = Path.of(TlsMemoryBioTest.class.getResource("grpc_echo.py").toURI());
     grpcTls = "GRPC_ECHO_TLS=" + tmp.resolve("cert.pem") + ":" + tmp.resolve("key.pem");

@@ -35,9 +35,7 @@ class TlsOpenSslTest {
 
   @BeforeAll
   static void start() throws Exception {
-    PeerProcess.run(tmp, "/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        "-subj", "/CN=localhost", "-keyout", tmp.resolve("key.pem").toString(), "-out",
-        tmp.resolve("cert.pem").toString());
+    HttpsExchanges.makeCertificate(tmp);
     Path site = Files.createDirectories(tmp.resolve("site"));
     Files.writeString(site.resolve("hello.txt"), "hello over TLS\n");
     Path conf = tmp.resolve("nginx.conf");

@@ -56,9 +56,7 @@ class TlsPreopenedConnectionTest {
 
   @Test
   void requestsOnConnectionsOpenedBeforeTheAgentAreTraced() throws Exception {
-    PeerProcess.run(tmp, "/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        "-subj", "/CN=localhost", "-keyout", tmp.resolve("key.pem").toString(), "-out",
-        tmp.resolve("cert.pem").toString());
+    HttpsExchanges.makeCertificate(tmp);
     Path peer = GoPrograms.build("https_peer.go", tmp);
     server = PeerProcess.server(tmp, PORT, peer.toString(), "serve", "127.0.0.1:" + PORT,
         tmp.resolve("cert.pem").toString(), tmp.resolve("key.pem").toString(), "h1");
