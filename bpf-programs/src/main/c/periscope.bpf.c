@@ -162,21 +162,24 @@ struct iovecs {
 	struct iovec v[MAX_IOV];
 };
 
-/*
- * One record being made, and the working space of the program making it. Large structs live here,
- * not on the stack: the verifier allows 512 bytes for the whole call chain (main program,
- * subprograms, bpf_loop callbacks), some builds count it differently from others, and we keep
- * every chain under STACK_BUDGET (tested).
- */
 #define TLS_CIPHER_KEY_BYTES 16
 
-/* The first bytes of a read of ciphertext, in a process: how a memory-BIO stack's BIO_write finds its socket. */
+/*
+ * The first bytes of ciphertext moved, in a process: how a memory-BIO stack's socket I/O and its
+ * TLS library's BIO_write are found to be the same bytes (tls.bpf.h).
+ */
 struct tls_cipher_key {
 	__u8 head[TLS_CIPHER_KEY_BYTES];
 	__u32 tgid;
 	__u32 pad;
 };
 
+/*
+ * One record being made, and the working space of the program making it. Large structs live here,
+ * not on the stack: the verifier allows 512 bytes for the whole call chain (main program,
+ * subprograms, bpf_loop callbacks), some builds count it differently from others, and we keep
+ * every chain under STACK_BUDGET (tested).
+ */
 struct scratch {
 	struct socket_event event;
 	/*
@@ -192,7 +195,7 @@ struct scratch {
 	struct sock_info sock;    /* a socket cache entry being made */
 	struct connection_key peer; /* a lookup in agent_connections */
 	struct h2_cursor cursor;  /* where a frame walk that is tried starts */
-	struct tls_cipher_key cipher_read; /* a read of ciphertext, for a memory-BIO stack's BIO_write */
+	struct tls_cipher_key cipher_head; /* ciphertext's first bytes, looked up or remembered (tls.bpf.h) */
 };
 
 struct {

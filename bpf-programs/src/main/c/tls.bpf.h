@@ -11,8 +11,8 @@
  * core, node) do their socket I/O outside the library's calls: bytes handed to BIO_write that
  * begin as a read of ciphertext did name that read's socket, and ciphertext the library wrote to
  * a BIO names the socket a write then carries it to; the BIO names the SSL* (SSL_set_bio, and
- * BIO_new_bio_pair for the other half of a pair). A call whose connection is unknown is counted, never guessed:
- * event-loop servers serve many connections on one thread.
+ * BIO_new_bio_pair for the other half of a pair). A call whose connection is unknown is counted,
+ * never guessed: event-loop servers serve many connections on one thread.
  *
  * Included by periscope.bpf.c after emit_data.
  */
@@ -91,7 +91,7 @@ struct {
 	__type(value, __s32);
 } tls_thread_reads SEC(".maps");
 
-/* (process, BIO*) -> the SSL* that reads from it or writes to it (SSL_set_bio), or whose BIO is its pair's other half. */
+/* (process, BIO*) -> the SSL* that reads from it or writes to it (SSL_set_bio). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
@@ -99,7 +99,7 @@ struct {
 	__type(value, __u64);
 } tls_bios SEC(".maps");
 
-/* (process, BIO*) -> the other half of its BIO pair (BIO_new_bio_pair: gRPC writes to one, the SSL reads the other). */
+/* (process, BIO*) -> the other half of its pair (BIO_new_bio_pair: gRPC writes one, its SSL* reads the other). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
@@ -146,7 +146,7 @@ static __always_inline bool tls_cipher_head(struct scratch *s, struct tls_cipher
 static __always_inline void tls_ciphertext(struct scratch *s, __u32 tgid, __s32 fd, __u8 direction, __u64 buf,
 					   __u32 iov_total, long len)
 {
-	struct tls_cipher_key *key = &s->cipher_read;
+	struct tls_cipher_key *key = &s->cipher_head;
 	if (direction == DIR_INGRESS) {
 		__u64 thread = bpf_get_current_pid_tgid();
 		bpf_map_update_elem(&tls_thread_reads, &thread, &fd, BPF_ANY);
@@ -373,7 +373,7 @@ int bio_write(struct pt_regs *ctx)
 	struct scratch *s = scratch_record();
 	if (!s)
 		return 0;
-	struct tls_cipher_key *cipher = &s->cipher_read;
+	struct tls_cipher_key *cipher = &s->cipher_head;
 	if (bpf_probe_read_user(cipher->head, sizeof(cipher->head), (void *)PT_REGS_PARM2(ctx)))
 		return 0;
 	cipher->tgid = tgid;

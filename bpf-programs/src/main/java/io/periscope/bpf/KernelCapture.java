@@ -43,8 +43,7 @@ public final class KernelCapture implements AutoCloseable {
   private @Nullable CaptureCounters finalCounters;
 
   private KernelCapture(BpfObject object, RingBuffer ring, BpfMap counters, List<String> programs,
-      List<String> loadedPrograms,
-      CaptureVariant variant, String variantDescription, TlsProbes tls) {
+      List<String> loadedPrograms, CaptureVariant variant, String variantDescription, TlsProbes tls) {
     this.object = object;
     this.ring = ring;
     this.counters = counters;
