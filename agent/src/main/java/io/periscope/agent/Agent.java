@@ -170,6 +170,11 @@ public final class Agent implements AutoCloseable {
     return capture.loadedPrograms();
   }
 
+  /** Files with TLS code found but not probed (past the limit, or Go programs that cannot be read). */
+  public int tlsSkipped() {
+    return capture.tlsSkipped();
+  }
+
   /** The TLS library files whose plaintext is captured. */
   public List<String> tlsLibraries() {
     return capture.tlsLibraries();

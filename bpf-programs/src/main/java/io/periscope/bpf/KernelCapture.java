@@ -309,6 +309,11 @@ public final class KernelCapture implements AutoCloseable {
     tls.probeExecs();
   }
 
+  /** Files with TLS code found but not probed (past the limit, or Go programs that cannot be read). */
+  public int tlsSkipped() {
+    return tls.skipped();
+  }
+
   /** The TLS library files whose plaintext is captured. */
   public List<String> tlsLibraries() {
     return tls.libraries();

@@ -13,6 +13,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -71,6 +72,12 @@ final class TlsProbes {
   static final int MAX_LIBRARIES = 256;
   /** Processes remembered as scanned; past this the memory starts over (a rescan is harmless). */
   private static final int MAX_SCANNED = 65_536;
+  /**
+   * Every this many refreshes (30 s at the agent's 2 s) every process's maps are read again, not
+   * only new ones': a library loaded late (python's ssl module on its first import, in a container
+   * whose libssl is not the host's) is found then.
+   */
+  static final int RESCAN_EVERY = 15;
   private static final List<Path> LIBRARY_DIRECTORIES = List.of(Path.of("/usr/lib/x86_64-linux-gnu"),
       Path.of("/lib/x86_64-linux-gnu"), Path.of("/usr/lib/aarch64-linux-gnu"), Path.of("/usr/lib64"),
       Path.of("/lib64"), Path.of("/usr/lib"), Path.of("/usr/local/lib"));
@@ -86,8 +93,10 @@ final class TlsProbes {
   /** Executables looked at for a TLS library of their own (bounded with the processes scanned). */
   private final Set<FileKey> executables = new HashSet<>();
   private final Set<Integer> scanned = new HashSet<>();
-  private final List<String> libraries = new ArrayList<>();
-  private int skipped;
+  /** Read by other threads (the banner, /metrics): written only by the capture thread. */
+  private final List<String> libraries = new CopyOnWriteArrayList<>();
+  private volatile int skipped;
+  private int refreshes;
 
   private final BpfMap execs;
   private final MemorySegment execPid = Arena.ofAuto().allocate(ValueLayout.JAVA_INT);
@@ -125,9 +134,12 @@ final class TlsProbes {
     }
   }
 
-  /** Looks at the processes started since the last call, and probes the TLS libraries they map. */
+  /**
+   * Looks at the processes started since the last call, and probes the TLS libraries they map;
+   * every {@link #RESCAN_EVERY} calls, at every process again.
+   */
   void refresh() {
-    if (scanned.size() > MAX_SCANNED) {
+    if (++refreshes % RESCAN_EVERY == 0 || scanned.size() > MAX_SCANNED) {
       scanned.clear();
     }
     if (executables.size() > MAX_SCANNED) {
@@ -325,7 +337,10 @@ final class TlsProbes {
     return List.copyOf(libraries);
   }
 
-  /** Library files found beyond {@link #MAX_LIBRARIES}, not probed. */
+  /**
+   * Files with TLS code not probed: found beyond {@link #MAX_LIBRARIES}, or Go programs whose
+   * release or code could not be read.
+   */
   int skipped() {
     return skipped;
   }

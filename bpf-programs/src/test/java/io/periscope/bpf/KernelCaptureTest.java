@@ -141,6 +141,40 @@ class KernelCaptureTest {
     }
   }
 
+  /**
+   * A library a running process loads late (python's ssl module on its first import; here a copy
+   * of libssl, so a file no scan has seen) is found when every process is looked at again, every
+   * {@link TlsProbes#RESCAN_EVERY} scans, and not before.
+   */
+  @Test
+  void aLibraryLoadedLateIsFoundByTheNextFullRescan(@TempDir Path tmp) throws Exception {
+    KernelSupport.check();
+    Path copy = Files.copy(Path.of("/usr/lib/x86_64-linux-gnu/libssl.so.3"), tmp.resolve("libssl.so.3"));
+    try (KernelCapture capture = KernelCapture.start(CaptureConfig.everything((int) ProcessHandle.current().pid()))) {
+      Process python = new ProcessBuilder("/usr/bin/python3", "-c", """
+          import ctypes, sys
+          print("started", flush=True); sys.stdin.readline()
+          ctypes.CDLL(sys.argv[1]); print("loaded", flush=True); sys.stdin.readline()
+          """, copy.toString()).redirectErrorStream(true).start();
+      try (var out = python.inputReader(); var in = python.outputWriter()) {
+        assertThat(out.readLine()).isEqualTo("started");
+        capture.refreshTls(); // the new process is scanned: no libssl in its maps yet
+        in.write("\n");
+        in.flush();
+        assertThat(out.readLine()).isEqualTo("loaded");
+        int scans = 0;
+        while (!capture.tlsLibraries().contains(copy.toString()) && scans < TlsProbes.RESCAN_EVERY) {
+          capture.refreshTls();
+          scans++;
+        }
+        assertThat(capture.tlsLibraries()).contains(copy.toString());
+        assertThat(scans).as("scans until found: only a full rescan looks at a process again").isGreaterThan(1);
+      } finally {
+        python.destroyForcibly();
+      }
+    }
+  }
+
   @Test
   void closeDetachesEverything() throws IOException {
     KernelSupport.check();

@@ -64,6 +64,10 @@ final class AgentMetrics {
         "Syscalls on TLS connections not copied: their plaintext comes from the TLS library", k.tlsCiphertext());
     m.counter("periscope_kernel_tls_unknown_connection_total",
         "TLS library calls whose connection was not known: their plaintext was lost", k.tlsNoSocket());
+    m.gauge("periscope_tls_files_probed", "Files whose TLS plaintext is captured (libraries, programs with their own"
+        + " OpenSSL, Go programs)", agent.tlsLibraries().size());
+    m.counter("periscope_tls_files_skipped_total", "Files with TLS code not probed: past the limit of files, or Go"
+        + " programs whose release or code cannot be read", agent.tlsSkipped());
     m.counter("periscope_internal_errors_total", "Connections dropped after an error in the agent's own code",
         p.internalErrors());
     m.counter("periscope_responses_unmatched_total", "Responses whose request was never seen",

@@ -58,6 +58,10 @@ class HealthEndpointsTest {
         PrometheusScrape before = scrape(HEALTH_PORT);
         assertThat(before.value("periscope_ready")).isEqualTo(1);
         assertThat(before.value("periscope_ebpf_programs_attached")).isEqualTo(tracing.agent.programs().size());
+        // This machine's libssl and libcrypto, at least; nothing it could not read.
+        assertThat(before.value("periscope_tls_files_probed")).isEqualTo(tracing.agent.tlsLibraries().size())
+            .isGreaterThanOrEqualTo(2);
+        assertThat(before.value("periscope_tls_files_skipped_total")).isZero();
         assertThat(before.type("periscope_export_duration_seconds")).isEqualTo("histogram");
 
         int requests = 3;
