@@ -24,6 +24,12 @@ import org.junit.jupiter.api.io.TempDir;
 class TlsGoTest {
   private static final int GO_PORT = 18_443;
   private static final int STRIPPED_PORT = 18_450;
+  /**
+   * Seconds a Go client waits before calling. Called at once after its exec, one run on 5.10 in
+   * the kernel matrix's emulated VM lost the client's span while the server's was linked to it;
+   * not understood yet (docs/design-notes.md, TLS).
+   */
+  private static final String CLIENT_WAIT = "1";
 
   @TempDir
   static Path tmp;
@@ -99,7 +105,7 @@ class TlsGoTest {
       awaitProbed(stripped);
     }
     PeerProcess.Ran get = PeerProcess.runWithPid(tmp, stripped.toString(), "get",
-        "https://127.0.0.1:" + GO_PORT + "/stripped", "h1", "1", "0");
+        "https://127.0.0.1:" + GO_PORT + "/stripped", "h1", "1", CLIENT_WAIT);
     assertThat(get.output().strip()).isEqualTo("HTTP/1.1 200 28");
     List<ReceivedSpan> spans = linkedPair(get.pid());
     assertThat(spans).allSatisfy(s -> assertThat(s.attributes()).containsEntry("url.path", "/stripped"));
@@ -119,7 +125,7 @@ class TlsGoTest {
 
   private static PeerProcess.Ran goGet(String path, String protocol) throws Exception {
     return PeerProcess.runWithPid(tmp, peer.toString(), "get", "https://127.0.0.1:" + GO_PORT + path, protocol, "1",
-        "0");
+        CLIENT_WAIT);
   }
 
   private static List<ReceivedSpan> linkedPair(long clientPid) {
