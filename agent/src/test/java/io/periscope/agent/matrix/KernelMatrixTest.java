@@ -51,12 +51,16 @@ class KernelMatrixTest {
       "io.periscope.agent.it.GrpcPythonTest",
       "io.periscope.agent.it.ThreadingChainTest",
       "io.periscope.agent.it.TlsOpenSslTest",
-      "io.periscope.agent.it.TlsGoTest",
       "io.periscope.agent.it.TlsMemoryBioTest");
-  /** Runs where the full variant loads: injection needs it (KernelVariantTest asserts the refusal elsewhere). */
+  /**
+   * Runs where the full variant loads: injection needs it (KernelVariantTest asserts the refusal
+   * elsewhere). Go's TLS too, for now: on 5.10's compat variant a Go client's response was lost,
+   * or its HTTP/2 headers, in two of four VM runs (README, HTTPS): not claimed there until found.
+   */
   private static final List<String> FULL_ONLY = List.of(
       "io.periscope.bpf.TraceparentInjectionTest",
-      "io.periscope.agent.it.HeaderInjectionTest");
+      "io.periscope.agent.it.HeaderInjectionTest",
+      "io.periscope.agent.it.TlsGoTest");
   /** Room for a slow boot and a slow JIT under emulation: a run takes 1-3 minutes. */
   private static final Duration VM_TIMEOUT = Duration.ofMinutes(12);
   private static final Path REPO = Path.of("..").toAbsolutePath().normalize();
