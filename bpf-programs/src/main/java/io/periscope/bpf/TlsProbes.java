@@ -240,10 +240,11 @@ final class TlsProbes {
       elf.function(p.function()).ifPresent(f -> functions.put(p, f));
       returns.put(p, functions.containsKey(p) ? X86Returns.offsets(functions.get(p).code()) : new int[0]);
     }
-    if (goMinor(version) < GO_MINOR_MINIMUM || returns.values().stream().anyMatch(r -> r.length == 0)) {
+    boolean tooOld = goMinor(version) < GO_MINOR_MINIMUM;
+    if (tooOld || returns.values().stream().anyMatch(r -> r.length == 0)) {
       skipped++;
       KernelCapture.LOG.log(System.Logger.Level.WARNING, "Go program {0} ({1}) not probed for TLS: {2}", exe,
-          version.isEmpty() ? "Go release unknown" : version, goMinor(version) < GO_MINOR_MINIMUM
+          version.isEmpty() ? "Go release unknown" : version, tooOld
               ? "Go before 1." + GO_MINOR_MINIMUM + " is not read" : "its crypto/tls code did not decode");
       return;
     }

@@ -205,7 +205,7 @@ final class X86Returns {
       case 2 -> 1 + modrm(code, op + 1, 0);
       case 3 -> 1 + modrm(code, op + 1, 1);
       default -> -1;
-    } ;
+    };
   }
 
   /**
