@@ -76,9 +76,9 @@ static __always_inline int go_tls_enter(struct pt_regs *ctx)
  * A Read that was already waiting when the probes were attached (a keep-alive connection's reader
  * goroutine always is) returns with no entry seen: its plaintext is lost. Left unsaid, the next
  * response on a client's connection would be paired with the request whose response this was. The
- * read syscall inside it ran on this thread a moment ago: that connection's parsers are told its
- * stream ended (the request is counted unanswered), and take what follows as a connection joined
- * midway. (Should the thread have read another connection since, that one is restarted instead:
+ * read syscall inside it ran on this thread a moment ago: that connection's parsers are told to
+ * restart (a close record flagged FLAG_RESTART: the request is counted unanswered, and ends no span),
+ * and take what follows as a connection joined midway. (Should the thread have read another connection since, that one is restarted instead:
  * an exchange lost and counted, never a wrong one.)
  */
 static __always_inline void go_tls_unseen_read(__u32 tgid)
@@ -98,6 +98,7 @@ static __always_inline void go_tls_unseen_read(__u32 tgid)
 		return;
 	fill_header(&s->event, EVENT_CONN_CLOSE, info, sock_key.fd, SYS_CLOSE, bpf_ktime_get_ns());
 	s->event.enter_ns = s->event.exit_ns;
+	s->event.flags = FLAG_RESTART;
 	submit(&s->event);
 }
 

@@ -132,7 +132,7 @@ struct sock_info {
 	__u8 request_open; /* injection: a request was read on it and its answer has not begun */
 	__u8 tls;          /* enum tls_state: its bytes on the wire are TLS records, never copied */
 	__u8 first_seen;   /* a record of it was looked at for TLS */
-	__u8 pad[2];
+	__u8 head_open[2]; /* per direction: the last syscall's bytes were an HTTP head not seen to end (head_pieces) */
 	__u32 tls_seq[2];  /* TLS: plaintext bytes so far, per direction (the records' seq) */
 	__u64 tls_io_ns[2]; /* TLS: when a syscall on it last moved ciphertext, per direction */
 	struct h2_cursor h2_ingress;
@@ -196,6 +196,18 @@ struct scratch {
 	struct connection_key peer; /* a lookup in agent_connections */
 	struct h2_cursor cursor;  /* where a frame walk that is tried starts */
 	struct tls_cipher_key cipher_head; /* ciphertext's first bytes, looked up or remembered (tls.bpf.h) */
+	/* A syscall whose long HTTP head is copied in pieces (head_pieces): where its bytes are, and how many. */
+	__u64 piece_src;    /* the buffer, or (piece_iovcnt) the iovec array already in iovs */
+	__u64 piece_len;    /* bytes the syscall moved */
+	__u64 piece_done;   /* bytes copied into records so far */
+	__u64 piece_skip;   /* copy_iovec_from's running totals */
+	__u32 piece_iovcnt;
+	__u32 piece_copied;
+	__u32 piece_seq;    /* the syscall's first sequence number */
+	__u32 piece_pad;
+	__u64 piece_step;   /* bytes copy_iovec_from takes from one iovec */
+	__u32 piece_open;   /* out: the syscall's bytes ended inside the head */
+	__u32 piece_pad2;
 };
 
 struct {
@@ -495,6 +507,7 @@ static __always_inline __u32 copy_tail(struct scratch *s, __u32 offset, __u64 sr
 	 * and passed the whole register, which the verifier of 6.1 refused as unbounded.
 	 */
 	barrier_var(n);
+	barrier_var(offset);
 	if (n > TAIL_BYTES || n > len || offset > MAX_CAPTURE)
 		return 0;
 	offset &= 2 * MAX_CAPTURE - 1;
@@ -538,6 +551,185 @@ static __always_inline __u32 first_seq(__u64 sock, __u8 direction, long ret)
 	if ((BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown) & RCV_SHUTDOWN) && copied == BPF_CORE_READ(tp, rcv_nxt))
 		copied--;
 	return copied - (__u32)ret;
+}
+
+/* The bytes "\r\n\r\n" read as a little-endian __u32: the blank line that ends an HTTP head. */
+#define HEAD_END 0x0a0d0a0dU
+
+/* The record's bytes begin with an HTTP/1 request line (a method we know) or status line. */
+static __always_inline bool http_head_begins(struct scratch *s)
+{
+	if (s->event.captured_len < 16)
+		return false;
+	__u32 word = *(__u32 *)s->payload;
+	switch (word) {
+	case 0x20544547: /* "GET " */
+	case 0x54534f50: /* "POST" */
+	case 0x20545550: /* "PUT " */
+	case 0x44414548: /* "HEAD" */
+	case 0x454c4544: /* "DELE" */
+	case 0x43544150: /* "PATC" */
+	case 0x4954504f: /* "OPTI" */
+	case 0x4e4e4f43: /* "CONN" */
+	case 0x43415254: /* "TRAC" */
+	case 0x50545448: /* "HTTP" */
+		return true;
+	}
+	return false;
+}
+
+/*
+ * Copies len user bytes at src to payload[offset], len and offset each within MAX_CAPTURE (the
+ * head pieces' bound, whatever the configured capture); returns the bytes copied.
+ */
+static __always_inline __u32 copy_piece(struct scratch *s, __u32 offset, __u64 src, __u64 len)
+{
+	if (offset >= MAX_CAPTURE)
+		return 0;
+	__u64 room = MAX_CAPTURE - offset;
+	__u64 n = len < room ? len : room;
+	barrier_var(n);
+	if (n > MAX_CAPTURE || n == 0)
+		return 0;
+	offset &= MAX_CAPTURE - 1;
+	if (bpf_probe_read_user(&s->payload[offset], n, (void *)src))
+		return 0;
+	return n;
+}
+
+/*
+ * Up to MAX_CAPTURE of the bytes an iovec array moved, from byte `from` on, into the payload. The
+ * running totals are read from the scratch record where they are used, so that only the record
+ * and the index live across the copy's helper call (more were spilled to the stack).
+ */
+static __always_inline __u32 copy_iovec_from(struct scratch *s, __u64 from, __u64 len)
+{
+	s->piece_skip = from;
+	s->piece_copied = 0;
+	s->iov_left = len - from;
+	for (int i = 0; i < MAX_IOV; i++) {
+		barrier();
+		if (i >= s->piece_iovcnt || s->iov_left == 0)
+			break;
+		__u64 iov_len = s->iovs.v[i].iov_len;
+		if (s->piece_skip >= iov_len) {
+			s->piece_skip -= iov_len;
+			continue;
+		}
+		__u64 n = iov_len - s->piece_skip;
+		s->piece_step = n < s->iov_left ? n : s->iov_left;
+		__u32 got = copy_piece(s, s->piece_copied, (__u64)s->iovs.v[i].iov_base + s->piece_skip, s->piece_step);
+		barrier();
+		s->piece_skip = 0;
+		s->piece_copied += got;
+		s->iov_left -= s->piece_step;
+		if (got < s->piece_step)
+			break; /* the piece is full */
+	}
+	barrier();
+	return s->piece_copied;
+}
+
+/*
+ * Whether the record's payload holds the blank line that ends an HTTP head. Four positions per
+ * step, without a branch: each branch on the bytes would leave the verifier a state to come back
+ * to, thousands of them. (a - 1) >> 63 of a 32-bit a is 1 exactly when a is 0; positions past what
+ * was captured are masked off. (A blank line in the last 3 bytes is missed: the next piece is
+ * copied for nothing.) A global function: verified once per program, not at each call.
+ */
+__noinline int head_end_captured(void)
+{
+	struct scratch *s = scratch_record();
+	if (!s)
+		return 0;
+	__u64 captured = s->event.captured_len;
+	__u64 ends = 0;
+	for (__u32 at = 0; at < MAX_CAPTURE - 8; at += 4) {
+		if (at >= captured)
+			break; /* (one branch a step, on the bound only: a short record is scanned in short time) */
+		__u64 w = *(__u32 *)&s->payload[at] | (__u64) * (__u32 *)&s->payload[at + 4] << 32;
+		__u64 hit = ((__u64)((__u32)w ^ HEAD_END) - 1) | ((__u64)((__u32)(w >> 8) ^ HEAD_END) - 1) |
+			    ((__u64)((__u32)(w >> 16) ^ HEAD_END) - 1) | ((__u64)((__u32)(w >> 24) ^ HEAD_END) - 1);
+		__u64 inside = ((__s64)(at + 8) - (__s64)captured - 1) >> 63 & 1; /* at + 8 <= captured */
+		ends |= (hit >> 63) & inside;
+	}
+	return ends != 0;
+}
+
+/*
+ * The next piece of a long head into a record of its own, submitted. The piece that ends the head,
+ * or the last one allowed, stands for the rest of the syscall (the body, never copied) and carries
+ * its tail. Returns false when nothing more is to be copied. Its state is in the per-CPU scratch,
+ * looked up again (an array lookup the verifier inlines): kept in registers across helper calls,
+ * it was spilled to the stack, which the verifier's budget counts.
+ */
+static __always_inline bool head_piece(bool last)
+{
+	struct scratch *s = scratch_record();
+	if (!s || s->piece_done >= s->piece_len)
+		return false;
+	__u32 n;
+	if (s->piece_iovcnt)
+		n = copy_iovec_from(s, s->piece_done, s->piece_len);
+	else
+		n = copy_piece(s, 0, s->piece_src + s->piece_done, s->piece_len - s->piece_done);
+	if (n == 0)
+		return false; /* unreadable: what is left shows as a gap in the sequence numbers */
+	struct socket_event *e = &s->event;
+	e->seq = s->piece_seq + (__u32)s->piece_done;
+	e->flags |= FLAG_HEAD_PIECE;
+	e->captured_len = n;
+	e->total_len = n;
+	e->tail_len = 0;
+	s->piece_done += n;
+	bool ended = head_end_captured();
+	s->piece_open = !ended;
+	if ((ended || last) && s->piece_done < s->piece_len) {
+		__u64 cut = s->piece_len - s->piece_done;
+		__u32 want = cut < TAIL_BYTES ? cut : TAIL_BYTES;
+		e->total_len = n + cut;
+		if (s->piece_iovcnt)
+			e->tail_len = copy_iovec_tail(s, n, &s->iovs, s->piece_iovcnt, s->piece_len, want);
+		else
+			e->tail_len = copy_tail(s, n, s->piece_src, s->piece_len, want);
+		s->piece_done = s->piece_len;
+	}
+	count(COUNTER_HEAD_PIECES);
+	submit(e);
+	return !ended;
+}
+
+/*
+ * A record whose payload was cut, which begins an HTTP head (or goes on with one the last syscall
+ * did not end), and which holds no end of head: the bytes after it follow in records of up to
+ * MAX_CAPTURE (HEAD_PIECES at most, flagged FLAG_HEAD_PIECE, each with its own seq) until the head
+ * ends. Returns 1 when it submitted the record, 0 when the caller should (the head ends in it).
+ * s->piece_open says afterwards whether the syscall ended inside the head. A global function,
+ * verified once per program; its inputs are in the per-CPU scratch (piece_src, piece_len,
+ * piece_iovcnt).
+ */
+__noinline int head_pieces(void)
+{
+	struct scratch *s = scratch_record();
+	if (!s)
+		return 0;
+	s->piece_open = 0;
+	if (head_end_captured())
+		return 0;
+	s = scratch_record(); /* (looked up again: see head_piece) */
+	if (!s)
+		return 0;
+	s->piece_open = 1;
+	s->piece_seq = s->event.seq;
+	s->piece_done = s->event.captured_len;
+	s->event.total_len = s->event.captured_len;
+	s->event.tail_len = 0;
+	submit(&s->event);
+	for (int k = 0; k < HEAD_PIECES; k++) {
+		if (!head_piece(k == HEAD_PIECES - 1))
+			break;
+	}
+	return 1;
 }
 
 #include "h2_walk.bpf.h"
@@ -672,7 +864,7 @@ static __always_inline bool tls_record_header(struct scratch *s)
  */
 static __always_inline void emit_data(struct scratch *s, struct sock_info *info, __s32 fd, __u8 syscall,
 				      __u8 direction, __u64 buf, __u32 iov_total, __u32 iovcnt, long ret,
-				      __u64 enter_ns, __u64 exit_ns, __u32 seq, __u8 flags)
+				      __u64 enter_ns, __u64 exit_ns, __u32 seq, __u8 flags, bool filled)
 {
 	struct socket_event *e = &s->event;
 	fill_header(e, EVENT_DATA, info, fd, syscall, exit_ns);
@@ -727,6 +919,28 @@ static __always_inline void emit_data(struct scratch *s, struct sock_info *info,
 			serving_begin(s, info, fd, syscall);
 		else
 			serving_answered(info);
+	}
+	/*
+	 * A long head, cut by the capture, goes on in more records; so does one that the last syscall
+	 * in this direction began and did not end (a sender's buffer took part of it). Not a request
+	 * the kernel may have put a traceparent into: its bytes on the wire are not the ones the
+	 * process wrote.
+	 */
+	__u8 *head_open = &info->head_open[direction & 1];
+	if (e->mode == CAPTURE_BYTES && e->captured_len < e->total_len && (*head_open || http_head_begins(s)) &&
+	    !(settings.inject_traceparent && direction == DIR_EGRESS)) {
+		s->piece_src = buf;
+		s->piece_len = ret;
+		s->piece_iovcnt = iovcnt;
+		int submitted = head_pieces();
+		*head_open = s->piece_open;
+		if (submitted)
+			return;
+	} else if (filled && e->mode == CAPTURE_BYTES && (*head_open || http_head_begins(s))) {
+		/* Copied whole, but the reader's buffer was full: does the head go on in the next read? */
+		*head_open = !head_end_captured();
+	} else if (*head_open) {
+		*head_open = 0; /* a syscall copied whole: the parser has all of it */
 	}
 	submit(e);
 }
@@ -820,7 +1034,9 @@ static __always_inline int io_exit(long ret, __u8 syscall, __u8 direction)
 		injected = inject_report(s, info, fd, syscall, ret, exit_ns);
 	/* The bytes the kernel inserted are in the socket's counter, not in what the process wrote. */
 	__u32 seq = first_seq(info->sock, direction, ret) - injected;
-	emit_data(s, info, fd, syscall, direction, buf, iov_total, iovcnt, ret, enter_ns, exit_ns, seq, 0);
+	/* A read that filled its buffer (nginx reads a head 1 KiB first): more of what it read is waiting. */
+	bool filled = (syscall == SYS_READ || syscall == SYS_RECVFROM) && (__u64)ret == arg3;
+	emit_data(s, info, fd, syscall, direction, buf, iov_total, iovcnt, ret, enter_ns, exit_ns, seq, 0, filled);
 	if (info->tls)
 		tls_ciphertext(s, tgid, fd, direction, buf, iov_total, ret); /* its first bytes: a TLS handshake */
 	return 0;

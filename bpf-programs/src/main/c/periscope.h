@@ -23,6 +23,13 @@
  * chunk, the "0\r\n\r\n" that ends a chunked body).
  */
 #define TAIL_BYTES 32
+/*
+ * An HTTP head longer than the capture is copied whole, in records of MAX_CAPTURE after the first,
+ * up to HEAD_PIECES more: with the default capture of 8 KiB, heads of up to 64 KiB, the Java
+ * parser's limit. Only for a syscall that begins with a request or status line and whose first
+ * capture holds no end of head: bodies are never copied this way.
+ */
+#define HEAD_PIECES 7
 /* "traceparent: 00-" + 32 hex trace id + "-" + 16 hex span id + "-01\r\n": what injection inserts. */
 #define TRACEPARENT_LINE 70
 
@@ -83,6 +90,17 @@ enum syscall_id {
 enum event_flags {
 	/* The payload is the plaintext of a TLS connection, taken at the TLS library; seq counts plaintext bytes. */
 	FLAG_TLS = 1,
+	/*
+	 * A later piece of one syscall that moved a long HTTP head: seq, captured_len and total_len are
+	 * this piece's, which follows the previous record's bytes directly (see HEAD_PIECES).
+	 */
+	FLAG_HEAD_PIECE = 2,
+	/*
+	 * On a close record: not a close. The agent lost its place on the connection (a TLS read whose
+	 * call it did not see): what the connection was in the middle of is lost, and it is followed
+	 * again from what comes next, as one joined midway.
+	 */
+	FLAG_RESTART = 4,
 };
 
 enum counter_id {
@@ -95,7 +113,8 @@ enum counter_id {
 	COUNTER_INJECT_FAILED = 6,   /* requests armed for one that left without it (socket not tracked, head split) */
 	COUNTER_TLS_CIPHERTEXT = 7,  /* syscalls on TLS connections, not copied: their plaintext comes from the library */
 	COUNTER_TLS_NO_SOCKET = 8,   /* TLS library calls whose connection was not known: their plaintext is lost */
-	COUNTER_MAX = 9,
+	COUNTER_HEAD_PIECES = 9,     /* records that carried a later piece of a long HTTP head */
+	COUNTER_MAX = 10,
 };
 
 struct socket_event {

@@ -209,7 +209,7 @@ static __always_inline void tls_emit(__u32 tgid, __s32 fd, __u8 direction, __u64
 	__u32 seq = info->tls_seq[direction & 1];
 	info->tls_seq[direction & 1] = seq + len;
 	emit_data(s, info, fd, direction == DIR_EGRESS ? SYS_SSL_WRITE : SYS_SSL_READ, direction, buf, 0, 0, len,
-		  enter_ns, exit_ns, seq, FLAG_TLS);
+		  enter_ns, exit_ns, seq, FLAG_TLS, false);
 }
 
 static __always_inline int tls_enter(struct pt_regs *ctx, __u8 direction, bool ex)

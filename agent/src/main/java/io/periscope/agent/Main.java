@@ -195,10 +195,10 @@ public final class Main {
     PipelineStats.Snapshot p = agent.pipelineStats();
     CaptureCounters k = agent.captureCounters();
     ExportStats e = agent.exportStats();
-    report(config, err, Level.INFO, ("kernel: %d events, %d lost (ring buffer full), %d cut at capture limit,"
-        + " %d HTTP/2 frame walks lost their place; TLS: %d ciphertext syscalls not copied, %d library calls"
-        + " on an unknown connection").formatted(k.events(), k.ringBufferDrops(), k.truncated(), k.h2SyncLost(),
-        k.tlsCiphertext(), k.tlsNoSocket()));
+    report(config, err, Level.INFO, ("kernel: %d events, %d lost (ring buffer full), %d cut at capture limit"
+        + " (%d more records for long heads), %d HTTP/2 frame walks lost their place; TLS: %d ciphertext syscalls"
+        + " not copied, %d library calls on an unknown connection").formatted(k.events(), k.ringBufferDrops(),
+        k.truncated(), k.headPieces(), k.h2SyncLost(), k.tlsCiphertext(), k.tlsNoSocket()));
     report(config, err, Level.INFO, ("pipeline: %d events, %d connections (%d not HTTP, %d HTTP/2), %d exchanges,"
             + " %d HTTP/1 and %d HTTP/2 parse failures, %d responses without request, %d incomplete").formatted(
         p.events(), p.connectionsTracked(), p.connectionsNotHttp(), p.connectionsHttp2(), p.exchanges(),
@@ -209,10 +209,10 @@ public final class Main {
     LinkStats l = agent.linkStats();
     report(config, err, Level.INFO, ("linking: %d server spans joined their client's trace on this host,"
         + " %d client spans the request their thread served, %d left unlinked (thread serving several),"
-        + " %d waited in vain, %d released early (too many waiting); %d processes with their own SDK, whose"
-        + " %d client and %d server spans Periscope left to it").formatted(l.linked(), l.linkedInProcess(),
-        l.ambiguous(), l.unlinkedAfterWait(), l.heldOverflow(), l.sdkProcesses(), l.sdkClientSpans(),
-        l.sdkServerSpans()));
+        + " %d waited in vain, %d released early (too many waiting), %d made for unfinished requests that"
+        + " other spans name as parent; %d processes with their own SDK, whose %d client and %d server spans"
+        + " Periscope left to it").formatted(l.linked(), l.linkedInProcess(), l.ambiguous(), l.unlinkedAfterWait(),
+        l.heldOverflow(), l.unfinishedParents(), l.sdkProcesses(), l.sdkClientSpans(), l.sdkServerSpans()));
     if (config.injectTraceparent()) {
       report(config, err, Level.INFO, ("traceparent injection: %d requests given one, %d armed that left without,"
           + " %d injected client spans left as roots (another trace than their thread's request), %d kernel"

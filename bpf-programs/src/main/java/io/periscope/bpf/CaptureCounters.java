@@ -14,8 +14,9 @@ package io.periscope.bpf;
  * @param tlsCiphertext  syscalls on TLS connections, not copied (their plaintext comes from the TLS
  *                       library's probes, where the library is one Periscope probes)
  * @param tlsNoSocket    TLS library calls whose connection was not known: their plaintext was lost
+ * @param headPieces     records that carried a later piece of an HTTP head longer than the capture
  */
 public record CaptureCounters(long events, long ringBufferDrops, long truncated, long inflightDrops, long h2SyncLost,
-    long traceparentsInjected, long injectionsFailed, long tlsCiphertext, long tlsNoSocket) {
-  static final int COUNT = 9;
+    long traceparentsInjected, long injectionsFailed, long tlsCiphertext, long tlsNoSocket, long headPieces) {
+  static final int COUNT = 10;
 }

@@ -279,7 +279,7 @@ public final class KernelCapture implements AutoCloseable {
       }
     }
     return new CaptureCounters(totals[0], totals[1], totals[2], totals[3], totals[4], totals[5], totals[6], totals[7],
-        totals[8]);
+        totals[8], totals[9]);
   }
 
   /** The programs attached when the capture started. */

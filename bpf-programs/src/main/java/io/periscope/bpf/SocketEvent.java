@@ -44,6 +44,14 @@ public final class SocketEvent {
   public static final byte MODE_BYTES = 0;
   /** The record's payload is TLS plaintext from the TLS library (flags, enum event_flags). */
   public static final byte FLAG_TLS = 1;
+  /** A later piece of one syscall that moved an HTTP head longer than the capture (its own seq and length). */
+  public static final byte FLAG_HEAD_PIECE = 2;
+  /**
+   * On a close record: not a close. The agent lost its place on the connection (a TLS read whose call
+   * it did not see); what the connection was in the middle of is lost, and it is followed again from
+   * what comes next.
+   */
+  public static final byte FLAG_RESTART = 4;
   /**
    * The payload is the HTTP/2 frame stream of the syscall: every byte it moved but the payloads of
    * DATA frames and of frame types above {@link #H2_LAST_KNOWN_TYPE}, which the kernel skipped.

@@ -33,6 +33,7 @@ public final class SocketEventEncoder {
   private byte[] payload = new byte[0];
   private byte[] tail = new byte[0];
   private byte mode = SocketEvent.MODE_BYTES;
+  private byte flags;
   private int framesLength;
   private int frameStart;
   private int frameStartWire;
@@ -128,6 +129,12 @@ public final class SocketEventEncoder {
     return this;
   }
 
+  /** The record's flags ({@link SocketEvent#FLAG_TLS}, ...). */
+  public SocketEventEncoder flags(byte flags) {
+    this.flags = flags;
+    return this;
+  }
+
   /**
    * Marks the payload as an HTTP/2 frame stream (the kernel skipped DATA payloads): {@code mode} is
    * {@link SocketEvent#MODE_H2_FRAMES} or {@link SocketEvent#MODE_H2_FRAMES_LOST}.
@@ -166,6 +173,7 @@ public final class SocketEventEncoder {
     m.set(INT, SocketEvent.OFFSET_TAIL_LEN, tail.length);
     MemorySegment.copy(tail, 0, m, ValueLayout.JAVA_BYTE, SocketEvent.SIZE + payload.length, tail.length);
     m.set(ValueLayout.JAVA_BYTE, SocketEvent.OFFSET_MODE, mode);
+    m.set(ValueLayout.JAVA_BYTE, SocketEvent.OFFSET_FLAGS, flags);
     m.set(INT, SocketEvent.OFFSET_FRAMES_LEN, framesLength);
     m.set(INT, SocketEvent.OFFSET_FRAME_START, frameStart);
     m.set(INT, SocketEvent.OFFSET_FRAME_START_WIRE, frameStartWire);

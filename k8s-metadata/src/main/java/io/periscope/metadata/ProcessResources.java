@@ -12,6 +12,7 @@ import io.opentelemetry.api.common.AttributesBuilder;
 import io.opentelemetry.sdk.resources.Resource;
 import io.opentelemetry.semconv.SchemaUrls;
 import io.opentelemetry.semconv.ServiceAttributes;
+import io.opentelemetry.semconv.TelemetryAttributes;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetAddress;
@@ -48,6 +49,10 @@ import org.jspecify.annotations.Nullable;
  * warning) and counted in {@link #readFailures()}. Thread-safe.
  */
 public final class ProcessResources implements ResourceResolver {
+  /** This agent's version (the jar's), as telemetry.sdk.version; "dev" when not run from a jar. */
+  private static final String AGENT_VERSION = ProcessResources.class.getPackage().getImplementationVersion() != null
+      ? ProcessResources.class.getPackage().getImplementationVersion() : "dev";
+
 
   public static final Path DEFAULT_PROC_ROOT = Path.of("/proc");
   public static final int DEFAULT_MAX_ENTRIES = 4096;
@@ -156,6 +161,11 @@ public final class ProcessResources implements ResourceResolver {
     if (hostName != null) {
       attributes.put(HOST_NAME, hostName);
     }
+    // The resource conventions require the SDK that made the telemetry: the agent, whatever
+    // language the traced process is written in.
+    attributes.put(TelemetryAttributes.TELEMETRY_SDK_NAME, "periscope");
+    attributes.put(TelemetryAttributes.TELEMETRY_SDK_LANGUAGE, TelemetryAttributes.TelemetrySdkLanguageValues.JAVA);
+    attributes.put(TelemetryAttributes.TELEMETRY_SDK_VERSION, AGENT_VERSION);
     attributes.putAll(configured);
     return Resource.create(attributes.build(), SchemaUrls.V1_37_0);
   }

@@ -60,6 +60,8 @@ final class AgentMetrics {
         p.http2Resyncs());
     m.counter("periscope_kernel_http2_sync_lost_total", "HTTP/2 syscalls whose frame boundaries the kernel lost",
         k.h2SyncLost());
+    m.counter("periscope_kernel_head_pieces_total",
+        "Records that carried a later piece of an HTTP head longer than the capture", k.headPieces());
     m.counter("periscope_kernel_tls_ciphertext_total",
         "Syscalls on TLS connections not copied: their plaintext comes from the TLS library", k.tlsCiphertext());
     m.counter("periscope_kernel_tls_unknown_connection_total",
@@ -82,6 +84,8 @@ final class AgentMetrics {
         l.linked());
     m.counter("periscope_spans_link_expired_total", "Server spans that waited for their client's span in vain",
         l.unlinkedAfterWait());
+    m.counter("periscope_spans_unfinished_parent_total",
+        "Spans of requests never seen to end, made because another span names them as parent", l.unfinishedParents());
     m.counter("periscope_spans_linked_in_process_total", "Client spans made children of the request their thread served",
         l.linkedInProcess());
     m.counter("periscope_spans_link_ambiguous_total", "Client spans left unlinked: their thread served several requests",

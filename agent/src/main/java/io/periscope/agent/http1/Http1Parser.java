@@ -58,6 +58,8 @@ public final class Http1Parser {
     FAILED
   }
 
+  private static final byte[] STATUS_LINE_START = "HTTP/1.".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+
   private final boolean requests;
   private final Listener listener;
   private final Http1HeadParser heads = new Http1HeadParser();
@@ -152,6 +154,27 @@ public final class Http1Parser {
 
   public boolean failed() {
     return state == State.FAILED;
+  }
+
+  /**
+   * A response whose head is not whole yet: the status its status line gave, once that line is in
+   * ({@code HTTP/1.x NNN}: a client may read no more than that before it closes); 0 otherwise.
+   */
+  public int partialStatus() {
+    if (requests || state != State.HEAD || headLength < 13 || head[8] != ' '
+        || !Arrays.equals(head, 0, 7, STATUS_LINE_START, 0, 7)) {
+      return 0;
+    }
+    int status = 0;
+    for (int i = 9; i < 12; i++) {
+      int digit = head[i] - '0';
+      if (digit < 0 || digit > 9) {
+        return 0;
+      }
+      status = status * 10 + digit;
+    }
+    byte after = head[12];
+    return status >= 100 && (after == ' ' || after == '\r' || after == '\n') ? status : 0;
   }
 
   /** Why the stream could not be parsed, or null while it can. */

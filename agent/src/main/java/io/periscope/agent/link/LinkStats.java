@@ -18,6 +18,7 @@ public final class LinkStats {
   long injected;
   long injectedElsewhere;
   long kernelContextsDropped;
+  long unfinishedParents;
 
   /** Server spans made children of a client span seen on this node. */
   public long linked() {
@@ -75,5 +76,13 @@ public final class LinkStats {
   /** Injected contexts or kernel-made traces whose request start never came, pushed out of their table. */
   public long kernelContextsDropped() {
     return kernelContextsDropped;
+  }
+
+  /**
+   * Spans made for requests never seen to end (their connection lost to the parser, evicted, or
+   * pushed out of a full table) because another span names them as parent.
+   */
+  public long unfinishedParents() {
+    return unfinishedParents;
   }
 }

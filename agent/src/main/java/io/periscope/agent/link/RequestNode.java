@@ -3,6 +3,7 @@ package io.periscope.agent.link;
 import io.opentelemetry.api.trace.SpanContext;
 import io.periscope.agent.pipeline.HttpExchange;
 import io.periscope.agent.pipeline.Peer;
+import io.periscope.agent.pipeline.RequestHead;
 import java.util.List;
 import org.jspecify.annotations.Nullable;
 
@@ -42,6 +43,16 @@ final class RequestNode {
   @Nullable SpanContext injected;
   /** A server's trace as the kernel chose it for the calls it makes, when it is a root. */
   @Nullable String kernelTraceId;
+  /** What the request said, and when it started: enough for a span if the exchange is never seen to end. */
+  @Nullable RequestHead request;
+  long startNanos;
+  /** Some span has (or will have) this one's context as its parent. */
+  boolean parentOfOthers;
+  /** Will never end (its connection ended, or it was pushed out): given up at {@link #abandonedNanos}. */
+  boolean abandoned;
+  long abandonedNanos;
+  /** Its span was made although it never ended, because another span names it as parent. */
+  boolean spannedUnfinished;
 
   // InFlightRequests: its hash chain and the order requests started in.
   int requestHash;

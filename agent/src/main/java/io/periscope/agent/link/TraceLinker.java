@@ -6,6 +6,7 @@ import io.periscope.agent.pipeline.ExchangeSink;
 import io.periscope.agent.pipeline.HttpExchange;
 import io.periscope.agent.pipeline.Peer;
 import io.periscope.agent.pipeline.RequestHead;
+import io.periscope.agent.pipeline.ResponseHead;
 import io.periscope.agent.span.SpanFactory;
 import io.periscope.agent.trace.TraceParent;
 import java.util.ArrayDeque;
@@ -167,6 +168,8 @@ public final class TraceLinker implements ExchangeSink {
   private final LinkedHashMap<StitchKey, SpanContext> injected = new LinkedHashMap<>();
   private final LinkedHashMap<StitchKey, String> kernelRoots = new LinkedHashMap<>();
   private final LinkStats stats = new LinkStats();
+  /** The latest time any request or exchange said (CLOCK_MONOTONIC): when a request is given up. */
+  private long latestNanos;
   private int held;
 
   /**
@@ -242,10 +245,13 @@ public final class TraceLinker implements ExchangeSink {
 
   @Override
   public void onRequest(Peer peer, int tid, long sequence, long startNanos, RequestHead request) {
+    latestNanos = Math.max(latestNanos, startNanos);
     RequestNode node = new RequestNode(peer, sequence, tid);
     if (!inFlight.addIfAbsent(node)) {
       return; // the same request start twice: the first stands
     }
+    node.request = request;
+    node.startNanos = startNanos;
     byConnection.add(node);
     if (inFlight.size() > MAX_IN_FLIGHT) {
       RequestNode oldest = inFlight.pollOldest();
@@ -420,6 +426,7 @@ public final class TraceLinker implements ExchangeSink {
   public void onExchange(HttpExchange exchange) {
     Peer peer = exchange.peer();
     long now = exchange.endNanos();
+    latestNanos = Math.max(latestNanos, now);
     expire(now);
     RequestNode node = inFlight.remove(peer, exchange.requestSequence());
     if (node == null) {
@@ -458,8 +465,10 @@ public final class TraceLinker implements ExchangeSink {
 
   /** Its parent's context is known, or will be: the child follows. */
   private void adopt(RequestNode child, RequestNode parent) {
+    parent.parentOfOthers = true;
     if (parent.context != null) {
       resolveChild(child, parent.context);
+      spanIfAbandoned(parent);
     } else {
       if (parent.children == null) {
         parent.children = new ArrayList<>(2);
@@ -490,7 +499,27 @@ public final class TraceLinker implements ExchangeSink {
       for (RequestNode child : children) {
         resolveChild(child, context);
       }
+      spanIfAbandoned(node);
     }
+  }
+
+  /**
+   * A request that will never be seen to end, whose context another span names as its parent: it
+   * gets a span too, ended when it was given up and marked as not followed to its end, so that no
+   * span exported from here names a parent that is never exported. (A connection that closes
+   * mid-exchange ends its requests as exchanges already; this is for the rest: a connection the
+   * parser lost, one evicted, a request pushed out of a full table.)
+   */
+  private void spanIfAbandoned(RequestNode node) {
+    if (!node.abandoned || !node.parentOfOthers || node.spannedUnfinished || node.suppressed || node.context == null
+        || node.request == null) {
+      return;
+    }
+    node.spannedUnfinished = true;
+    stats.unfinishedParents++;
+    spans.emit(new HttpExchange(node.peer, node.tid, null, node.request, ResponseHead.http(0), HttpExchange.UNFOLLOWED,
+        false, node.startNanos, Math.max(node.abandonedNanos, node.startNanos), node.sequence), node.context,
+        node.parent, node.unlinked);
   }
 
   private void resolveChild(RequestNode child, SpanContext parent) {
@@ -535,6 +564,9 @@ public final class TraceLinker implements ExchangeSink {
 
   /** A request that will never end (its connection closed, or the table was full): it serves no more. */
   private void abandon(RequestNode node) {
+    node.abandoned = true;
+    node.abandonedNanos = latestNanos;
+    spanIfAbandoned(node);
     if (node.peer.role() == Peer.Role.SERVER) {
       serving.remove(node);
     }

@@ -195,11 +195,12 @@ final class Connection {
         event.remotePort());
   }
 
-  void onClose(PipelineStats stats) {
+  /** The connection closed at {@code closedNanos} (CLOCK_MONOTONIC). */
+  void onClose(PipelineStats stats, long closedNanos) {
     if (protocol == Protocol.HTTP1) {
-      http1.onClose();
+      http1.onClose(closedNanos);
     } else if (protocol == Protocol.HTTP2) {
-      http2.onClose();
+      http2.onClose(closedNanos);
     }
     countUndetected(stats);
   }
@@ -209,7 +210,7 @@ final class Connection {
     if (protocol == Protocol.HTTP1) {
       http1.onEvicted();
     } else if (protocol == Protocol.HTTP2) {
-      http2.onClose();
+      http2.onEvicted();
     }
     countUndetected(stats);
   }

@@ -53,7 +53,7 @@ public final class ConnectionTracker implements RingBuffer.RecordHandler {
         case SocketEvent.TYPE_CONN_OPEN -> {
           Connection previous = connections.remove(sock);
           if (previous != null) {
-            previous.onClose(stats); // the kernel reused the socket's memory: the old one is gone
+            previous.onClose(stats, event.exitNanos()); // the kernel reused the socket's memory: the old one is gone
             ended(previous);
           }
           Connection opened = connection(sock, true);
@@ -67,7 +67,11 @@ public final class ConnectionTracker implements RingBuffer.RecordHandler {
         case SocketEvent.TYPE_CONN_CLOSE -> {
           Connection closed = connections.remove(sock);
           if (closed != null) {
-            closed.onClose(stats);
+            if ((event.flags() & SocketEvent.FLAG_RESTART) != 0) {
+              closed.onEvicted(stats); // its place was lost, not its connection: nothing is ended
+            } else {
+              closed.onClose(stats, event.exitNanos());
+            }
             ended(closed);
           }
         }

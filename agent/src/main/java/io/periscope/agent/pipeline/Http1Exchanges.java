@@ -37,9 +37,12 @@ final class Http1Exchanges {
   private final PipelineStats stats;
   private final Http1Parser requests;
   private final Http1Parser responses;
+  private final ResponseSide responseSide = new ResponseSide();
   private final ArrayDeque<Pending> unanswered = new ArrayDeque<>();
   private @Nullable Pending reading;
   private @Nullable H2cUpgrade upgrade;
+  /** More requests were pipelined than followed: the responses to those after were never parsed. */
+  private boolean pipelineOverflow;
 
   // The capture event being fed: the parsers' callbacks refer to it.
   private long eventEnter;
@@ -56,7 +59,7 @@ final class Http1Exchanges {
     this.sink = sink;
     this.stats = stats;
     this.requests = Http1Parser.requests(new RequestSide());
-    this.responses = Http1Parser.responses(new ResponseSide());
+    this.responses = Http1Parser.responses(responseSide);
   }
 
   /**
@@ -95,9 +98,25 @@ final class Http1Exchanges {
     return !failed();
   }
 
-  /** The connection closed: a response delimited by the close completes; unanswered requests are counted. */
-  void onClose() {
+  /**
+   * The connection closed at {@code closedNanos}: a response delimited by the close completes, and
+   * every request still unanswered becomes an exchange that ends there, with why it ended short
+   * (a client that gave up on its call still made it, and a server span may already name its span
+   * as parent). They are counted as incomplete too.
+   */
+  void onClose(long closedNanos) {
+    int statusLineOnly = responses.partialStatus(); // a client that read the status line and no more
     responses.endOfStream();
+    if (!pipelineOverflow) {
+      for (Pending request : unanswered) {
+        boolean answering = request == responseSide.matched;
+        int status = !answering ? 0 : responseSide.response != null ? responseSide.response.status() : statusLineOnly;
+        stats.exchanges++;
+        sink.onExchange(new HttpExchange(peer, request.tid, version(request.head.minorVersion()), request.request,
+            ResponseHead.http(status), status == 0 ? HttpExchange.CONNECTION_CLOSED : HttpExchange.RESPONSE_INCOMPLETE,
+            false, request.startNanos, Math.max(closedNanos, request.startNanos), request.sequence));
+      }
+    }
     onEvicted();
   }
 
@@ -132,6 +151,14 @@ final class Http1Exchanges {
     return requests.failed() ? "request: " + requests.failure() : responses.failed() ? "response: " + responses.failure() : null;
   }
 
+  private static String version(int minor) {
+    return switch (minor) {
+      case 1 -> "1.1";
+      case 0 -> "1.0";
+      default -> "1." + minor;
+    };
+  }
+
   private final class RequestSide implements Http1Parser.Listener {
     @Override
     public void onMessageStart(long offsetInPiece) {
@@ -151,6 +178,7 @@ final class Http1Exchanges {
       request.head = head;
       if (unanswered.size() >= MAX_PIPELINED) {
         stats.pipelineOverflows++;
+        pipelineOverflow = true;
         requests.stop();
         responses.stop();
         return;
@@ -226,14 +254,6 @@ final class Http1Exchanges {
     public boolean answersHeadRequest() {
       // No body follows a response to HEAD, nor a 2xx to CONNECT (RFC 9112 §6.3 rules 1 and 2).
       return matched != null && ("HEAD".equals(matched.head.method()) || opensTunnel(matched, response));
-    }
-
-    private static String version(int minor) {
-      return switch (minor) {
-        case 1 -> "1.1";
-        case 0 -> "1.0";
-        default -> "1." + minor;
-      };
     }
 
     private static boolean opensTunnel(Pending request, @Nullable Http1Head response) {

@@ -98,8 +98,24 @@ final class Http2Exchanges {
     return peer;
   }
 
-  /** The connection ended: streams still open never completed, and are counted. */
-  void onClose() {
+  /**
+   * The connection closed at {@code closedNanos}: each stream still open becomes an exchange that
+   * ends there, with why it ended short, and is counted as incomplete.
+   */
+  void onClose(long closedNanos) {
+    if (peer != null) {
+      for (Http2Stream s = streams.oldest(); s != null; s = s.newer) {
+        stats.exchanges++;
+        sink.onExchange(new HttpExchange(peer, s.tid, "2", s.request, ResponseHead.of(s.status, s.grpcStatus,
+            s.grpcMessage), s.responded ? HttpExchange.RESPONSE_INCOMPLETE : HttpExchange.CONNECTION_CLOSED,
+            s.incomplete, s.startNanos, Math.max(closedNanos, s.startNanos), s.requestSequence));
+      }
+    }
+    onEvicted();
+  }
+
+  /** The tracker gave up on the connection while it was open: streams still open are counted, never completed. */
+  void onEvicted() {
     stats.incompleteExchanges += streams.size();
     streams.clear();
   }

@@ -37,6 +37,7 @@ final class ExchangeAttributes implements Attributes {
   static final Slot<String> URL_PATH = slot(UrlAttributes.URL_PATH);
   static final Slot<String> URL_QUERY = slot(UrlAttributes.URL_QUERY);
   static final Slot<String> URL_SCHEME = slot(UrlAttributes.URL_SCHEME);
+  static final Slot<String> URL_FULL = slot(UrlAttributes.URL_FULL);
   static final Slot<String> SERVER_ADDRESS = slot(ServerAttributes.SERVER_ADDRESS);
   static final Slot<Long> SERVER_PORT = slot(ServerAttributes.SERVER_PORT);
   static final Slot<String> CLIENT_ADDRESS = slot(ClientAttributes.CLIENT_ADDRESS);
@@ -51,6 +52,8 @@ final class ExchangeAttributes implements Attributes {
   static final Slot<Long> RPC_GRPC_STATUS_CODE = slot(AttributeKey.longKey("rpc.grpc.status_code"));
   /** Some HTTP/2 header fields could not be decoded (compression state the agent never saw): they are missing. */
   static final Slot<Boolean> HEADERS_INCOMPLETE = slot(AttributeKey.booleanKey("periscope.http2.headers_incomplete"));
+  /** The agent lost the exchange before its end: its span exists because another names it as parent. */
+  static final Slot<Boolean> UNFOLLOWED = slot(AttributeKey.booleanKey("periscope.exchange.unfollowed"));
   /** Why a span that could have had a parent on this node has none (TraceLinker). */
   static final Slot<String> LINK_UNLINKED = slot(AttributeKey.stringKey("periscope.link.unlinked"));
   /** The request's stitch key, when configured: see SpanFactory#stitchKey. */

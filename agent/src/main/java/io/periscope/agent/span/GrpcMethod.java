@@ -1,5 +1,6 @@
 package io.periscope.agent.span;
 
+import io.periscope.agent.pipeline.HttpExchange;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -28,6 +29,39 @@ record GrpcMethod(String service, String method, String spanName) {
 
   static String statusName(int code) {
     return code >= 0 && code < STATUS_NAMES.length ? STATUS_NAMES[code] : Integer.toString(code);
+  }
+
+  /**
+   * The status a gRPC library reports for a call whose stream ended without one: the mapping of
+   * HTTP/2 error codes in gRPC's "gRPC over HTTP2" document (CANCEL is CANCELLED, REFUSED_STREAM
+   * UNAVAILABLE, ENHANCE_YOUR_CALM RESOURCE_EXHAUSTED, INADEQUATE_SECURITY PERMISSION_DENIED, the
+   * others INTERNAL); a stream refused by GOAWAY, or cut by the connection's end, is UNAVAILABLE.
+   */
+  static int statusOfStreamError(String error) {
+    return switch (error) {
+      case "CANCEL" -> 1;
+      case "ENHANCE_YOUR_CALM" -> 8;
+      case "INADEQUATE_SECURITY" -> 7;
+      case "REFUSED_STREAM", "GOAWAY", HttpExchange.CONNECTION_CLOSED, HttpExchange.RESPONSE_INCOMPLETE -> 14;
+      default -> 13;
+    };
+  }
+
+  /**
+   * The status a gRPC client reports for a response without {@code grpc-status}: from the HTTP
+   * status, as gRPC's "HTTP to gRPC status code mapping" document says (400 INTERNAL, 401
+   * UNAUTHENTICATED, 403 PERMISSION_DENIED, 404 UNIMPLEMENTED, 429, 502, 503 and 504 UNAVAILABLE,
+   * others UNKNOWN: a 200 without a status is UNKNOWN too).
+   */
+  static int statusOfHttpStatus(int status) {
+    return switch (status) {
+      case 400 -> 13;
+      case 401 -> 16;
+      case 403 -> 7;
+      case 404 -> 12;
+      case 429, 502, 503, 504 -> 14;
+      default -> 2;
+    };
   }
 
   /** UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS: the server's failure. */

@@ -180,7 +180,7 @@ public final class SpanFactory implements ExchangeSink {
     }
     RequestHead request = exchange.request();
     RequestTarget target = RequestTarget.parse(request.target());
-    serverAddress(attributes, request, target, peer, server);
+    HostAndPort authority = serverAddress(attributes, request, target, peer, server);
     String name;
     StatusData status;
     if (request.isGrpc()) {
@@ -191,7 +191,7 @@ public final class SpanFactory implements ExchangeSink {
       String method = request.method();
       boolean known = method != null && KNOWN_METHODS.contains(method);
       name = known ? method : "HTTP";
-      status = http(exchange, known, target, attributes, server);
+      status = http(exchange, known, target, authority, attributes, server);
     }
     return new ExchangeSpan(
         name,
@@ -208,7 +208,7 @@ public final class SpanFactory implements ExchangeSink {
 
   /** The stable HTTP conventions: HTTP/1.x, and HTTP/2 requests that are not gRPC. Returns the span's status. */
   private StatusData http(HttpExchange exchange, boolean knownMethod, RequestTarget target,
-      ExchangeAttributes.Builder attributes, boolean server) {
+      @Nullable HostAndPort authority, ExchangeAttributes.Builder attributes, boolean server) {
     RequestHead request = exchange.request();
     String method = request.method();
     attributes.put(ExchangeAttributes.HTTP_REQUEST_METHOD, knownMethod ? method : "_OTHER");
@@ -217,15 +217,25 @@ public final class SpanFactory implements ExchangeSink {
     }
     // network.protocol.name and network.transport are left out: the conventions want them only
     // when they are not "http" and "tcp".
-    attributes.put(ExchangeAttributes.NETWORK_PROTOCOL_VERSION, exchange.protocolVersion());
-    if (target.path() != null) {
-      attributes.put(ExchangeAttributes.URL_PATH, target.path());
+    if (exchange.protocolVersion() != null) {
+      attributes.put(ExchangeAttributes.NETWORK_PROTOCOL_VERSION, exchange.protocolVersion());
     }
-    if (target.query() != null) {
-      attributes.put(ExchangeAttributes.URL_QUERY, queryValues ? target.query() : redactValues(target.query()));
+    String given = target.scheme() != null ? target.scheme() : request.scheme();
+    String scheme = given != null ? given : "http";
+    String query = target.query() == null ? null : queryValues ? target.query() : redactValues(target.query());
+    attributes.put(ExchangeAttributes.URL_SCHEME, scheme);
+    if (server) {
+      // A server span says where the request went by path and query; a client span by its whole URL.
+      if (target.path() != null) {
+        attributes.put(ExchangeAttributes.URL_PATH, target.path());
+      }
+      if (query != null) {
+        attributes.put(ExchangeAttributes.URL_QUERY, query);
+      }
+    } else if (request.target() != null) {
+      // (Not when the target could not be decoded: a URL is never made up.)
+      attributes.put(ExchangeAttributes.URL_FULL, urlFull(scheme, authority, exchange.peer(), target, query));
     }
-    String scheme = target.scheme() != null ? target.scheme() : request.scheme();
-    attributes.put(ExchangeAttributes.URL_SCHEME, scheme != null ? scheme : "http");
     if (request.userAgent() != null) {
       attributes.put(ExchangeAttributes.USER_AGENT_ORIGINAL, request.userAgent());
     }
@@ -233,16 +243,12 @@ public final class SpanFactory implements ExchangeSink {
     if (status > 0) {
       attributes.put(ExchangeAttributes.HTTP_RESPONSE_STATUS_CODE, boxes.of(status));
     }
-    if (exchange.streamError() != null) {
-      attributes.put(ExchangeAttributes.ERROR_TYPE, exchange.streamError());
-      return StatusData.error();
-    }
     // Server spans fail on 5xx only (a 4xx is the client's mistake); client spans on 4xx and 5xx.
     if (status >= 500 || (!server && status >= 400)) {
       attributes.put(ExchangeAttributes.ERROR_TYPE, Integer.toString(status));
       return StatusData.error();
     }
-    return StatusData.unset();
+    return streamError(exchange, attributes);
   }
 
   /**
@@ -259,11 +265,15 @@ public final class SpanFactory implements ExchangeSink {
       attributes.put(ExchangeAttributes.RPC_SERVICE, method.service());
       attributes.put(ExchangeAttributes.RPC_METHOD, method.method());
     }
-    if (exchange.streamError() != null) {
-      attributes.put(ExchangeAttributes.ERROR_TYPE, exchange.streamError());
-      return StatusData.error();
-    }
     int code = exchange.response().grpcStatus();
+    if (HttpExchange.UNFOLLOWED.equals(exchange.streamError())) {
+      return streamError(exchange, attributes); // no status was seen, and no error either
+    }
+    if (code == ResponseHead.NO_GRPC_STATUS && exchange.streamError() != null) {
+      code = GrpcMethod.statusOfStreamError(exchange.streamError());
+    } else if (code == ResponseHead.NO_GRPC_STATUS && exchange.response().status() > 0) {
+      code = GrpcMethod.statusOfHttpStatus(exchange.response().status());
+    }
     if (code == ResponseHead.NO_GRPC_STATUS) {
       return StatusData.unset();
     }
@@ -277,12 +287,29 @@ public final class SpanFactory implements ExchangeSink {
   }
 
   /**
+   * Why the exchange ended without a complete response, as its {@code error.type}; or, for an
+   * exchange the agent did not follow to its end, only that it did not (no error is known).
+   */
+  private static StatusData streamError(HttpExchange exchange, ExchangeAttributes.Builder attributes) {
+    String error = exchange.streamError();
+    if (error == null) {
+      return StatusData.unset();
+    }
+    if (error.equals(HttpExchange.UNFOLLOWED)) {
+      attributes.put(ExchangeAttributes.UNFOLLOWED, true);
+      return StatusData.unset();
+    }
+    attributes.put(ExchangeAttributes.ERROR_TYPE, error);
+    return StatusData.error();
+  }
+
+  /**
    * server.address and server.port: the Host the client asked for, else the socket's server end. A
    * client that asked for the very address it is connected to (an IP, no name) gets the name the
    * metadata knows for it ({@code orders.shop} for a Service's cluster IP) instead.
    */
-  private void serverAddress(ExchangeAttributes.Builder attributes, RequestHead request, RequestTarget target,
-      Peer peer, boolean server) {
+  private @Nullable HostAndPort serverAddress(ExchangeAttributes.Builder attributes, RequestHead request,
+      RequestTarget target, Peer peer, boolean server) {
     String authority = target.authority() != null ? target.authority() : request.authority();
     HostAndPort host = authority == null ? null : authorities.parse(authority);
     if (host != null) {
@@ -294,6 +321,43 @@ public final class SpanFactory implements ExchangeSink {
       attributes.put(ExchangeAttributes.SERVER_ADDRESS, server ? peer.localHost() : peerName(peer));
       attributes.put(ExchangeAttributes.SERVER_PORT, boxes.of(server ? peer.localPort() : peer.remotePort()));
     }
+    return host;
+  }
+
+  /**
+   * A client span's {@code url.full}: the URL the client asked for, {@code scheme://host[:port]path[?query]},
+   * with the host as the request named it (its Host or {@code :authority}, never userinfo), else the
+   * address it connected to; the port only when it is not the scheme's default; query values as
+   * {@code url.query} would carry them (redacted unless configured).
+   */
+  static String urlFull(String scheme, @Nullable HostAndPort authority, Peer peer, RequestTarget target,
+      @Nullable String query) {
+    String host = authority != null ? authority.host() : peer.remoteHost();
+    int port = authority != null ? authority.port() : peer.remotePort();
+    StringBuilder url = new StringBuilder(64).append(scheme).append("://");
+    if (host.indexOf(':') >= 0) {
+      url.append('[').append(host).append(']');
+    } else {
+      url.append(host);
+    }
+    if (port > 0 && port != defaultPort(scheme)) {
+      url.append(':').append(port);
+    }
+    if (target.path() != null) {
+      url.append(target.path()); // none for CONNECT's host:port and OPTIONS' *
+    }
+    if (query != null) {
+      url.append('?').append(query);
+    }
+    return url.toString();
+  }
+
+  private static int defaultPort(String scheme) {
+    return switch (scheme) {
+      case "http" -> 80;
+      case "https" -> 443;
+      default -> -1;
+    };
   }
 
   /** The other end's name from metadata, else its address (network.peer.address always keeps the address). */

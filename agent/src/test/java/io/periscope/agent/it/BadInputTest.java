@@ -228,7 +228,7 @@ class BadInputTest {
     long curl = curlHello();
     List<ReceivedSpan> spans = assertOnlyCurlSpans(curl);
     assertThat(spans).as("a span for the refused request" + TracingAgent.describe(spans))
-        .noneMatch(s -> "/big-header".equals(s.attributes().get("url.path")));
+        .noneMatch(s -> "/big-header".equals(s.urlPath()));
     // The server's side fails on a head longer than the parser's 64 KiB limit; the client's, on the
     // one write of 65 KiB, cut at the capture limit inside the head. No exchange, no span.
     assertCounts(new Counts(4, 0, 2, 0, 0, 2));
@@ -246,7 +246,7 @@ class BadInputTest {
     long curl = curlHello();
     List<ReceivedSpan> spans = assertOnlyCurlSpans(curl);
     assertThat(spans).as(TracingAgent.describe(spans))
-        .noneMatch(s -> String.valueOf(s.attributes().get("url.path")).startsWith("/half"));
+        .noneMatch(s -> String.valueOf(s.urlPath()).startsWith("/half"));
     // Each client closed with its request head unfinished: one incomplete exchange each. Each
     // server side read the end of the stream inside the head: one parse failure each.
     assertCounts(new Counts(6, 0, 2, 0, 2, 2));
@@ -262,7 +262,7 @@ class BadInputTest {
 
     long curl = curlHello();
     List<ReceivedSpan> spans = assertOnlyCurlSpans(curl);
-    assertThat(spans).as(TracingAgent.describe(spans)).noneMatch(s -> "/foo".equals(s.attributes().get("url.path")));
+    assertThat(spans).as(TracingAgent.describe(spans)).noneMatch(s -> "/foo".equals(s.urlPath()));
     assertCounts(new Counts(4, 0, 0, 2, 0, 2));
   }
 
@@ -281,9 +281,10 @@ class BadInputTest {
     tracing.receiver.awaitSpans(s -> TracingAgent.pid(s) == pid, 1, Duration.ofSeconds(5));
     List<ReceivedSpan> spans = tracing.awaitSpans(List.of(server.pid(), pid), 2);
     assertThat(spans).as(TracingAgent.describe(spans)).hasSize(2)
-        .allSatisfy(s -> assertThat(s.attributes())
-            .containsEntry("url.path", "/hello.txt")
-            .containsEntry("http.response.status_code", 200L))
+        .allSatisfy(s -> {
+          assertThat(s.urlPath()).as(s.toString()).isEqualTo("/hello.txt");
+          assertThat(s.attributes()).containsEntry("http.response.status_code", 200L);
+        })
         .extracting(ReceivedSpan::kind)
         .containsExactlyInAnyOrder(SpanKind.SPAN_KIND_SERVER, SpanKind.SPAN_KIND_CLIENT);
     assertCounts(new Counts(2, 0, 0, 0, 0, 2));
@@ -311,7 +312,7 @@ class BadInputTest {
       }
       String described = TracingAgent.describe(spans);
       assertThat(spans).as("no span for request 1, and none with a wrong path" + described)
-          .allSatisfy(s -> assertThat(s.attributes().get("url.path")).isIn("/two.txt", "/three.txt"));
+          .allSatisfy(s -> assertThat(s.urlPath()).isIn("/two.txt", "/three.txt"));
       assertThat(paths(spans, SpanKind.SPAN_KIND_CLIENT)).as("client spans" + described)
           .containsExactly("/two.txt", "/three.txt");
       assertThat(paths(spans, SpanKind.SPAN_KIND_SERVER)).as("server spans" + described)
@@ -376,21 +377,24 @@ class BadInputTest {
     List<ReceivedSpan> all = tracing.receiver.spans();
     assertThat(all).as("every span exported since the case began" + TracingAgent.describe(all)).hasSize(2);
     assertThat(spans).as(TracingAgent.describe(spans)).hasSize(2)
-        .allSatisfy(s -> assertThat(s.attributes())
-            .containsEntry("url.path", "/hello.txt")
-            .containsEntry("http.request.method", "GET")
-            .containsEntry("http.response.status_code", 200L))
+        .allSatisfy(s -> {
+          assertThat(s.urlPath()).as(s.toString()).isEqualTo("/hello.txt");
+          assertThat(s.attributes())
+              .containsEntry("http.request.method", "GET")
+              .containsEntry("http.response.status_code", 200L);
+        })
         .extracting(ReceivedSpan::kind)
         .containsExactlyInAnyOrder(SpanKind.SPAN_KIND_SERVER, SpanKind.SPAN_KIND_CLIENT);
     ReceivedSpan client = spans.stream().filter(s -> s.kind() == SpanKind.SPAN_KIND_CLIENT).findFirst().orElseThrow();
     assertThat(TracingAgent.pid(client)).isEqualTo(curl);
+    assertThat(client.attributes()).containsEntry("url.full", "http://127.0.0.1:" + PORT + "/hello.txt");
     return spans;
   }
 
-  private static List<Object> paths(List<ReceivedSpan> spans, SpanKind kind) {
+  private static List<String> paths(List<ReceivedSpan> spans, SpanKind kind) {
     return spans.stream().filter(s -> s.kind() == kind)
         .sorted((a, b) -> Long.compare(a.startEpochNanos(), b.startEpochNanos()))
-        .map(s -> s.attributes().get("url.path")).toList();
+        .map(ReceivedSpan::urlPath).toList();
   }
 
   /**

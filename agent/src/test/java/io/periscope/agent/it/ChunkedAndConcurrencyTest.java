@@ -176,7 +176,7 @@ class ChunkedAndConcurrencyTest {
     assertThat(clients).allSatisfy(s -> assertThat(TracingAgent.pid(s)).isEqualTo(curl.pid()));
     for (List<ReceivedSpan> side : List.of(servers, clients)) {
       assertThat(side).as(TracingAgent.describe(spans))
-          .extracting(s -> s.attributes().get("url.path"))
+          .extracting(ReceivedSpan::urlPath)
           .containsExactly("/chunked", "/after");
       assertThat(side).allSatisfy(s -> {
         assertThat(s.statusCode()).isEqualTo(StatusCode.STATUS_CODE_UNSET);
@@ -185,6 +185,8 @@ class ChunkedAndConcurrencyTest {
             .containsEntry("http.response.status_code", 200L);
       });
     }
+    assertThat(clients).as("the URLs curl asked for").extracting(s -> s.attributes().get("url.full"))
+        .containsExactly(base + "/chunked", base + "/after");
     tracing.assertNoKernelDrops();
   }
 
@@ -204,7 +206,7 @@ class ChunkedAndConcurrencyTest {
     assertThat(clients).allSatisfy(s -> assertThat(TracingAgent.pid(s)).isEqualTo(curl.pid()));
     for (List<ReceivedSpan> side : List.of(servers, clients)) {
       assertThat(side).as(TracingAgent.describe(spans))
-          .extracting(s -> s.attributes().get("url.path"))
+          .extracting(ReceivedSpan::urlPath)
           .containsExactly("/small-chunks", "/after");
       assertThat(side).allSatisfy(s -> assertThat(s.attributes()).containsEntry("http.response.status_code", 200L));
     }
@@ -233,7 +235,7 @@ class ChunkedAndConcurrencyTest {
       }
     }
     for (List<ReceivedSpan> side : List.of(servers, clients)) {
-      assertThat(side).as("paths, each once").extracting(s -> (String) s.attributes().get("url.path"))
+      assertThat(side).as("paths, each once").extracting(ReceivedSpan::urlPath)
           .containsExactlyInAnyOrderElementsOf(expectedPaths);
       // A span paired with another connection's response would carry another connection's status.
       for (ReceivedSpan span : side) {
@@ -263,7 +265,7 @@ class ChunkedAndConcurrencyTest {
   }
 
   private static int connection(ReceivedSpan span) {
-    Matcher m = PATH.matcher((String) span.attributes().get("url.path"));
+    Matcher m = PATH.matcher(String.valueOf(span.urlPath()));
     assertThat(m.matches()).as("path of " + span.attributes()).isTrue();
     return Integer.parseInt(m.group(1));
   }

@@ -140,7 +140,7 @@ class HeaderInjectionTest {
 
   private static ReceivedSpan one(List<ReceivedSpan> spans, long pid, SpanKind kind, String path, String all) {
     List<ReceivedSpan> found = spans.stream()
-        .filter(s -> TracingAgent.pid(s) == pid && s.kind() == kind && path.equals(s.attributes().get("url.path")))
+        .filter(s -> TracingAgent.pid(s) == pid && s.kind() == kind && path.equals(s.urlPath()))
         .toList();
     assertThat(found).as(kind + " " + path + " of pid " + pid + " in" + all).hasSize(1);
     return found.getFirst();

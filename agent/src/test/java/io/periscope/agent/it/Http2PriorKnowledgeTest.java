@@ -133,7 +133,7 @@ class Http2PriorKnowledgeTest {
             .containsEntry("http.response.status_code", 200L)
             .containsEntry("network.protocol.version", "2");
         assertThat(span.name()).as(span.toString()).isIn("GET", "HTTP");
-        assertThat(span.attributes().get("url.path")).as(span.toString()).isIn(null, "/a.txt");
+        assertThat(span.urlPath()).as(span.toString()).isIn(null, "/a.txt");
       } else {
         Http2SpanAssert.assertSpan(span, "GET", "/a.txt", 200, PORT, "curl/");
       }
@@ -163,7 +163,7 @@ class Http2PriorKnowledgeTest {
   }
 
   private static SpanPair byPath(List<SpanPair> requests, String path) {
-    List<SpanPair> matching = requests.stream().filter(r -> path.equals(r.client().attributes().get("url.path"))).toList();
+    List<SpanPair> matching = requests.stream().filter(r -> path.equals(r.client().urlPath())).toList();
     assertThat(matching).as("requests for " + path + " in " + requests).hasSize(1);
     return matching.getFirst();
   }

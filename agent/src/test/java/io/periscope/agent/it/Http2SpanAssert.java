@@ -28,8 +28,9 @@ final class Http2SpanAssert {
 
   /**
    * The span is {@code method path} to 127.0.0.1:{@code port} over HTTP/2, answered with
-   * {@code status}, with exactly the stable HTTP conventions' attributes and nothing else; a 4xx is
-   * an error for the client only. The user agent must start with {@code userAgent}.
+   * {@code status}, with exactly the stable HTTP conventions' attributes and nothing else (a SERVER
+   * span says where the request went by url.path, a CLIENT span by url.full); a 4xx is an error for
+   * the client only. The user agent must start with {@code userAgent}.
    */
   static void assertSpan(ReceivedSpan span, String method, String path, long status, int port, String userAgent) {
     boolean isServer = span.kind() == SpanKind.SPAN_KIND_SERVER;
@@ -38,8 +39,8 @@ final class Http2SpanAssert {
     assertThat(span.statusCode()).as(span.toString())
         .isEqualTo(error ? StatusCode.STATUS_CODE_ERROR : StatusCode.STATUS_CODE_UNSET);
     List<String> keys = new ArrayList<>(List.of("network.peer.address", "network.peer.port", "thread.id",
-        "server.address", "server.port", "http.request.method", "network.protocol.version", "url.path",
-        "url.scheme", "user_agent.original", "http.response.status_code"));
+        "server.address", "server.port", "http.request.method", "network.protocol.version",
+        isServer ? "url.path" : "url.full", "url.scheme", "user_agent.original", "http.response.status_code"));
     if (isServer) {
       keys.addAll(List.of("client.address", "client.port"));
     }
@@ -50,7 +51,6 @@ final class Http2SpanAssert {
     assertThat(span.attributes().keySet()).as(span.toString()).containsExactlyInAnyOrderElementsOf(keys);
     assertThat(span.attributes()).as(span.toString())
         .containsEntry("http.request.method", method)
-        .containsEntry("url.path", path)
         .containsEntry("url.scheme", "http")
         .containsEntry("http.response.status_code", status)
         .containsEntry("network.protocol.version", "2")
@@ -60,10 +60,13 @@ final class Http2SpanAssert {
     assertThat((String) span.attributes().get("user_agent.original")).as(span.toString()).startsWith(userAgent);
     if (isServer) {
       assertThat(span.attributes()).as(span.toString())
+          .containsEntry("url.path", path)
           .containsEntry("client.port", span.attributes().get("network.peer.port"))
           .containsEntry("client.address", "127.0.0.1");
     } else {
-      assertThat(span.attributes()).as(span.toString()).containsEntry("network.peer.port", (long) port);
+      assertThat(span.attributes()).as(span.toString())
+          .containsEntry("url.full", "http://127.0.0.1:" + port + path)
+          .containsEntry("network.peer.port", (long) port);
     }
   }
 }

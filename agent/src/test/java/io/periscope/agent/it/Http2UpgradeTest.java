@@ -76,7 +76,7 @@ class Http2UpgradeTest {
     List<SpanPair> requests = SpanPair.all(awaitSpans(nghttp.pid(), 4), nghttp.pid(), nghttpx.pids(), 2);
     for (String path : List.of("/a.txt", "/b.txt")) {
       List<SpanPair> matching = requests.stream()
-          .filter(r -> path.equals(r.client().attributes().get("url.path"))).toList();
+          .filter(r -> path.equals(r.client().urlPath())).toList();
       assertThat(matching).as("requests for " + path + " in " + requests).hasSize(1);
       Http2SpanAssert.assertGet(matching.getFirst(), path, 200, PORT, "nghttp2/");
     }

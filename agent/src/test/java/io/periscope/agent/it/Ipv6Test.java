@@ -44,7 +44,9 @@ class Ipv6Test {
           .containsEntry("url.path", "/a.txt");
       assertThat(clientSpan.attributes())
           .containsEntry("network.peer.address", "::1")
-          .containsEntry("network.peer.port", (long) V6_PORT);
+          .containsEntry("network.peer.port", (long) V6_PORT)
+          .containsEntry("url.full", "http://[::1]:" + V6_PORT + "/a.txt")
+          .doesNotContainKeys("url.path", "url.query");
       assertThat(serverSpan.parentSpanId()).isEqualTo(clientSpan.spanId());
     }
   }

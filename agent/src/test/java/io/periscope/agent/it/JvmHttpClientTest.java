@@ -121,9 +121,9 @@ class JvmHttpClientTest {
     assertThat(spans).allSatisfy(s -> {
       assertThat(s.name()).isEqualTo("GET");
       assertThat(s.statusCode()).isEqualTo(StatusCode.STATUS_CODE_UNSET);
+      assertThat(s.urlPath()).as(s.toString()).isEqualTo("/index.txt");
       assertThat(s.attributes())
           .containsEntry("http.request.method", "GET")
-          .containsEntry("url.path", "/index.txt")
           .containsEntry("http.response.status_code", 200L)
           .containsEntry("server.port", (long) FILE_PORT)
           .containsEntry("network.protocol.version", "1.1");
@@ -131,7 +131,9 @@ class JvmHttpClientTest {
     // The JDK client names itself in User-Agent; both ends saw the same header.
     assertThat(spans).allSatisfy(s -> assertThat((String) s.attributes().get("user_agent.original"))
         .startsWith("Java-http-client/"));
-    assertThat(clients).allSatisfy(s -> assertThat(s.attributes()).containsEntry("network.peer.port", (long) FILE_PORT));
+    assertThat(clients).allSatisfy(s -> assertThat(s.attributes())
+        .containsEntry("network.peer.port", (long) FILE_PORT)
+        .containsEntry("url.full", "http://127.0.0.1:" + FILE_PORT + "/index.txt"));
     tracing.assertNoKernelDrops();
   }
 
@@ -151,14 +153,15 @@ class JvmHttpClientTest {
     assertThat(spans).allSatisfy(s -> {
       assertThat(s.name()).isEqualTo("POST");
       assertThat(s.statusCode()).isEqualTo(StatusCode.STATUS_CODE_UNSET);
+      assertThat(s.urlPath()).as(s.toString()).isEqualTo("/upload");
       assertThat(s.attributes())
           .containsEntry("http.request.method", "POST")
-          .containsEntry("url.path", "/upload")
           .containsEntry("http.response.status_code", 201L)
           .containsEntry("server.port", (long) UPLOAD_PORT);
     });
     ReceivedSpan client = clients.getFirst();
     ReceivedSpan server = servers.getFirst();
+    assertThat(client.attributes()).containsEntry("url.full", "http://127.0.0.1:" + UPLOAD_PORT + "/upload");
     assertThat(client.startEpochNanos()).isLessThanOrEqualTo(server.startEpochNanos());
     assertThat(client.endEpochNanos()).isGreaterThanOrEqualTo(server.endEpochNanos() - SYSCALL_EXIT_RACE_NANOS);
     tracing.assertNoKernelDrops();

@@ -163,7 +163,8 @@ class KubernetesPodTest {
     assertThat(clientSpan.attributes())
         .containsEntry("server.address", "orders.shop")
         .containsEntry("network.peer.address", SERVICE_IP)
-        .containsEntry("server.port", (long) PORT);
+        .containsEntry("server.port", (long) PORT)
+        .containsEntry("url.full", "http://" + SERVICE_IP + ":" + PORT + "/hello.txt");
     // The two ends are still one trace.
     assertThat(serverSpan.parentSpanId()).isEqualTo(clientSpan.spanId());
     assertThat(tracing.agent.metadata().kubernetes().stats().pods()).isEqualTo(2);

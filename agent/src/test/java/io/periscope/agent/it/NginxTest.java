@@ -110,7 +110,7 @@ class NginxTest {
 
     for (List<ReceivedSpan> side : List.of(servers, clients)) {
       assertThat(side).as(TracingAgent.describe(spans))
-          .extracting(s -> s.attributes().get("url.path"))
+          .extracting(ReceivedSpan::urlPath)
           .containsExactly("/a.txt", "/b.html", "/c.json");
       assertThat(side).allSatisfy(s -> {
         assertThat(s.name()).isEqualTo("GET");
@@ -129,6 +129,8 @@ class NginxTest {
         .containsEntry("network.peer.port", clientPort)
         .containsEntry("client.port", clientPort));
     assertThat(clients).allSatisfy(s -> assertThat(s.attributes()).containsEntry("network.peer.port", (long) PORT));
+    assertThat(clients).extracting(s -> s.attributes().get("url.full"))
+        .containsExactly(BASE + "/a.txt", BASE + "/b.html", BASE + "/c.json");
     for (int i = 0; i < 3; i++) {
       // Sequential requests: each server span lies inside its client span, and ends before the next begins.
       assertThat(clients.get(i).startEpochNanos()).isLessThanOrEqualTo(servers.get(i).startEpochNanos());
@@ -154,8 +156,8 @@ class NginxTest {
     assertThat(clients).as(TracingAgent.describe(spans)).hasSize(1);
     assertThat(spans).allSatisfy(s -> {
       assertThat(s.statusCode()).isEqualTo(StatusCode.STATUS_CODE_UNSET);
+      assertThat(s.urlPath()).as(s.toString()).isEqualTo("/big.bin");
       assertThat(s.attributes())
-          .containsEntry("url.path", "/big.bin")
           .containsEntry("http.request.method", "GET")
           .containsEntry("http.response.status_code", 200L);
     });
@@ -197,7 +199,7 @@ class NginxTest {
     assertThat(clients).allSatisfy(s -> assertThat(TracingAgent.pid(s)).isEqualTo(python.pid()));
     for (List<ReceivedSpan> side : List.of(servers, clients)) {
       assertThat(side).as(TracingAgent.describe(spans))
-          .extracting(s -> s.attributes().get("url.path"))
+          .extracting(ReceivedSpan::urlPath)
           .containsExactly("/a.txt", "/ok", "/c.json");
       assertThat(side).allSatisfy(s -> assertThat(s.attributes())
           .containsEntry("http.response.status_code", 200L)
@@ -233,9 +235,10 @@ class NginxTest {
         .doesNotContainKey("error.type");
     assertThat(client.statusCode()).isEqualTo(StatusCode.STATUS_CODE_ERROR);
     assertThat(client.attributes())
-        .containsEntry("url.path", "/no/such/file.txt")
+        .containsEntry("url.full", BASE + "/no/such/file.txt")
         .containsEntry("http.response.status_code", 404L)
-        .containsEntry("error.type", "404");
+        .containsEntry("error.type", "404")
+        .doesNotContainKeys("url.path", "url.query");
   }
 
   /** nginx's master and worker (the worker serves; it may be forked after the port listens), and the client. */

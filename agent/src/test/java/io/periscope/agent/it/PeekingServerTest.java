@@ -46,7 +46,10 @@ class PeekingServerTest {
       assertThat(spans).as(TracingAgent.describe(spans)).hasSize(2);
       assertThat(spans).extracting(ReceivedSpan::kind)
           .containsExactlyInAnyOrder(SpanKind.SPAN_KIND_SERVER, SpanKind.SPAN_KIND_CLIENT);
-      assertThat(spans).allSatisfy(s -> assertThat(s.attributes()).containsEntry("url.path", "/peeked"));
+      assertThat(spans).allSatisfy(s -> assertThat(s.urlPath()).as(s.toString()).isEqualTo("/peeked"));
+      assertThat(spans).filteredOn(s -> s.kind() == SpanKind.SPAN_KIND_CLIENT).singleElement()
+          .satisfies(s -> assertThat(s.attributes())
+              .containsEntry("url.full", "http://127.0.0.1:" + PORT + "/peeked"));
       assertThat(tracing.agent.pipelineStats().http1ParseFailures()).isZero();
       assertThat(tracing.agent.pipelineStats().incompleteExchanges()).isZero();
     }

@@ -43,7 +43,8 @@ final class PeerProcess implements AutoCloseable {
   static PeerProcess serverOn(Path dir, String host, int port, String... command)
       throws IOException, InterruptedException {
     PeerProcess peer = start(dir, command);
-    long deadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
+    // Generous: in the kernel matrix's emulated VMs, python importing grpcio took over 15 s on a busy host.
+    long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
     while (System.nanoTime() < deadline) {
       if (!peer.process.isAlive()) {
         throw new AssertionError(peer.command + " exited early: " + peer.output());
@@ -61,12 +62,17 @@ final class PeerProcess implements AutoCloseable {
 
   /** Runs a client to completion; fails the test when it fails. Returns its output. */
   static String run(Path dir, String... command) throws IOException, InterruptedException {
+    return run(dir, 0, command);
+  }
+
+  /** Runs a client to completion; fails the test unless it exits with {@code expectedExit}. Returns its output. */
+  static String run(Path dir, int expectedExit, String... command) throws IOException, InterruptedException {
     try (PeerProcess peer = start(dir, command)) {
       if (!peer.process.waitFor(60, TimeUnit.SECONDS)) {
         throw new AssertionError(peer.command + " did not finish: " + peer.output());
       }
       peer.output.awaitEnd();
-      if (peer.process.exitValue() != 0) {
+      if (peer.process.exitValue() != expectedExit) {
         throw new AssertionError(peer.command + " exited with " + peer.process.exitValue() + ": " + peer.output());
       }
       return peer.output();
@@ -81,11 +87,16 @@ final class PeerProcess implements AutoCloseable {
    * execs the command, so the pid printed is the client's own. Fails the test when the client fails.
    */
   static Ran runWithPid(Path dir, String... command) throws IOException, InterruptedException {
+    return runWithPid(dir, 0, command);
+  }
+
+  /** Like {@link #runWithPid(Path, String...)}, for a client expected to exit with {@code expectedExit}. */
+  static Ran runWithPid(Path dir, int expectedExit, String... command) throws IOException, InterruptedException {
     StringBuilder script = new StringBuilder("echo $$; exec");
     for (String arg : command) {
       script.append(" '").append(arg.replace("'", "'\\''")).append("'");
     }
-    String output = run(dir, "/bin/sh", "-c", script.toString());
+    String output = run(dir, expectedExit, "/bin/sh", "-c", script.toString());
     int newline = output.indexOf('\n');
     return new Ran(Long.parseLong(output.substring(0, newline).strip()), output.substring(newline + 1));
   }

@@ -124,8 +124,12 @@ class ProxyChainTest {
       assertThat(nginxServer.attributes())
           .containsEntry("url.path", path)
           .containsEntry("server.port", (long) NGINX_PORT);
-      assertThat(nginxClient.attributes()).containsEntry("url.path", path)
+      // A CLIENT span names the whole URL: nginx asks for its upstream by proxy_pass's host and port.
+      assertThat(nginxClient.urlPath()).as(path).isEqualTo(path);
+      assertThat(nginxClient.attributes())
+          .containsEntry("url.full", "http://127.0.0.1:" + PYTHON_PORT + path)
           .containsEntry("network.peer.port", (long) PYTHON_PORT);
+      assertThat(chains.span(path, 0).attributes()).containsEntry("url.full", BASE + path);
       assertThat(chains.span(path, 3).attributes()).containsEntry("http.response.status_code", 200L);
     }
     tracing.assertNoKernelDrops();

@@ -98,13 +98,23 @@ class PythonHttpServerTest {
     assertThat(spans).as(TracingAgent.describe(spans)).hasSize(2);
     ReceivedSpan serverSpan = only(spans, SpanKind.SPAN_KIND_SERVER);
     ReceivedSpan clientSpan = only(spans, SpanKind.SPAN_KIND_CLIENT);
+    // By the stable HTTP conventions a CLIENT span names the whole URL it asked for, query values
+    // redacted, and not its parts; the SERVER span names the parts.
     assertThat(clientSpan.attributes())
         .containsEntry("http.request.method", "GET")
-        .containsEntry("url.path", "/hello.txt")
-        .containsEntry("url.query", "user=REDACTED&token=REDACTED")
+        .containsEntry("url.full", "http://127.0.0.1:" + PORT + "/hello.txt?user=REDACTED&token=REDACTED")
+        .containsEntry("url.scheme", "http")
         .containsEntry("http.response.status_code", 200L)
         .containsEntry("server.port", (long) PORT)
-        .containsEntry("network.peer.port", (long) PORT);
+        .containsEntry("network.peer.port", (long) PORT)
+        .doesNotContainKeys("url.path", "url.query");
+    assertThat(clientSpan.urlPath()).isEqualTo("/hello.txt");
+    assertThat(clientSpan.urlQuery()).isEqualTo("user=REDACTED&token=REDACTED");
+    assertThat(serverSpan.attributes())
+        .containsEntry("url.path", "/hello.txt")
+        .containsEntry("url.query", "user=REDACTED&token=REDACTED")
+        .containsEntry("url.scheme", "http")
+        .doesNotContainKey("url.full");
     assertThat(clientSpan.resourceAttributes().get("service.name")).isEqualTo("curl");
     for (ReceivedSpan span : spans) {
       assertSpanTimesAndNoSecrets(span, before, after);
@@ -155,9 +165,10 @@ class PythonHttpServerTest {
     long client = PeerProcess.runWithPid(site, "curl", "-sS", "-o", "/dev/null", "http://127.0.0.1:" + PORT + "/big.bin").pid();
     List<ReceivedSpan> spans = tracing.awaitSpans(List.of(server.pid(), client), 2);
     assertThat(spans).as(TracingAgent.describe(spans)).hasSize(2);
-    assertThat(spans).allSatisfy(s -> assertThat(s.attributes())
-        .containsEntry("url.path", "/big.bin")
-        .containsEntry("http.response.status_code", 200L));
+    assertThat(spans).allSatisfy(s -> {
+      assertThat(s.urlPath()).as(s.toString()).isEqualTo("/big.bin");
+      assertThat(s.attributes()).containsEntry("http.response.status_code", 200L);
+    });
   }
 
   private static ReceivedSpan only(List<ReceivedSpan> spans, SpanKind kind) {

@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.opentelemetry.proto.trace.v1.Span.SpanKind;
 import io.periscope.agent.link.LinkStats;
 import io.periscope.agent.testing.ReceivedSpan;
-import java.net.URI;
+import io.periscope.agent.testing.SemanticConventions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -102,6 +102,10 @@ final class RequestChain {
       chains.put(path, chain);
     }
     assertThat(spans).as("spans of no hop or of no request in" + all).hasSize(paths.size() * hopList.size());
+    // No span names a parent that was never exported (an SDK's spans reach the same receiver).
+    Set<String> exported = new HashSet<>();
+    tracing.receiver.allSpans().forEach(s -> exported.add(s.spanId()));
+    SemanticConventions.assertNoDanglingParents(spans, exported);
     return new RequestChain(hopList, List.copyOf(paths), List.copyOf(spans), all, chains);
   }
 
@@ -152,15 +156,9 @@ final class RequestChain {
     return tracing.receiver.spans().stream().filter(ours).toList();
   }
 
-  /** The span's path: {@code url.path}, else the path of {@code url.full} (an SDK's CLIENT spans have only that). */
+  /** The span's path: {@code url.path}, else the path of {@code url.full} (CLIENT spans have only that). */
   static @Nullable String pathOf(ReceivedSpan span) {
-    if (span.attributes().get("url.path") instanceof String path) {
-      return path;
-    }
-    if (span.attributes().get("url.full") instanceof String full) {
-      return URI.create(full).getRawPath();
-    }
-    return null;
+    return span.urlPath();
   }
 
   /** The span of this request at this hop. */

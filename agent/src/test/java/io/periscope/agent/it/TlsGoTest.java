@@ -2,6 +2,7 @@ package io.periscope.agent.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.opentelemetry.proto.trace.v1.Span.SpanKind;
 import io.periscope.agent.testing.ReceivedSpan;
 import io.periscope.bpf.GoPrograms;
 import java.nio.file.Path;
@@ -76,10 +77,13 @@ class TlsGoTest {
     PeerProcess.Ran get = goGet("/hello", "h1");
     assertThat(get.output().strip()).isEqualTo("HTTP/1.1 200 28");
     List<ReceivedSpan> spans = linkedPair(get.pid());
-    assertThat(spans).allSatisfy(s -> assertThat(s.attributes())
-        .containsEntry("network.protocol.version", "1.1")
-        .containsEntry("url.path", "/hello")
-        .containsEntry("http.response.status_code", 200L));
+    assertThat(spans).allSatisfy(s -> {
+      assertThat(s.urlPath()).as(s.toString()).isEqualTo("/hello");
+      assertThat(s.attributes())
+          .containsEntry("network.protocol.version", "1.1")
+          .containsEntry("http.response.status_code", 200L);
+    });
+    assertThat(client(spans).attributes()).containsEntry("url.full", "https://127.0.0.1:" + GO_PORT + "/hello");
   }
 
   @Test
@@ -87,10 +91,13 @@ class TlsGoTest {
     PeerProcess.Ran get = goGet("/missing", "h2");
     assertThat(get.output().strip()).isEqualTo("HTTP/2.0 404 19");
     List<ReceivedSpan> spans = linkedPair(get.pid());
-    assertThat(spans).allSatisfy(s -> assertThat(s.attributes())
-        .containsEntry("network.protocol.version", "2")
-        .containsEntry("url.path", "/missing")
-        .containsEntry("http.response.status_code", 404L));
+    assertThat(spans).allSatisfy(s -> {
+      assertThat(s.urlPath()).as(s.toString()).isEqualTo("/missing");
+      assertThat(s.attributes())
+          .containsEntry("network.protocol.version", "2")
+          .containsEntry("http.response.status_code", 404L);
+    });
+    assertThat(client(spans).attributes()).containsEntry("url.full", "https://127.0.0.1:" + GO_PORT + "/missing");
   }
 
   /**
@@ -108,7 +115,7 @@ class TlsGoTest {
         "https://127.0.0.1:" + GO_PORT + "/stripped", "h1", "1", CLIENT_WAIT);
     assertThat(get.output().strip()).isEqualTo("HTTP/1.1 200 28");
     List<ReceivedSpan> spans = linkedPair(get.pid());
-    assertThat(spans).allSatisfy(s -> assertThat(s.attributes()).containsEntry("url.path", "/stripped"));
+    assertThat(spans).allSatisfy(s -> assertThat(s.urlPath()).as(s.toString()).isEqualTo("/stripped"));
   }
 
   @Test
@@ -118,14 +125,20 @@ class TlsGoTest {
         "https://127.0.0.1:" + GO_PORT + "/hello");
     assertThat(curl.output().strip()).isEqualTo("200");
     List<ReceivedSpan> spans = linkedPair(curl.pid());
-    assertThat(spans).allSatisfy(s -> assertThat(s.attributes())
-        .containsEntry("network.protocol.version", "2")
-        .containsEntry("url.path", "/hello"));
+    assertThat(spans).allSatisfy(s -> {
+      assertThat(s.urlPath()).as(s.toString()).isEqualTo("/hello");
+      assertThat(s.attributes()).containsEntry("network.protocol.version", "2");
+    });
+    assertThat(client(spans).attributes()).containsEntry("url.full", "https://127.0.0.1:" + GO_PORT + "/hello");
   }
 
   private static PeerProcess.Ran goGet(String path, String protocol) throws Exception {
     return PeerProcess.runWithPid(tmp, peer.toString(), "get", "https://127.0.0.1:" + GO_PORT + path, protocol, "1",
         CLIENT_WAIT);
+  }
+
+  private static ReceivedSpan client(List<ReceivedSpan> spans) {
+    return spans.stream().filter(s -> s.kind() == SpanKind.SPAN_KIND_CLIENT).findFirst().orElseThrow();
   }
 
   private static List<ReceivedSpan> linkedPair(long clientPid) {

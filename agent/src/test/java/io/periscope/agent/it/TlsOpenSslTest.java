@@ -2,6 +2,7 @@ package io.periscope.agent.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.opentelemetry.proto.trace.v1.Span.SpanKind;
 import io.periscope.agent.testing.ReceivedSpan;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -99,10 +100,21 @@ class TlsOpenSslTest {
     PeerProcess.Ran curl = curl("--http1.1", "https://127.0.0.1:" + NGINX_PORT + "/hello.txt");
     assertThat(curl.output().strip()).isEqualTo("200");
     List<ReceivedSpan> spans = linkedPair(curl.pid(), nginx.pids());
-    assertThat(spans).allSatisfy(s -> assertThat(s.attributes())
-        .containsEntry("network.protocol.version", "1.1")
+    assertThat(spans).allSatisfy(s -> {
+      assertThat(s.urlPath()).as(s.toString()).isEqualTo("/hello.txt");
+      assertThat(s.attributes())
+          .containsEntry("network.protocol.version", "1.1")
+          .containsEntry("http.response.status_code", 200L);
+    });
+    // The CLIENT span names the whole https URL and not its parts; the SERVER span the parts.
+    assertThat(only(spans, SpanKind.SPAN_KIND_CLIENT).attributes())
+        .containsEntry("url.full", "https://127.0.0.1:" + NGINX_PORT + "/hello.txt")
+        .containsEntry("url.scheme", "https")
+        .doesNotContainKeys("url.path", "url.query");
+    assertThat(only(spans, SpanKind.SPAN_KIND_SERVER).attributes())
         .containsEntry("url.path", "/hello.txt")
-        .containsEntry("http.response.status_code", 200L));
+        .containsEntry("url.scheme", "https")
+        .doesNotContainKeys("url.full", "url.query");
   }
 
   @Test
@@ -110,10 +122,15 @@ class TlsOpenSslTest {
     PeerProcess.Ran curl = curl("--http2", "https://127.0.0.1:" + NGINX_PORT + "/missing");
     assertThat(curl.output().strip()).isEqualTo("404");
     List<ReceivedSpan> spans = linkedPair(curl.pid(), nginx.pids());
-    assertThat(spans).allSatisfy(s -> assertThat(s.attributes())
-        .containsEntry("network.protocol.version", "2")
-        .containsEntry("url.path", "/missing")
-        .containsEntry("http.response.status_code", 404L));
+    assertThat(spans).allSatisfy(s -> {
+      assertThat(s.urlPath()).as(s.toString()).isEqualTo("/missing");
+      assertThat(s.attributes())
+          .containsEntry("network.protocol.version", "2")
+          .containsEntry("http.response.status_code", 404L);
+    });
+    assertThat(only(spans, SpanKind.SPAN_KIND_CLIENT).attributes())
+        .containsEntry("url.full", "https://127.0.0.1:" + NGINX_PORT + "/missing")
+        .doesNotContainKeys("url.path", "url.query");
   }
 
   @Test
@@ -121,9 +138,10 @@ class TlsOpenSslTest {
     PeerProcess.Ran curl = curl("--http1.1", "https://127.0.0.1:" + PYTHON_PORT + "/hello.txt");
     assertThat(curl.output().strip()).isEqualTo("200");
     List<ReceivedSpan> spans = linkedPair(curl.pid(), List.of(python.pid()));
-    assertThat(spans).allSatisfy(s -> assertThat(s.attributes())
-        .containsEntry("url.path", "/hello.txt")
-        .containsEntry("http.response.status_code", 200L));
+    assertThat(spans).allSatisfy(s -> {
+      assertThat(s.urlPath()).as(s.toString()).isEqualTo("/hello.txt");
+      assertThat(s.attributes()).containsEntry("http.response.status_code", 200L);
+    });
   }
 
   @Test
@@ -140,7 +158,7 @@ class TlsOpenSslTest {
         "https://127.0.0.1:" + NGINX_PORT + "/hello.txt", tmp.resolve("cert.pem").toString(), SECRET);
     assertThat(urllib.output().strip()).isEqualTo("200");
     List<ReceivedSpan> spans = linkedPair(urllib.pid(), nginx.pids());
-    assertThat(spans).allSatisfy(s -> assertThat(s.attributes()).containsEntry("url.path", "/hello.txt"));
+    assertThat(spans).allSatisfy(s -> assertThat(s.urlPath()).as(s.toString()).isEqualTo("/hello.txt"));
   }
 
   /**
@@ -159,10 +177,15 @@ class TlsOpenSslTest {
         "4");
     assertThat(call.output().strip()).isEqualTo("200");
     List<ReceivedSpan> spans = linkedPair(call.pid(), nginx.pids());
-    assertThat(spans).allSatisfy(s -> assertThat(s.attributes())
-        .containsEntry("url.path", "/hello.txt")
-        .containsEntry("http.response.status_code", 200L));
+    assertThat(spans).allSatisfy(s -> {
+      assertThat(s.urlPath()).as(s.toString()).isEqualTo("/hello.txt");
+      assertThat(s.attributes()).containsEntry("http.response.status_code", 200L);
+    });
     assertThat(tracing.agent.tlsLibraries()).anySatisfy(file -> assertThat(file).endsWith("/static_tls_client"));
+  }
+
+  private static ReceivedSpan only(List<ReceivedSpan> spans, SpanKind kind) {
+    return spans.stream().filter(s -> s.kind() == kind).findFirst().orElseThrow();
   }
 
   private static PeerProcess.Ran curl(String version, String url) throws Exception {

@@ -106,9 +106,9 @@ class TlsPreopenedConnectionTest {
     List<ReceivedSpan> spans = tracing.awaitSpans(pids, expected);
     assertThat(spans).as(TracingAgent.describe(spans)).hasSize(expected);
     assertThat(spans).filteredOn(s -> TracingAgent.pid(s) == pythonClient.pid()).hasSize(CALLS_AFTER)
-        .allSatisfy(s -> assertThat(s.attributes()).containsEntry("url.path", "/preopened"));
+        .allSatisfy(s -> assertThat(s.urlPath()).as(s.toString()).isEqualTo("/preopened"));
     assertThat(spans).filteredOn(s -> TracingAgent.pid(s) == goClient.pid())
-        .extracting(s -> s.attributes().get("url.path")).containsExactlyInAnyOrder("/preopened/2", "/preopened/3");
+        .extracting(ReceivedSpan::urlPath).containsExactlyInAnyOrder("/preopened/2", "/preopened/3");
     assertThat(spans).filteredOn(s -> TracingAgent.pid(s) == server.pid())
         .extracting(s -> s.attributes().get("url.path"))
         .containsExactlyInAnyOrder("/preopened", "/preopened", "/preopened/2", "/preopened/3");

@@ -7,6 +7,7 @@ import io.periscope.agent.AgentConfig;
 import io.periscope.agent.pipeline.PipelineStats;
 import io.periscope.agent.testing.OtlpReceiver;
 import io.periscope.agent.testing.ReceivedSpan;
+import io.periscope.agent.testing.SemanticConventions;
 import io.periscope.exporter.otlp.OtlpHttpExporter;
 import java.net.URI;
 import java.time.Duration;
@@ -128,9 +129,18 @@ final class TracingAgent implements AutoCloseable {
     assertThat(agent.captureCounters().ringBufferDrops()).as("ring buffer drops").isZero();
   }
 
+  /**
+   * Stops the agent, then checks every span it exported, also those the tests cleared from the
+   * receiver, against the semantic conventions ({@link SemanticConventions}: Periscope's spans
+   * only); the receiver is closed in any case.
+   */
   @Override
   public void close() {
-    agent.close();
-    receiver.close();
+    try {
+      agent.close();
+      SemanticConventions.assertConform(receiver.allSpans());
+    } finally {
+      receiver.close();
+    }
   }
 }

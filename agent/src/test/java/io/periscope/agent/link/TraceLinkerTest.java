@@ -157,6 +157,69 @@ class TraceLinkerTest {
     assertThat(linker.stats().sdkProcesses()).as("a proxy is not an SDK").isZero();
   }
 
+  /**
+   * The client's exchange is never seen to end (its connection lost to the parser, evicted): its
+   * server span already names it as parent, so it gets a span too, marked as not followed, with no
+   * error, ended when it was given up. No exported span names a parent that is not exported.
+   */
+  @Test
+  void aClientNeverSeenToEndStillHasTheSpanItsServerNamesAsParent() {
+    linker.onConnection(client);
+    start(client, 7_777, 50, null);
+    start(server, 7_777, 100, null);
+    end(server, 7_777, 100, 240, null);
+    linker.onConnectionEnd(client);
+
+    SpanData clientSpan = only(SpanKind.CLIENT);
+    assertThat(only(SpanKind.SERVER).getParentSpanId()).isEqualTo(clientSpan.getSpanId());
+    assertThat(clientSpan.getAttributes().get(AttributeKey.booleanKey("periscope.exchange.unfollowed"))).isTrue();
+    assertThat(clientSpan.getStatus().getStatusCode()).isEqualTo(io.opentelemetry.api.trace.StatusCode.UNSET);
+    assertThat(clientSpan.getAttributes().get(AttributeKey.stringKey("error.type"))).isNull();
+    assertThat(clientSpan.getStartEpochNanos()).isEqualTo(50);
+    assertThat(clientSpan.getEndEpochNanos()).as("the latest time the linker knew").isEqualTo(240);
+    assertThat(linker.stats().unfinishedParents()).isEqualTo(1);
+  }
+
+  /** A server whose start comes after its client was given up still finds a parent that is exported. */
+  @Test
+  void aServerStartingAfterItsClientWasGivenUpMakesTheClientSpan() {
+    linker.onConnection(client);
+    start(client, 7_777, 50, null);
+    linker.onConnectionEnd(client);
+    assertThat(exported).as("no span names it yet: none is made").isEmpty();
+
+    start(server, 7_777, 100, null);
+    end(server, 7_777, 100, 240, null);
+
+    assertThat(only(SpanKind.SERVER).getParentSpanId()).isEqualTo(only(SpanKind.CLIENT).getSpanId());
+  }
+
+  @Test
+  void anUnfinishedRequestThatNoSpanNamesMakesNoSpan() {
+    linker.onConnection(client);
+    start(client, 7_777, 50, null);
+    linker.onConnectionEnd(client);
+    linker.expire(50 + 2 * WINDOW);
+    linker.flush();
+
+    assertThat(exported).isEmpty();
+    assertThat(linker.stats().unfinishedParents()).isZero();
+  }
+
+  /** In one process: a call made while serving a request the agent then lost names that request's span. */
+  @Test
+  void aServerNeverSeenToEndStillHasTheSpanItsCallsNameAsParent() {
+    Peer upstream = peer(Peer.Role.CLIENT, 202, 41_000, 9_000);
+    start(server, 1_000, 100, null, 7);
+    start(upstream, 5_000, 110, null, 7);
+    end(upstream, 5_000, 110, 150, null, 7);
+    linker.onConnectionEnd(server);
+
+    SpanData serverSpan = only(SpanKind.SERVER);
+    assertThat(only(SpanKind.CLIENT).getParentSpanId()).isEqualTo(serverSpan.getSpanId());
+    assertThat(serverSpan.getAttributes().get(AttributeKey.booleanKey("periscope.exchange.unfollowed"))).isTrue();
+  }
+
   @Test
   void serversOfUntracedClientsAreNeverHeld() {
     start(server, 1_000, 100, null);

@@ -505,16 +505,133 @@ class ConnectionTrackerTest {
     Conn unanswered = conn(0x9200, 700, "srv", "127.0.0.1", 8080, "127.0.0.1", 40_042);
 
     read(midHead, "GET /half HTTP/1.1\r\nHo");
-    read(midBody, "POST /half HTTP/1.1\r\nContent-Length: 10\r\n\r\n12345");
+    Fed midBodyStart = read(midBody, "POST /half HTTP/1.1\r\nContent-Length: 10\r\n\r\n12345");
     read(unanswered, "GET /never-answered HTTP/1.1\r\n\r\n");
     write(unanswered, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345");
     close(midHead);
-    close(midBody);
+    long midBodyClosed = close(midBody);
     close(unanswered);
 
-    assertThat(exchanges).isEmpty();
+    // A request whose head was read is an exchange, ended by the close: a half head is not.
+    assertThat(exchanges).hasSize(2);
+    assertThat(exchanges.get(0)).satisfies(e -> {
+      assertThat(e.request().method()).isEqualTo("POST");
+      assertThat(e.response().status()).isZero();
+      assertThat(e.streamError()).isEqualTo(HttpExchange.CONNECTION_CLOSED);
+      assertThat(e.startNanos()).isEqualTo(midBodyStart.exit());
+      assertThat(e.endNanos()).isEqualTo(midBodyClosed);
+    });
+    assertThat(exchanges.get(1)).satisfies(e -> {
+      assertThat(e.request().target()).isEqualTo("/never-answered");
+      assertThat(e.response().status()).as("the head that was written").isEqualTo(200);
+      assertThat(e.streamError()).isEqualTo(HttpExchange.RESPONSE_INCOMPLETE);
+    });
     assertThat(stats.snapshot().incompleteExchanges()).isEqualTo(3);
     assertThat(tracker.size()).isZero();
+  }
+
+  @Test
+  void aClientThatClosesBeforeTheResponseStillHasItsExchange() {
+    Conn client = conn(0x9050, 704, "curl", "127.0.0.1", 40_046, "127.0.0.1", 8080);
+    open(client, SocketEvent.ORIGIN_CONNECT);
+
+    Fed sent = write(client, "GET /slow HTTP/1.1\r\nHost: h:8080\r\n\r\n");
+    long closed = close(client); // curl --max-time
+
+    assertThat(exchanges).singleElement().satisfies(e -> {
+      assertThat(e.peer().role()).isEqualTo(Peer.Role.CLIENT);
+      assertThat(e.streamError()).isEqualTo(HttpExchange.CONNECTION_CLOSED);
+      assertThat(e.startNanos()).isEqualTo(sent.enter());
+      assertThat(e.endNanos()).isEqualTo(closed);
+      assertThat(e.requestSequence()).isEqualTo(sent.seq());
+    });
+  }
+
+  /** A restart (the kernel lost its place: a Go TLS read it did not see) is no close: nothing is ended. */
+  @Test
+  void aRestartEndsNoExchange() {
+    Conn client = conn(0x9055, 708, "go-client", "127.0.0.1", 40_050, "127.0.0.1", 8443);
+    write(client, "GET /missing HTTP/1.1\r\nHost: h\r\n\r\n");
+    feed(SocketEventEncoder.close().flags(SocketEvent.FLAG_RESTART).process(client.tgid, client.tid, client.comm)
+        .socket(client.sock, client.fd).endpoints(client.localAddress, client.localPort, client.remoteAddress,
+            client.remotePort).time(0, clock += 10).encode());
+
+    assertThat(exchanges).isEmpty();
+    assertThat(stats.snapshot().incompleteExchanges()).isEqualTo(1);
+    write(client, "GET /next HTTP/1.1\r\nHost: h\r\n\r\n");
+    read(client, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    assertThat(exchanges).singleElement().satisfies(e -> assertThat(e.request().target()).isEqualTo("/next"));
+  }
+
+  @Test
+  void aClientThatReadsOnlyTheHeadKeepsTheStatus() {
+    Conn client = conn(0x9060, 705, "wget", "127.0.0.1", 40_047, "127.0.0.1", 8080);
+
+    write(client, "GET /missing HTTP/1.1\r\nHost: h\r\n\r\n");
+    read(client, "HTTP/1.1 404 Not Found\r\nContent-Length: 5000\r\n\r\n<html>");
+    close(client); // wget on a 404: the body is not read
+
+    assertThat(exchanges).singleElement().satisfies(e -> {
+      assertThat(e.response().status()).isEqualTo(404);
+      assertThat(e.streamError()).isEqualTo(HttpExchange.RESPONSE_INCOMPLETE);
+    });
+  }
+
+  /** A client that reads the status line, a byte at a time, and no more: the status is what it read. */
+  @Test
+  void aClientThatReadsOnlyTheStatusLineKeepsItsStatus() {
+    Conn client = conn(0x9065, 709, "python3", "127.0.0.1", 40_051, "127.0.0.1", 8080);
+    Conn halfLine = conn(0x9066, 709, "python3", "127.0.0.1", 40_052, "127.0.0.1", 8080);
+
+    write(client, "GET /large HTTP/1.1\r\nHost: h\r\n\r\n");
+    for (char c : "HTTP/1.1 200 OK\r\n".toCharArray()) {
+      read(client, String.valueOf(c));
+    }
+    close(client);
+    write(halfLine, "GET /large HTTP/1.1\r\nHost: h\r\n\r\n");
+    read(halfLine, "HTTP/1.1 20");
+    close(halfLine);
+
+    assertThat(exchanges).extracting(e -> e.response().status() + " " + e.streamError())
+        .containsExactly("200 response_incomplete", "0 connection_closed");
+  }
+
+  @Test
+  void pipelineOverflowInventsNoExchangesAtTheClose() {
+    Conn client = conn(0x9070, 706, "bench", "127.0.0.1", 40_048, "127.0.0.1", 8080);
+    StringBuilder requests = new StringBuilder();
+    for (int i = 0; i < Http1Exchanges.MAX_PIPELINED + 1; i++) {
+      requests.append("GET /p").append(i).append(" HTTP/1.1\r\nHost: h\r\n\r\n");
+    }
+    write(client, requests.toString());
+    close(client);
+
+    assertThat(exchanges).as("their responses were never followed: nothing is known of them").isEmpty();
+  }
+
+  /** What the kernel sends for one syscall whose head is longer than the capture: pieces, seq by seq. */
+  @Test
+  void aHeadLongerThanTheCaptureComesInPiecesAndParsesWhole() {
+    Conn server = conn(0x9080, 707, "node", "127.0.0.1", 8080, "127.0.0.1", 40_049);
+    String head = "POST /big-head HTTP/1.1\r\nCookie: " + "c".repeat(40_000) + "\r\nHost: svc:8080\r\n"
+        + "traceparent: " + TRACEPARENT + "\r\nUser-Agent: curl/8\r\nContent-Length: 4\r\n\r\nbody";
+    Fed first = null;
+    for (int from = 0; from < head.length(); from += SocketEvent.MAX_CAPTURE) {
+      Fed piece = read(server, head.substring(from, Math.min(head.length(), from + SocketEvent.MAX_CAPTURE)));
+      first = first == null ? piece : first;
+    }
+    write(server, "HTTP/1.1 204 No Content\r\n\r\n");
+
+    Fed start = first;
+    assertThat(exchanges).singleElement().satisfies(e -> {
+      assertThat(e.request().target()).isEqualTo("/big-head");
+      assertThat(e.request().authority()).isEqualTo("svc:8080");
+      assertThat(e.request().traceparent()).isEqualTo(TRACEPARENT);
+      assertThat(e.request().userAgent()).isEqualTo("curl/8");
+      assertThat(e.response().status()).isEqualTo(204);
+      assertThat(e.requestSequence()).isEqualTo(start.seq());
+    });
+    assertThat(stats.snapshot().http1ParseFailures()).isZero();
   }
 
   @Test
@@ -829,10 +946,12 @@ class ConnectionTrackerTest {
         .endpoints(c.localAddress, c.localPort, c.remoteAddress, c.remotePort).time(0, exit).encode());
   }
 
-  private void close(Conn c) {
+  /** Returns when it closed. */
+  private long close(Conn c) {
     long exit = clock += 10;
     feed(SocketEventEncoder.close().process(c.tgid, c.tid, c.comm).socket(c.sock, c.fd)
         .endpoints(c.localAddress, c.localPort, c.remoteAddress, c.remotePort).time(0, exit).encode());
+    return exit;
   }
 
   /** Hands a record to the tracker as the ring buffer does: inside a larger mapping, not at offset 0. */

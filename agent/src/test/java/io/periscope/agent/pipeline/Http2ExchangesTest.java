@@ -189,6 +189,23 @@ class Http2ExchangesTest {
     assertThat(c.ofClient()).extracting(HttpExchange::streamError).containsExactly("CANCEL", "GOAWAY", "GOAWAY", null);
   }
 
+  /** A connection that ends mid-stream (reset, or closed by either end) ends its open streams, saying how. */
+  @Test
+  void aConnectionEndingMidStreamEndsItsStreams() {
+    Conversation c = new Conversation(true).start();
+    c.request(c.grpcRequest(1, "/demo.Echo/Slow"));
+    c.request(c.grpcRequest(3, "/demo.Echo/Half"));
+    c.response(c.responses.headers(3, false, ":status", "200", "content-type", "application/grpc"));
+    closeBoth(c);
+
+    assertThat(c.ofServer()).extracting(e -> e.request().target() + " " + e.streamError())
+        .containsExactly("/demo.Echo/Slow connection_closed", "/demo.Echo/Half response_incomplete");
+    assertThat(c.ofClient()).extracting(e -> e.request().target() + " " + e.streamError())
+        .containsExactly("/demo.Echo/Slow connection_closed", "/demo.Echo/Half response_incomplete");
+    assertThat(c.ofClient()).allSatisfy(e -> assertThat(e.endNanos()).isGreaterThanOrEqualTo(e.startNanos()));
+    assertThat(stats.snapshot().incompleteExchanges()).isEqualTo(4);
+  }
+
   @Test
   void interimResponsesAreNotTheResponse() {
     Conversation c = new Conversation(true).start();

@@ -51,6 +51,8 @@ public final class OtlpReceiver implements AutoCloseable {
   private final Condition arrived = lock.newCondition();
   // Guarded by lock.
   private final List<ReceivedSpan> spans = new ArrayList<>();
+  /** Every span since the start, whatever {@link #clear} forgot. */
+  private final List<ReceivedSpan> allSpans = new ArrayList<>();
   private final List<String> rejections = new ArrayList<>();
   private int requestCount;
 
@@ -99,7 +101,20 @@ public final class OtlpReceiver implements AutoCloseable {
     }
   }
 
-  /** Forgets the spans received so far, so a test sees only its own. */
+  /**
+   * Every span received since the receiver started, in arrival order, including those that
+   * {@link #clear} made {@link #spans} forget: for checks over all a test class produced.
+   */
+  public List<ReceivedSpan> allSpans() {
+    lock.lock();
+    try {
+      return List.copyOf(allSpans);
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /** Forgets the spans received so far, so a test sees only its own ({@link #allSpans} keeps them). */
   public void clear() {
     lock.lock();
     try {
@@ -215,14 +230,16 @@ public final class OtlpReceiver implements AutoCloseable {
       Map<String, Object> resource =
           ReceivedSpan.attributes(resourceSpans.getResource().getAttributesList());
       for (ScopeSpans scopeSpans : resourceSpans.getScopeSpansList()) {
+        String scopeName = scopeSpans.getScope().getName();
         for (Span span : scopeSpans.getSpansList()) {
-          received.add(ReceivedSpan.of(span, resource));
+          received.add(ReceivedSpan.of(span, resource, scopeName));
         }
       }
     }
     lock.lock();
     try {
       spans.addAll(received);
+      allSpans.addAll(received);
       requestCount++;
       arrived.signalAll();
     } finally {
@@ -263,9 +280,9 @@ public final class OtlpReceiver implements AutoCloseable {
   }
 
   private static String describe(ReceivedSpan span) {
-    return String.format(Locale.ROOT, "%s [%s] trace=%s span=%s parent=%s status=%s attributes=%s resource=%s",
+    return String.format(Locale.ROOT, "%s [%s] trace=%s span=%s parent=%s status=%s attributes=%s resource=%s scope=%s",
         span.name(), span.kind(), span.traceId(), span.spanId(),
         span.isRoot() ? "-" : span.parentSpanId(), span.statusCode(), span.attributes(),
-        span.resourceAttributes());
+        span.resourceAttributes(), span.scopeName());
   }
 }

@@ -8,6 +8,7 @@ import com.google.protobuf.ByteString;
 import io.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest;
 import io.opentelemetry.proto.common.v1.AnyValue;
 import io.opentelemetry.proto.common.v1.ArrayValue;
+import io.opentelemetry.proto.common.v1.InstrumentationScope;
 import io.opentelemetry.proto.common.v1.KeyValue;
 import io.opentelemetry.proto.resource.v1.Resource;
 import io.opentelemetry.proto.trace.v1.ResourceSpans;
@@ -23,6 +24,7 @@ import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.zip.GZIPOutputStream;
@@ -98,6 +100,67 @@ class OtlpReceiverTest {
     assertThat(root.statusCode()).isEqualTo(Status.StatusCode.STATUS_CODE_UNSET);
     assertThat(root.attributes()).isEmpty();
     assertThat(root.resourceAttributes()).isEqualTo(child.resourceAttributes());
+    assertThat(spans).extracting(ReceivedSpan::scopeName).containsOnly("io.periscope");
+  }
+
+  /** A SERVER span names path and query, a CLIENT span the whole URL: urlPath and urlQuery read either. */
+  @Test
+  void urlPathAndQueryOfEitherKind() {
+    ReceivedSpan server = span(Map.of("url.path", "/hello.txt", "url.query", "user=REDACTED"));
+    assertThat(server.urlPath()).isEqualTo("/hello.txt");
+    assertThat(server.urlQuery()).isEqualTo("user=REDACTED");
+    ReceivedSpan client = span(Map.of("url.full", "http://127.0.0.1:18080/hello.txt?user=REDACTED&token=REDACTED"));
+    assertThat(client.urlPath()).isEqualTo("/hello.txt");
+    assertThat(client.urlQuery()).isEqualTo("user=REDACTED&token=REDACTED");
+    ReceivedSpan encoded = span(Map.of("url.full", "https://[::1]/a%20b/c?q=a%26b#frag"));
+    assertThat(encoded.urlPath()).as("raw, as url.path would be").isEqualTo("/a%20b/c");
+    assertThat(encoded.urlQuery()).isEqualTo("q=a%26b");
+    ReceivedSpan root = span(Map.of("url.full", "http://example.com"));
+    assertThat(root.urlPath()).isEqualTo("/");
+    assertThat(root.urlQuery()).isNull();
+    ReceivedSpan emptyQuery = span(Map.of("url.full", "http://example.com/?"));
+    assertThat(emptyQuery.urlQuery()).isEmpty();
+    // A target sent with characters a URI must escape, exported as sent: split by hand.
+    ReceivedSpan raw = span(Map.of("url.full", "http://127.0.0.1:8080/a b|c?x=<1>#f"));
+    assertThat(raw.urlPath()).isEqualTo("/a b|c");
+    assertThat(raw.urlQuery()).isEqualTo("x=<1>");
+    ReceivedSpan rawRoot = span(Map.of("url.full", "http://bad host?x=1"));
+    assertThat(rawRoot.urlPath()).isEqualTo("/");
+    assertThat(rawRoot.urlQuery()).isEqualTo("x=1");
+    ReceivedSpan grpc = span(Map.of("rpc.system", "grpc"));
+    assertThat(grpc.urlPath()).isNull();
+    assertThat(grpc.urlQuery()).isNull();
+  }
+
+  private static ReceivedSpan span(Map<String, Object> attributes) {
+    return new ReceivedSpan(TRACE_ID, SPAN_ID, "", "GET", Span.SpanKind.SPAN_KIND_CLIENT, 1, 2,
+        Status.StatusCode.STATUS_CODE_UNSET, "", attributes, Map.of(), "io.periscope");
+  }
+
+  @Test
+  void eachSpanKeepsTheNameOfItsScope() throws Exception {
+    Span.Builder span = Span.newBuilder().setTraceId(bytes(TRACE_ID)).setKind(Span.SpanKind.SPAN_KIND_SERVER);
+    ExportTraceServiceRequest request = ExportTraceServiceRequest.newBuilder()
+        .addResourceSpans(ResourceSpans.newBuilder()
+            .addScopeSpans(ScopeSpans.newBuilder()
+                .setScope(InstrumentationScope.newBuilder().setName("io.periscope"))
+                .addSpans(span.setSpanId(bytes("1111111111111111")).setName("periscope").build()))
+            .addScopeSpans(ScopeSpans.newBuilder()
+                .setScope(InstrumentationScope.newBuilder().setName("io.opentelemetry.tomcat-10.0"))
+                .addSpans(span.setSpanId(bytes("2222222222222222")).setName("sdk").build()))
+            // A scope without a name, as an exporter may send.
+            .addScopeSpans(ScopeSpans.newBuilder()
+                .addSpans(span.setSpanId(bytes("3333333333333333")).setName("unscoped").build())))
+        .build();
+    export(request);
+
+    assertThat(receiver.allSpans()).isEqualTo(receiver.spans());
+    receiver.clear();
+    assertThat(receiver.spans()).isEmpty();
+    assertThat(receiver.allSpans()).extracting(ReceivedSpan::name, ReceivedSpan::scopeName).containsExactly(
+        org.assertj.core.groups.Tuple.tuple("periscope", "io.periscope"),
+        org.assertj.core.groups.Tuple.tuple("sdk", "io.opentelemetry.tomcat-10.0"),
+        org.assertj.core.groups.Tuple.tuple("unscoped", ""));
   }
 
   @Test
@@ -196,7 +259,9 @@ class OtlpReceiverTest {
     return ExportTraceServiceRequest.newBuilder()
         .addResourceSpans(ResourceSpans.newBuilder()
             .setResource(resource)
-            .addScopeSpans(ScopeSpans.newBuilder().addSpans(child).addSpans(root)))
+            .addScopeSpans(ScopeSpans.newBuilder()
+                .setScope(InstrumentationScope.newBuilder().setName("io.periscope").setVersion("dev"))
+                .addSpans(child).addSpans(root)))
         .build();
   }
 
