@@ -12,6 +12,7 @@ import static org.assertj.core.api.Assertions.assertThatIllegalArgumentException
 import io.opentelemetry.api.common.AttributeKey;
 import io.opentelemetry.sdk.resources.Resource;
 import io.opentelemetry.semconv.SchemaUrls;
+import io.opentelemetry.semconv.TelemetryAttributes;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -70,7 +71,10 @@ class ProcessResourcesTest {
         Map.entry(PROCESS_EXECUTABLE_NAME, "python3.11"),
         Map.entry(PROCESS_EXECUTABLE_PATH, "/usr/bin/python3.11"),
         Map.entry(PROCESS_COMMAND, "/usr/bin/python3.11"),
-        Map.entry(HOST_NAME, "node-7"));
+        Map.entry(HOST_NAME, "node-7"),
+        Map.entry(TelemetryAttributes.TELEMETRY_SDK_NAME, "periscope"),
+        Map.entry(TelemetryAttributes.TELEMETRY_SDK_LANGUAGE, "java"),
+        Map.entry(TelemetryAttributes.TELEMETRY_SDK_VERSION, "dev"));
     assertThat(resource.getSchemaUrl()).isEqualTo(SchemaUrls.V1_37_0);
     assertThat(resources.readFailures()).isZero();
   }
@@ -167,7 +171,10 @@ class ProcessResourcesTest {
         Map.entry(SERVICE_NAME, "curl"),
         Map.entry(PROCESS_PID, 999L),
         Map.entry(PROCESS_EXECUTABLE_NAME, "curl"),
-        Map.entry(HOST_NAME, "node-7"));
+        Map.entry(HOST_NAME, "node-7"),
+        Map.entry(TelemetryAttributes.TELEMETRY_SDK_NAME, "periscope"),
+        Map.entry(TelemetryAttributes.TELEMETRY_SDK_LANGUAGE, "java"),
+        Map.entry(TelemetryAttributes.TELEMETRY_SDK_VERSION, "dev"));
     assertThat(resources.readFailures()).isZero();
   }
 
