@@ -31,6 +31,11 @@ final class Connection {
   /** Who connected, as said when connect() returned (before the protocol is known). */
   @Nullable Peer opened;
   long lastActivityNanos;
+  /**
+   * After a restart (the kernel lost its place on the connection): records of calls that began
+   * before this time are part of the stretch that was lost, and are dropped, counted as incomplete.
+   */
+  long lostBefore;
   /** The kernel inserted a traceparent line into the next record's request: where, and how long. */
   private int injectedAt = -1;
   private int injectedLength;
@@ -43,6 +48,10 @@ final class Connection {
 
   void onData(SocketEvent event, ExchangeSink sink, PipelineStats stats) {
     lastActivityNanos = event.exitNanos();
+    if (event.enterNanos() < lostBefore) {
+      stats.incompleteExchanges++;
+      return;
+    }
     int inserted = injectedAt; // for this record only
     injectedAt = -1;
     if (protocol == Protocol.DETECTING && !detect(event, sink, stats)) {

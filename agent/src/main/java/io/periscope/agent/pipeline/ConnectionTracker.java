@@ -66,13 +66,19 @@ public final class ConnectionTracker implements RingBuffer.RecordHandler {
         }
         case SocketEvent.TYPE_CONN_CLOSE -> {
           Connection closed = connections.remove(sock);
+          boolean restart = (event.flags() & SocketEvent.FLAG_RESTART) != 0;
           if (closed != null) {
-            if ((event.flags() & SocketEvent.FLAG_RESTART) != 0) {
+            if (restart) {
               closed.onEvicted(stats); // its place was lost, not its connection: nothing is ended
             } else {
               closed.onClose(stats, event.exitNanos());
             }
             ended(closed);
+          }
+          if (restart) {
+            // Go's TLS records are made when a call returns, not in stream order: a write that
+            // began before the restart may come after it, and belongs to what was lost.
+            connection(sock, false).lostBefore = event.exitNanos();
           }
         }
         case SocketEvent.TYPE_TRACE_INJECTED -> connection(sock, false).onTraceInjected(event, sink, stats);
