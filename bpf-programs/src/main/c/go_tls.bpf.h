@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0 OR Apache-2.0 */
 /*
- * Go's crypto/tls: (*Conn).Write and (*Conn).Read, probed at entry and at each of their RET
+ * Go's crypto/tls: (*Conn).Write at entry, and (*Conn).Read at entry and at each of its RET
  * instructions (a uretprobe rewrites the return address on the goroutine's stack, and Go moves
  * stacks: it would crash the program). Go 1.17+'s register ABI: the receiver in RAX, the slice's
  * pointer and length in RBX and RCX; the result n in RAX at return; the goroutine (g) in R14,
- * which keys a call, since a goroutine that blocks in the call may come back on another thread.
+ * which keys a Read, since a goroutine that blocks in the call may come back on another thread.
+ *
+ * A Write's plaintext is taken at entry. Go writes all of it or fails the connection, so nothing
+ * is taken twice; and a Go client writes and reads a connection from two goroutines, so the
+ * writer may return from a request's Write after the reader has returned its response: taken at
+ * return, the two would reach the pipeline in the wrong order.
  *
  * The connection is the tls.Conn's own: its first field is the net.Conn it wraps, whose data
  * pointer is a *net.TCPConn, whose first field is the *netFD, whose poll.FD keeps the descriptor
@@ -33,7 +38,7 @@ struct go_tls_call {
 };
 
 /*
- * Calls in progress, by goroutine: entry to return. A Go server has one goroutine waiting in Read
+ * Reads in progress, by goroutine: entry to return. A Go server has one goroutine waiting in Read
  * per idle keep-alive connection, so room for many; LRU: one pushed out returns unseen (below).
  */
 struct {
@@ -57,7 +62,7 @@ static __always_inline __s32 go_conn_fd(__u64 conn)
 	return fd >= 0 && fd < 0x7fffffff ? fd : -1;
 }
 
-static __always_inline int go_tls_enter(struct pt_regs *ctx)
+static __always_inline int go_tls_read_begin(struct pt_regs *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (!process_traced(tgid))
@@ -73,25 +78,46 @@ static __always_inline int go_tls_enter(struct pt_regs *ctx)
 }
 
 /*
- * A Read that was already waiting when the probes were attached (a keep-alive connection's reader
- * goroutine always is) returns with no entry seen: its plaintext is lost. Left unsaid, the next
- * response on a client's connection would be paired with the request whose response this was. The
- * read syscall inside it ran on this thread a moment ago: that connection's parsers are told to
- * restart (a close record flagged FLAG_RESTART: the request is counted unanswered, and ends no span),
- * and take what follows as a connection joined midway. (Should the thread have read another connection since, that one is restarted instead:
- * an exchange lost and counted, never a wrong one.)
+ * The descriptor of the connection whose Read returned unseen. Go's register ABI reserves, above
+ * the return address, a spill slot for each register argument, and (*Conn).Read spills its
+ * receiver there on entry (it is live across the calls it makes): at RET the *tls.Conn is at
+ * 8(SP). Only believed if it leads to a TLS socket of this process. Otherwise, the connection
+ * the thread last read ciphertext from: the read syscall inside the call ran on this thread a
+ * moment ago, unless the goroutine moved since.
  */
-static __always_inline void go_tls_unseen_read(__u32 tgid)
+static __always_inline struct sock_info *go_unseen_read_sock(struct pt_regs *ctx, struct fd_key *sock_key)
 {
-	count(COUNTER_TLS_NO_SOCKET);
+	__u64 conn = 0;
+	if (!bpf_probe_read_user(&conn, sizeof(conn), (void *)(ctx->sp + 8)) && conn) {
+		sock_key->fd = go_conn_fd(conn);
+		struct sock_info *info = sock_key->fd >= 0 ? bpf_map_lookup_elem(&fd_socks, sock_key) : NULL;
+		if (info && info->tls)
+			return info;
+	}
 	__u64 thread = bpf_get_current_pid_tgid();
 	__s32 *fd = bpf_map_lookup_elem(&tls_thread_reads, &thread);
 	if (!fd)
+		return NULL;
+	sock_key->fd = *fd;
+	return bpf_map_lookup_elem(&fd_socks, sock_key);
+}
+
+/*
+ * A Read that was already waiting when the probes were attached (a keep-alive connection's reader
+ * goroutine always is) returns with no entry seen: its plaintext is lost. Left unsaid, the next
+ * response on a client's connection would be paired with the request whose response this was.
+ * That connection's parsers are told to restart (a close record flagged FLAG_RESTART: the request
+ * is counted unanswered, and ends no span), and take what follows as a connection joined midway.
+ * The call proves the connection is Go's TLS, even before any of its calls returned seen.
+ */
+static __always_inline void go_tls_unseen_read(struct pt_regs *ctx, __u32 tgid)
+{
+	count(COUNTER_TLS_NO_SOCKET);
+	struct fd_key sock_key = {.tgid = tgid};
+	struct sock_info *info = go_unseen_read_sock(ctx, &sock_key);
+	if (!info || !info->tls || !info->port_traced || info->agent_peer)
 		return;
-	struct fd_key sock_key = {.tgid = tgid, .fd = *fd};
-	struct sock_info *info = bpf_map_lookup_elem(&fd_socks, &sock_key);
-	if (!info || info->tls != TLS_LIBRARY || !info->port_traced || info->agent_peer)
-		return;
+	info->tls = TLS_LIBRARY;
 	info->h2_ingress.synced = 0; /* HTTP/2 frames are found again, not walked from a lost place */
 	struct scratch *s = scratch_record();
 	if (!s)
@@ -102,15 +128,15 @@ static __always_inline void go_tls_unseen_read(__u32 tgid)
 	submit(&s->event);
 }
 
-static __always_inline int go_tls_return(struct pt_regs *ctx, __u8 direction)
+static __always_inline int go_tls_read_end(struct pt_regs *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct go_tls_key key = {.goroutine = ctx->r14, .tgid = tgid};
 	struct go_tls_call *call = bpf_map_lookup_elem(&go_tls_calls, &key);
 	if (!call) {
 		long unseen = ctx->ax;
-		if (direction == DIR_INGRESS && unseen > 0 && process_traced(tgid))
-			go_tls_unseen_read(tgid);
+		if (unseen > 0 && process_traced(tgid))
+			go_tls_unseen_read(ctx, tgid);
 		return 0;
 	}
 	long n = ctx->ax;
@@ -124,22 +150,33 @@ static __always_inline int go_tls_return(struct pt_regs *ctx, __u8 direction)
 		count(COUNTER_TLS_NO_SOCKET);
 		return 0;
 	}
-	tls_emit(tgid, fd, direction, buf, n, enter_ns, 0);
+	tls_emit(tgid, fd, DIR_INGRESS, buf, n, enter_ns, 0);
 	return 0;
 }
 
-/* Attached by the loader to each Go program that links crypto/tls: entry, and each RET. */
+/* Attached by the loader to each Go program that links crypto/tls: Write's entry; Read's entry, and each RET. */
 SEC("uprobe")
-int go_tls_write_enter(struct pt_regs *ctx) { return go_tls_enter(ctx); }
+int go_tls_write_enter(struct pt_regs *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	long n = ctx->cx;
+	if (n <= 0 || !process_traced(tgid))
+		return 0;
+	__s32 fd = go_conn_fd(ctx->ax);
+	if (fd < 0) {
+		count(COUNTER_TLS_NO_SOCKET);
+		return 0;
+	}
+	__u64 now = bpf_ktime_get_ns();
+	tls_emit(tgid, fd, DIR_EGRESS, ctx->bx, n, now, now);
+	return 0;
+}
 
 SEC("uprobe")
-int go_tls_write_return(struct pt_regs *ctx) { return go_tls_return(ctx, DIR_EGRESS); }
+int go_tls_read_enter(struct pt_regs *ctx) { return go_tls_read_begin(ctx); }
 
 SEC("uprobe")
-int go_tls_read_enter(struct pt_regs *ctx) { return go_tls_enter(ctx); }
-
-SEC("uprobe")
-int go_tls_read_return(struct pt_regs *ctx) { return go_tls_return(ctx, DIR_INGRESS); }
+int go_tls_read_return(struct pt_regs *ctx) { return go_tls_read_end(ctx); }
 
 #endif /* __TARGET_ARCH_x86 */
 

@@ -17,6 +17,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
+import org.jspecify.annotations.Nullable;
 
 /**
  * The uprobes on TLS libraries: OpenSSL's (and BoringSSL's, which has the same functions)
@@ -54,12 +55,12 @@ final class TlsProbes {
       new Probe("BIO_new_bio_pair", "bio_new_bio_pair_enter", false),
       new Probe("BIO_new_bio_pair", "bio_new_bio_pair_return", true),
       new Probe("BIO_write", "bio_write", false));
-  /** A Go function: its entry, and each of its RET instructions for its return. */
-  record GoProbe(String function, String entry, String exit) {}
+  /** A Go function: its entry, and each of its RET instructions for its return (none for Write: see go_tls.bpf.h). */
+  record GoProbe(String function, String entry, @Nullable String exit) {}
 
   /** Go's crypto/tls (go_tls.bpf.h). */
   static final List<GoProbe> GO = List.of(
-      new GoProbe("crypto/tls.(*Conn).Write", "go_tls_write_enter", "go_tls_write_return"),
+      new GoProbe("crypto/tls.(*Conn).Write", "go_tls_write_enter", null),
       new GoProbe("crypto/tls.(*Conn).Read", "go_tls_read_enter", "go_tls_read_return"));
   /** The oldest Go whose register ABI and build information the probes read. */
   private static final int GO_MINOR_MINIMUM = 18;
@@ -238,10 +239,12 @@ final class TlsProbes {
     Map<GoProbe, int[]> returns = new LinkedHashMap<>();
     for (GoProbe p : GO) {
       elf.function(p.function()).ifPresent(f -> functions.put(p, f));
-      returns.put(p, functions.containsKey(p) ? X86Returns.offsets(functions.get(p).code()) : new int[0]);
+      if (p.exit() != null) {
+        returns.put(p, functions.containsKey(p) ? X86Returns.offsets(functions.get(p).code()) : new int[0]);
+      }
     }
     boolean tooOld = goMinor(version) < GO_MINOR_MINIMUM;
-    if (tooOld || returns.values().stream().anyMatch(r -> r.length == 0)) {
+    if (tooOld || functions.size() < GO.size() || returns.values().stream().anyMatch(r -> r.length == 0)) {
       skipped++;
       KernelCapture.LOG.log(System.Logger.Level.WARNING, "Go program {0} ({1}) not probed for TLS: {2}", exe,
           version.isEmpty() ? "Go release unknown" : version, tooOld
@@ -258,7 +261,7 @@ final class TlsProbes {
       for (GoProbe p : GO) {
         long entry = functions.get(p).fileOffset();
         object.attachUprobeAt(p.entry(), exe.toString(), entry);
-        for (int offset : returns.get(p)) {
+        for (int offset : returns.getOrDefault(p, new int[0])) {
           object.attachUprobeAt(p.exit(), exe.toString(), entry + offset);
         }
       }
