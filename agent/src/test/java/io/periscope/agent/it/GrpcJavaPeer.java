@@ -1,7 +1,10 @@
 package io.periscope.agent.it;
 
 import io.grpc.CallOptions;
+import io.grpc.Channel;
+import io.grpc.ClientCall;
 import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
 import io.grpc.MethodDescriptor;
 import io.grpc.Server;
 import io.grpc.ServerServiceDefinition;
@@ -10,15 +13,22 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.NettyServerBuilder;
 import io.grpc.stub.ClientCalls;
+import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.ServerCalls;
+import io.grpc.stub.StreamObserver;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -27,12 +37,21 @@ import java.util.concurrent.TimeUnit;
  *
  * <pre>
  *   GrpcJavaPeer server PORT           serves demo.JavaEcho on 127.0.0.1:PORT until killed
- *   GrpcJavaPeer client PORT CALL...   makes each call (unary, not_found, big) on one channel, one line each
+ *   GrpcJavaPeer client PORT CALL...   makes each call on one channel, one line each:
+ *                                      unary, not_found, big; cancel (Watch, cancelled after the
+ *                                      first update), deadline (Bake with a deadline of
+ *                                      {@link #DEADLINE}), closed (Menu)
  * </pre>
  */
 final class GrpcJavaPeer {
   static final String SERVICE = "demo.JavaEcho";
   static final String NOT_FOUND_MESSAGE = "no order 17 in this shop";
+  /** Not ASCII, and with a '%': grpc-java percent-encodes both in grpc-message. */
+  static final String CLOSED_MESSAGE = "café closed, 100% booked";
+  /** How long Bake takes: far longer than {@link #DEADLINE}. */
+  static final Duration BAKING = Duration.ofSeconds(10);
+  /** The deadline the client gives Bake. */
+  static final Duration DEADLINE = Duration.ofMillis(500);
 
   private static final MethodDescriptor.Marshaller<byte[]> BYTES = new MethodDescriptor.Marshaller<>() {
     @Override
@@ -55,6 +74,15 @@ final class GrpcJavaPeer {
   private static final MethodDescriptor<byte[], byte[]> FIND = unary("Find");
   /** Answers with one message of 1 MiB. */
   private static final MethodDescriptor<byte[], byte[]> DOWNLOAD = unary("Download");
+  /** Streams one update, then nothing more until the caller goes away. */
+  private static final MethodDescriptor<byte[], byte[]> WATCH = serverStreaming("Watch");
+  /** Answers after {@link #BAKING}, unless the call was cancelled by then. */
+  private static final MethodDescriptor<byte[], byte[]> BAKE = unary("Bake");
+  /**
+   * Fails with UNAVAILABLE and {@link #CLOSED_MESSAGE} before any message: grpc-java answers with
+   * a Trailers-Only response, one HEADERS frame with both :status and grpc-status.
+   */
+  private static final MethodDescriptor<byte[], byte[]> MENU = serverStreaming("Menu");
 
   private GrpcJavaPeer() {}
 
@@ -67,14 +95,36 @@ final class GrpcJavaPeer {
     }
   }
 
+  /** The command that runs this peer in a new JVM, the test's own, with the test's classpath. */
+  static String[] command(String mode, int port, String... calls) {
+    List<String> command = new ArrayList<>(List.of(
+        ProcessHandle.current().info().command().orElseThrow(),
+        "-XX:TieredStopAtLevel=1",
+        "--sun-misc-unsafe-memory-access=allow",
+        "-cp", System.getProperty("java.class.path"),
+        GrpcJavaPeer.class.getName(), mode, Integer.toString(port)));
+    command.addAll(List.of(calls));
+    return command.toArray(String[]::new);
+  }
+
   private static MethodDescriptor<byte[], byte[]> unary(String name) {
+    return method(MethodDescriptor.MethodType.UNARY, name);
+  }
+
+  private static MethodDescriptor<byte[], byte[]> serverStreaming(String name) {
+    return method(MethodDescriptor.MethodType.SERVER_STREAMING, name);
+  }
+
+  private static MethodDescriptor<byte[], byte[]> method(MethodDescriptor.MethodType type, String name) {
     return MethodDescriptor.newBuilder(BYTES, BYTES)
-        .setType(MethodDescriptor.MethodType.UNARY)
+        .setType(type)
         .setFullMethodName(MethodDescriptor.generateFullMethodName(SERVICE, name))
         .build();
   }
 
   private static void serve(int port) throws Exception {
+    ScheduledExecutorService oven = Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().daemon()
+        .name("oven").factory());
     ServerServiceDefinition service = ServerServiceDefinition.builder(SERVICE)
         .addMethod(REVERSE, ServerCalls.asyncUnaryCall((request, response) -> {
           byte[] reversed = new byte[request.length];
@@ -90,6 +140,12 @@ final class GrpcJavaPeer {
           response.onNext(new byte[1 << 20]);
           response.onCompleted();
         }))
+        .addMethod(WATCH, ServerCalls.asyncServerStreamingCall((request, response) ->
+            response.onNext("order 17: in the oven".getBytes(StandardCharsets.UTF_8))))
+        .addMethod(BAKE, ServerCalls.asyncUnaryCall((request, response) ->
+            oven.schedule(() -> answerUnlessCancelled(response), BAKING.toMillis(), TimeUnit.MILLISECONDS)))
+        .addMethod(MENU, ServerCalls.asyncServerStreamingCall((request, response) ->
+            response.onError(Status.UNAVAILABLE.withDescription(CLOSED_MESSAGE).asRuntimeException())))
         .build();
     Server server = NettyServerBuilder.forAddress(new InetSocketAddress("127.0.0.1", port))
         .addService(service)
@@ -99,29 +155,79 @@ final class GrpcJavaPeer {
     server.awaitTermination();
   }
 
-  private static void call(int port, List<String> calls) throws InterruptedException {
+  private static void answerUnlessCancelled(StreamObserver<byte[]> response) {
+    if (!((ServerCallStreamObserver<byte[]>) response).isCancelled()) {
+      response.onNext("baked".getBytes(StandardCharsets.UTF_8));
+      response.onCompleted();
+    }
+  }
+
+  private static void call(int port, List<String> calls) throws Exception {
     ManagedChannel channel = NettyChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().build();
     try {
       List<String> lines = new ArrayList<>();
       for (String call : calls) {
-        MethodDescriptor<byte[], byte[]> method = switch (call) {
-          case "unary" -> REVERSE;
-          case "not_found" -> FIND;
-          case "big" -> DOWNLOAD;
-          default -> throw new IllegalArgumentException("unknown call " + call);
-        };
-        try {
-          byte[] answer = ClientCalls.blockingUnaryCall(channel, method, CallOptions.DEFAULT,
-              "stressed".getBytes(StandardCharsets.UTF_8));
-          lines.add("OK " + (method == DOWNLOAD ? answer.length + " bytes" : new String(answer, StandardCharsets.UTF_8)));
-        } catch (StatusRuntimeException e) {
-          lines.add(e.getStatus().getCode() + " " + e.getStatus().getDescription());
-        }
+        lines.add(call(channel, call));
       }
       lines.forEach(System.out::println);
     } finally {
       channel.shutdown();
       channel.awaitTermination(5, TimeUnit.SECONDS);
     }
+  }
+
+  /** Makes one call; returns how it ended: "OK" and the answer, or the status code and its description. */
+  private static String call(Channel channel, String call) throws Exception {
+    byte[] request = "stressed".getBytes(StandardCharsets.UTF_8);
+    try {
+      return switch (call) {
+        case "unary" -> "OK " + text(ClientCalls.blockingUnaryCall(channel, REVERSE, CallOptions.DEFAULT, request));
+        case "not_found" -> "OK " + text(ClientCalls.blockingUnaryCall(channel, FIND, CallOptions.DEFAULT, request));
+        case "big" -> "OK " + ClientCalls.blockingUnaryCall(channel, DOWNLOAD, CallOptions.DEFAULT, request).length
+            + " bytes";
+        case "cancel" -> cancelAfterFirstUpdate(channel, request);
+        case "deadline" -> "OK " + text(ClientCalls.blockingUnaryCall(channel, BAKE,
+            CallOptions.DEFAULT.withDeadlineAfter(DEADLINE.toMillis(), TimeUnit.MILLISECONDS), request));
+        case "closed" -> {
+          Iterator<byte[]> menu = ClientCalls.blockingServerStreamingCall(channel, MENU, CallOptions.DEFAULT, request);
+          yield "OK " + menu.hasNext();
+        }
+        default -> throw new IllegalArgumentException("unknown call " + call);
+      };
+    } catch (StatusRuntimeException e) {
+      // A deadline's description says how long the call took: only its code is the same every time.
+      Status status = e.getStatus();
+      return status.getCode() == Status.Code.DEADLINE_EXCEEDED ? status.getCode().toString()
+          : status.getCode() + " " + status.getDescription();
+    }
+  }
+
+  private static String text(byte[] answer) {
+    return new String(answer, StandardCharsets.UTF_8);
+  }
+
+  /**
+   * Watches order 17 and cancels the call once the first update came: grpc-java resets the
+   * stream with RST_STREAM(CANCEL), and no trailers ever come.
+   */
+  private static String cancelAfterFirstUpdate(Channel channel, byte[] request) throws Exception {
+    ClientCall<byte[], byte[]> call = channel.newCall(WATCH, CallOptions.DEFAULT);
+    CompletableFuture<Status> closed = new CompletableFuture<>();
+    call.start(new ClientCall.Listener<>() {
+      @Override
+      public void onMessage(byte[] update) {
+        call.cancel("seen the first update", null);
+      }
+
+      @Override
+      public void onClose(Status status, Metadata trailers) {
+        closed.complete(status);
+      }
+    }, new Metadata());
+    call.sendMessage(request);
+    call.halfClose();
+    call.request(1);
+    Status status = closed.get(30, TimeUnit.SECONDS);
+    return status.getCode() + " after first";
   }
 }

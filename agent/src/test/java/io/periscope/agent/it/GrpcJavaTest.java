@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.opentelemetry.proto.trace.v1.Status.StatusCode;
 import io.periscope.agent.testing.ReceivedSpan;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
@@ -33,7 +32,7 @@ class GrpcJavaTest {
   @BeforeAll
   static void start() throws Exception {
     tracing = TracingAgent.tracingPorts(PORT);
-    server = PeerProcess.server(tmp, PORT, java("server"));
+    server = PeerProcess.server(tmp, PORT, GrpcJavaPeer.command("server", PORT));
   }
 
   @BeforeEach
@@ -72,7 +71,8 @@ class GrpcJavaTest {
   void callsOnOneChannelAreOneSpanPairEach() throws Exception {
     // After the first call netty's HPACK encoder sends :path, :authority and content-type as
     // dynamic-table indices: the agent saw the table being built, so every call still decodes.
-    PeerProcess.Ran client = PeerProcess.runWithPid(tmp, java("client", "unary", "not_found", "unary"));
+    PeerProcess.Ran client = PeerProcess.runWithPid(tmp,
+        GrpcJavaPeer.command("client", PORT, "unary", "not_found", "unary"));
     assertThat(client.output().strip().lines().toList())
         .containsExactly("OK desserts", "NOT_FOUND " + GrpcJavaPeer.NOT_FOUND_MESSAGE, "OK desserts");
     List<ReceivedSpan> spans = tracing.awaitSpans(List.of(client.pid(), server.pid()), 6);
@@ -91,23 +91,11 @@ class GrpcJavaTest {
 
   /** Runs one call in a new client JVM; returns its two spans, checked to be one linked pair. */
   private static SpanPair call(String name, String expectedOutput) throws Exception {
-    PeerProcess.Ran client = PeerProcess.runWithPid(tmp, java("client", name));
+    PeerProcess.Ran client = PeerProcess.runWithPid(tmp, GrpcJavaPeer.command("client", PORT, name));
     assertThat(client.output().strip()).as("what the client printed").isEqualTo(expectedOutput);
     List<ReceivedSpan> spans = tracing.awaitSpans(List.of(client.pid(), server.pid()), 2);
     SpanPair pair = SpanPair.only(spans, client.pid(), List.of(server.pid()));
     tracing.assertNoParseFailuresOrDrops();
     return pair;
-  }
-
-  /** The command that runs {@link GrpcJavaPeer} in a new JVM, the test's own, with the test classpath. */
-  private static String[] java(String mode, String... calls) {
-    List<String> command = new ArrayList<>(List.of(
-        ProcessHandle.current().info().command().orElseThrow(),
-        "-XX:TieredStopAtLevel=1",
-        "--sun-misc-unsafe-memory-access=allow",
-        "-cp", System.getProperty("java.class.path"),
-        GrpcJavaPeer.class.getName(), mode, Integer.toString(PORT)));
-    command.addAll(List.of(calls));
-    return command.toArray(String[]::new);
   }
 }

@@ -7,6 +7,7 @@ import io.opentelemetry.proto.trace.v1.Status.StatusCode;
 import io.periscope.agent.testing.ReceivedSpan;
 import java.util.ArrayList;
 import java.util.List;
+import org.jspecify.annotations.Nullable;
 
 /** What the spans of a plain (not gRPC) HTTP/2 request traced on this node must be. */
 final class Http2SpanAssert {
@@ -27,32 +28,56 @@ final class Http2SpanAssert {
   }
 
   /**
+   * Both spans are a GET of {@code path} whose stream ended before its response did, for the
+   * reason {@code error} (RST_STREAM's error code, GOAWAY, connection_closed): an error on both
+   * ends, with {@code error} as error.type, after the response head {@code status} (null: none came).
+   */
+  static void assertCutShort(SpanPair request, String path, @Nullable Long status, String error, int port,
+      String userAgent) {
+    for (ReceivedSpan span : request.both()) {
+      assertSpan(span, "GET", path, status, error, port, userAgent);
+    }
+    Object clientPort = request.server().attributes().get("network.peer.port");
+    assertThat(clientPort).isNotEqualTo((long) port);
+  }
+
+  /**
    * The span is {@code method path} to 127.0.0.1:{@code port} over HTTP/2, answered with
    * {@code status}, with exactly the stable HTTP conventions' attributes and nothing else (a SERVER
    * span says where the request went by url.path, a CLIENT span by url.full); a 4xx is an error for
    * the client only. The user agent must start with {@code userAgent}.
    */
   static void assertSpan(ReceivedSpan span, String method, String path, long status, int port, String userAgent) {
+    assertSpan(span, method, path, status, null, port, userAgent);
+  }
+
+  /** The same, for a stream that ended by {@code streamError} after the response head {@code status}, if any. */
+  private static void assertSpan(ReceivedSpan span, String method, String path, @Nullable Long status,
+      @Nullable String streamError, int port, String userAgent) {
     boolean isServer = span.kind() == SpanKind.SPAN_KIND_SERVER;
-    boolean error = status >= 500 || (!isServer && status >= 400);
+    boolean failedStatus = status != null && (status >= 500 || (!isServer && status >= 400));
+    String error = failedStatus ? Long.toString(status) : streamError;
     assertThat(span.name()).as(span.toString()).isEqualTo(method);
     assertThat(span.statusCode()).as(span.toString())
-        .isEqualTo(error ? StatusCode.STATUS_CODE_ERROR : StatusCode.STATUS_CODE_UNSET);
+        .isEqualTo(error != null ? StatusCode.STATUS_CODE_ERROR : StatusCode.STATUS_CODE_UNSET);
     List<String> keys = new ArrayList<>(List.of("network.peer.address", "network.peer.port", "thread.id",
         "server.address", "server.port", "http.request.method", "network.protocol.version",
-        isServer ? "url.path" : "url.full", "url.scheme", "user_agent.original", "http.response.status_code"));
+        isServer ? "url.path" : "url.full", "url.scheme", "user_agent.original"));
+    if (status != null) {
+      keys.add("http.response.status_code");
+      assertThat(span.attributes()).as(span.toString()).containsEntry("http.response.status_code", status);
+    }
     if (isServer) {
       keys.addAll(List.of("client.address", "client.port"));
     }
-    if (error) {
+    if (error != null) {
       keys.add("error.type");
-      assertThat(span.attributes()).as(span.toString()).containsEntry("error.type", Long.toString(status));
+      assertThat(span.attributes()).as(span.toString()).containsEntry("error.type", error);
     }
     assertThat(span.attributes().keySet()).as(span.toString()).containsExactlyInAnyOrderElementsOf(keys);
     assertThat(span.attributes()).as(span.toString())
         .containsEntry("http.request.method", method)
         .containsEntry("url.scheme", "http")
-        .containsEntry("http.response.status_code", status)
         .containsEntry("network.protocol.version", "2")
         .containsEntry("server.address", "127.0.0.1")
         .containsEntry("server.port", (long) port)
