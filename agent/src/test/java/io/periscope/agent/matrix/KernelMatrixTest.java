@@ -54,13 +54,18 @@ class KernelMatrixTest {
       "io.periscope.agent.it.TlsMemoryBioTest");
   /**
    * Runs where the full variant loads: injection needs it (KernelVariantTest asserts the refusal
-   * elsewhere). Go's TLS tests are not in the matrix for now: in emulated VMs (5.10 and 6.12) a Go
-   * client's response side was lost in three of eight runs, never on the host's kernel (README,
-   * HTTPS; docs/design-notes.md, TLS).
+   * elsewhere).
    */
   private static final List<String> FULL_ONLY = List.of(
       "io.periscope.bpf.TraceparentInjectionTest",
       "io.periscope.agent.it.HeaderInjectionTest");
+  /**
+   * Go's TLS, on the kernel whose emulated VM lost a Go client's responses in two of eight runs
+   * (and 6.12's in one) until a Write's plaintext was taken at entry: there the writer goroutine
+   * returned after the reader had (docs/design-notes.md, TLS). On one kernel: the matrix's minutes
+   * are CI's.
+   */
+  private static final Map<String, List<String>> ALSO = Map.of("5.10", List.of("io.periscope.agent.it.TlsGoTest"));
   /** Room for a slow boot and a slow JIT under emulation: a run takes 1-3 minutes. */
   private static final Duration VM_TIMEOUT = Duration.ofMinutes(12);
   private static final Path REPO = Path.of("..").toAbsolutePath().normalize();
@@ -85,6 +90,7 @@ class KernelMatrixTest {
     if (kernel.expected() == CaptureVariant.FULL) {
       tests.addAll(FULL_ONLY);
     }
+    tests.addAll(ALSO.getOrDefault(kernel.series(), List.of()));
     List<String> command = new ArrayList<>(List.of(REPO.resolve("scripts/kernel-vm").toString(),
         "--kernel", kernel.series(), "--timeout", Long.toString(VM_TIMEOUT.toSeconds()), "--share", out.toString(),
         "--", Path.of(System.getProperty("java.home"), "bin", "java").toString(),
