@@ -29,7 +29,8 @@ final class HttpsExchanges {
   /**
    * The client's CLIENT span and the server's SERVER span of one GET: https, one trace, the
    * server's span the child of the client's (linked on this node by their plaintext offsets), the
-   * server's within the client's in time, and neither carrying the secret or ciphertext.
+   * server's within the client's in time, and neither they nor the agent's log carrying the secret
+   * or ciphertext.
    */
   static List<ReceivedSpan> linkedPair(TracingAgent tracing, long clientPid, List<Long> serverPids, String secret) {
     List<Long> pids = new ArrayList<>(serverPids);
@@ -49,6 +50,7 @@ final class HttpsExchanges {
       assertThat(s.attributes()).containsEntry("url.scheme", "https").containsEntry("http.request.method", "GET");
       assertThat(s.attributes().toString()).doesNotContain(secret);
     });
+    tracing.assertLogsKeep(secret);
     tracing.assertNoKernelDrops();
     return spans;
   }

@@ -145,6 +145,7 @@ class PythonHttpServerTest {
     assertThat(span.startEpochNanos()).isGreaterThanOrEqualTo(before - 1_000_000L);
     assertThat(span.endEpochNanos()).isLessThanOrEqualTo(after + 1_000_000L);
     assertThat(span.toString()).doesNotContain("secret-token", "secret-cookie", "t0ps3cret", "alice");
+    tracing.assertLogsKeep("secret-token", "secret-cookie", "t0ps3cret", "alice");
   }
 
   @Test

@@ -121,6 +121,7 @@ class TlsPreopenedConnectionTest {
           .containsEntry("http.response.status_code", 200L);
       assertThat(s.attributes().toString()).doesNotContain("go-tls-secret");
     });
+    tracing.assertLogsKeep("go-tls-secret");
     tracing.assertNoKernelDrops();
   }
 

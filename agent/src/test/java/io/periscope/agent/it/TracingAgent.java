@@ -26,10 +26,12 @@ import java.util.stream.Collectors;
 final class TracingAgent implements AutoCloseable {
   final OtlpReceiver receiver;
   final Agent agent;
+  private final AgentLogLines log;
 
-  private TracingAgent(OtlpReceiver receiver, Agent agent) {
+  private TracingAgent(OtlpReceiver receiver, Agent agent, AgentLogLines log) {
     this.receiver = receiver;
     this.agent = agent;
+    this.log = log;
   }
 
   static TracingAgent tracingPorts(int... ports) {
@@ -52,9 +54,11 @@ final class TracingAgent implements AutoCloseable {
     // The exporter the agent uses for http/protobuf, so every kernel test also proves its wire.
     OtlpHttpExporter exporter =
         new OtlpHttpExporter(URI.create(receiver.tracesEndpoint()), Map.of(), Duration.ofSeconds(10));
+    AgentLogLines log = AgentLogLines.capture();
     try {
-      return new TracingAgent(receiver, Agent.start(AgentConfig.parse(List.of(args), env), exporter));
+      return new TracingAgent(receiver, Agent.start(AgentConfig.parse(List.of(args), env), exporter), log);
     } catch (RuntimeException | Error e) {
+      log.close();
       receiver.close();
       throw e;
     }
@@ -130,6 +134,20 @@ final class TracingAgent implements AutoCloseable {
   }
 
   /**
+   * No line the agent logged so far carries any of these (header values the privacy rules keep on
+   * the node), or bytes that are not text (ciphertext, a binary frame).
+   */
+  void assertLogsKeep(String... secrets) {
+    for (String line : log.lines()) {
+      for (String secret : secrets) {
+        assertThat(line).as("a line the agent logged").doesNotContain(secret);
+      }
+      assertThat(line.chars().filter(c -> (c < 0x20 && c != '\n' && c != '\t' && c != '\r') || c == 0xfffd).count())
+          .as("bytes that are not text in a line the agent logged: %s", line).isZero();
+    }
+  }
+
+  /**
    * Stops the agent, then checks every span it exported, also those the tests cleared from the
    * receiver, against the semantic conventions ({@link SemanticConventions}: Periscope's spans
    * only); the receiver is closed in any case.
@@ -140,6 +158,7 @@ final class TracingAgent implements AutoCloseable {
       agent.close();
       SemanticConventions.assertConform(receiver.allSpans());
     } finally {
+      log.close();
       receiver.close();
     }
   }
