@@ -51,6 +51,7 @@ public final class Agent implements AutoCloseable {
   private final PipelineStats stats;
   private final SpanBatcher batcher;
   private final TraceSampler sampler;
+  private final SpanFactory spans;
   private final NodeMetadata metadata;
   private final String kernel;
   private final String export;
@@ -61,13 +62,15 @@ public final class Agent implements AutoCloseable {
   private volatile long heartbeat = Libc.monotonicNanos();
 
   private Agent(KernelCapture capture, ConnectionTracker tracker, TraceLinker linker, PipelineStats stats,
-      SpanBatcher batcher, TraceSampler sampler, NodeMetadata metadata, String kernel, String export) {
+      SpanBatcher batcher, TraceSampler sampler, SpanFactory spans, NodeMetadata metadata, String kernel,
+      String export) {
     this.capture = capture;
     this.tracker = tracker;
     this.linker = linker;
     this.stats = stats;
     this.batcher = batcher;
     this.sampler = sampler;
+    this.spans = spans;
     this.metadata = metadata;
     this.kernel = kernel;
     this.export = export;
@@ -111,7 +114,7 @@ public final class Agent implements AutoCloseable {
     }
     String export = config.exporter().endpoint() == null ? "terminal"
         : "OTLP " + config.exporter().protocol() + " to " + config.exporter().endpoint();
-    Agent agent = new Agent(capture, tracker, linker, stats, batcher, sampler, metadata, kernel, export);
+    Agent agent = new Agent(capture, tracker, linker, stats, batcher, sampler, spans, metadata, kernel, export);
     agent.thread.start();
     return agent;
   }
@@ -227,6 +230,11 @@ public final class Agent implements AutoCloseable {
   /** Spans not exported because their trace was not sampled. */
   public long spansNotSampled() {
     return sampler.notSampled();
+  }
+
+  /** Spans other spans name as parent, dropped even from the export queue's room for them. */
+  public long parentSpansDropped() {
+    return spans.parentsDropped(); // read off the pipeline thread: may be a moment old
   }
 
   /** Why the agent is not alive (its capture loop died or is stuck), or null when it is. */

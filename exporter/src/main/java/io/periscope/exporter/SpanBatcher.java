@@ -24,6 +24,12 @@ import java.util.logging.Logger;
  * trade-off as the SDK's {@code BatchSpanProcessor}: a slow collector costs spans, never the
  * agent's ability to keep up with the kernel.
  *
+ * <p>An eighth of the queue is kept for {@link #offerParent parents}: a child span ends, and is
+ * offered, before the span of the request that caused it, so a queue that fills between the two
+ * would export the child and drop its parent. Other spans are refused once the queue holds seven
+ * eighths; parents only when it is full. The room is for the parents of requests in flight on the
+ * node when the collector falls behind, not for a rate.
+ *
  * <p>The batcher owns the exporter: {@link #close()} flushes, then shuts the exporter down. Whoever
  * builds the batcher must call {@link #close()}.
  */
@@ -50,6 +56,8 @@ public final class SpanBatcher implements SpanSink {
 
   private final SpanExporter exporter;
   private final BlockingQueue<SpanData> queue;
+  /** Past this many queued spans, only parents are taken. */
+  private final int parentsOnlyAbove;
   private final int maxBatchSize;
   private final long scheduleDelayNanos;
   private final long exportTimeoutNanos;
@@ -88,6 +96,7 @@ public final class SpanBatcher implements SpanSink {
       int maxConcurrentExports) {
     this.exporter = exporter;
     this.queue = new ArrayBlockingQueue<>(maxQueueSize);
+    this.parentsOnlyAbove = maxQueueSize - maxQueueSize / 8;
     this.maxBatchSize = maxBatchSize;
     this.scheduleDelayNanos = saturatedNanos(scheduleDelay);
     this.exportTimeoutNanos = saturatedNanos(exportTimeout);
@@ -104,6 +113,20 @@ public final class SpanBatcher implements SpanSink {
   @Override
   public boolean offer(SpanData span) {
     requireNonNull(span, "span");
+    if (queue.size() >= parentsOnlyAbove) {
+      dropped.increment();
+      return false;
+    }
+    return enqueue(span);
+  }
+
+  @Override
+  public boolean offerParent(SpanData span) {
+    requireNonNull(span, "span");
+    return enqueue(span);
+  }
+
+  private boolean enqueue(SpanData span) {
     if (closed.get() || !queue.offer(span)) {
       dropped.increment();
       return false;

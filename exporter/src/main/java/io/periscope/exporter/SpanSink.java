@@ -19,6 +19,17 @@ public interface SpanSink extends AutoCloseable {
    */
   boolean offer(SpanData span);
 
+  /**
+   * Hands over a span that spans already handed over name as their parent. A sink with a bounded
+   * queue keeps room for these when it refuses others: a child exported without its parent shows
+   * in every backend as a trace with a missing span.
+   *
+   * @return as {@link #offer}
+   */
+  default boolean offerParent(SpanData span) {
+    return offer(span);
+  }
+
   /** A snapshot of the counters since the sink was created. */
   ExportStats stats();
 

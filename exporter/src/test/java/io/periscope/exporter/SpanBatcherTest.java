@@ -44,6 +44,29 @@ class SpanBatcherTest {
     assertThat(batcher.stats()).isEqualTo(new ExportStats(5, 2, 5, 0, 0));
   }
 
+  /** A child is offered before its parent: past seven eighths, the last eighth is the parents'. */
+  @Test
+  void keepsTheLastEighthOfTheQueueForParents() throws Exception {
+    RecordingExporter exporter = RecordingExporter.gated();
+    SpanBatcher batcher =
+        SpanBatcher.builder(exporter).setMaxQueueSize(16).setMaxBatchSize(1).setScheduleDelay(NEVER).build();
+    assertThat(batcher.offer(numbered(0))).isTrue();
+    exporter.awaitBatch(); // stalled: the queue fills behind it
+
+    for (int i = 1; i <= 14; i++) {
+      assertThat(batcher.offer(numbered(i))).as("span %d", i).isTrue();
+    }
+    assertThat(batcher.offer(numbered(15))).as("an ordinary span past 14 of 16").isFalse();
+    assertThat(batcher.offerParent(numbered(16))).isTrue();
+    assertThat(batcher.offerParent(numbered(17))).isTrue();
+    assertThat(batcher.offerParent(numbered(18))).as("a parent when the queue is full").isFalse();
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(17, 2, 0, 0, 0));
+
+    exporter.open();
+    batcher.close();
+    assertThat(batcher.stats().spansExported()).isEqualTo(17);
+  }
+
   @Test
   void aSecondExportGoesOutWhileTheFirstWaitsForItsAnswer() throws Exception {
     RecordingExporter exporter = RecordingExporter.gated();

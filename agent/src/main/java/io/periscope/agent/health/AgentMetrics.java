@@ -110,6 +110,9 @@ final class AgentMetrics {
         + e.spansDropped());
     m.counter("periscope_spans_exported_total", "Spans the collector accepted", e.spansExported());
     m.counter("periscope_spans_dropped_total", "Spans lost", "reason", "export_queue_full", e.spansDropped());
+    m.counter("periscope_spans_parent_dropped_total",
+        "Of those, spans that exported spans name as parent (the queue's last eighth is kept for them)",
+        agent.parentSpansDropped());
     m.counter("periscope_spans_dropped_total", "Spans lost", "reason", "export_failed", e.spansFailed());
     m.counter("periscope_spans_link_released_early_total", "Server spans exported unlinked: too many were waiting",
         l.heldOverflow());

@@ -452,7 +452,7 @@ public final class TraceLinker implements ExchangeSink {
       return;
     }
     if (node.context != null) {
-      spans.emit(exchange, node.context, node.parent, node.unlinked);
+      spans.emit(exchange, node.context, node.parent, node.unlinked, node.parentOfOthers);
       return;
     }
     node.ended = exchange;
@@ -490,7 +490,7 @@ public final class TraceLinker implements ExchangeSink {
       HttpExchange ended = node.ended;
       node.ended = null;
       if (!node.suppressed) {
-        spans.emit(ended, context, parent, node.unlinked);
+        spans.emit(ended, context, parent, node.unlinked, node.parentOfOthers);
       }
     }
     List<RequestNode> children = node.children;
@@ -519,7 +519,7 @@ public final class TraceLinker implements ExchangeSink {
     stats.unfinishedParents++;
     spans.emit(new HttpExchange(node.peer, node.tid, null, node.request, ResponseHead.http(0), HttpExchange.UNFOLLOWED,
         false, node.startNanos, Math.max(node.abandonedNanos, node.startNanos), node.sequence), node.context,
-        node.parent, node.unlinked);
+        node.parent, node.unlinked, true);
   }
 
   private void resolveChild(RequestNode child, SpanContext parent) {

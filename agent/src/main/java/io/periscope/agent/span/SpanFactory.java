@@ -49,6 +49,7 @@ public final class SpanFactory implements ExchangeSink {
   private final AttributeBoxes boxes = new AttributeBoxes();
   private final RecentParses<HostAndPort> authorities = new RecentParses<>(HostAndPort::parse);
   private final RecentParses<GrpcMethod> grpcMethods = new RecentParses<>(GrpcMethod::parse);
+  private long parentsDropped;
   /** Reused span after span: the pipeline thread builds one span at a time. */
   private final ExchangeAttributes.Builder attributeBuilder = ExchangeAttributes.builder();
 
@@ -146,11 +147,30 @@ public final class SpanFactory implements ExchangeSink {
 
   /** @param unlinked why a span that could have had a parent on this node has none, or null */
   public void emit(HttpExchange exchange, SpanContext context, SpanContext parent, @Nullable String unlinked) {
+    emit(exchange, context, parent, unlinked, false);
+  }
+
+  /**
+   * @param parentOfOthers spans on this node name this one as their parent: the export queue keeps
+   *     room for it ({@link SpanSink#offerParent}), and its loss is counted apart
+   */
+  public void emit(HttpExchange exchange, SpanContext context, SpanContext parent, @Nullable String unlinked,
+      boolean parentOfOthers) {
     if (!context.isSampled()) {
       sampler.notSampled++;
       return;
     }
-    sink.offer(toSpan(exchange, context, parent, unlinked));
+    ExchangeSpan span = toSpan(exchange, context, parent, unlinked);
+    if (!parentOfOthers) {
+      sink.offer(span);
+    } else if (!sink.offerParent(span)) {
+      parentsDropped++;
+    }
+  }
+
+  /** Spans other spans named as parent, dropped by a full export queue: their children's parents are missing. */
+  public long parentsDropped() {
+    return parentsDropped;
   }
 
   ExchangeSpan toSpan(HttpExchange exchange, SpanContext context, SpanContext parent) {

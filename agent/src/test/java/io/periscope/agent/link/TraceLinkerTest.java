@@ -29,6 +29,8 @@ class TraceLinkerTest {
   private static final AttributeKey<String> UNLINKED = AttributeKey.stringKey("periscope.link.unlinked");
 
   private final List<SpanData> exported = new ArrayList<>();
+  /** Those of them offered as parents: the export queue keeps room for them. */
+  private final List<SpanData> offeredAsParents = new ArrayList<>();
   private TraceLinker linker = linker(4, false);
 
   /** The client (curl, port 40000) and the server (python, port 8000) of one loopback connection. */
@@ -36,7 +38,7 @@ class TraceLinkerTest {
   private final Peer server = peer(Peer.Role.SERVER, 202, 8_000, 40_000);
 
   private TraceLinker linker(int maxHeld, boolean sdkServerSpans) {
-    SpanSink sink = new CollectingSpanSink(exported);
+    SpanSink sink = new CollectingSpanSink(exported, offeredAsParents);
     SpanFactory spans = new SpanFactory(ClockAnchor.ofOffset(0), (pid, comm) -> Resource.empty(), sink, false);
     return new TraceLinker(spans, WINDOW, maxHeld, sdkServerSpans);
   }
@@ -71,6 +73,18 @@ class TraceLinkerTest {
     end(client, 7_777, 50, 250, null);
 
     assertThat(only(SpanKind.SERVER).getParentSpanId()).isEqualTo(only(SpanKind.CLIENT).getSpanId());
+  }
+
+  /** The server's span is exported first: its parent, the client's, must not then be the one a full queue drops. */
+  @Test
+  void aSpanOthersNameAsParentIsOfferedAsAParent() {
+    linker.onConnection(client);
+    start(client, 7_777, 50, null);
+    start(server, 7_777, 100, null);
+    end(server, 7_777, 100, 240, null);
+    end(client, 7_777, 50, 250, null);
+
+    assertThat(offeredAsParents).containsExactly(only(SpanKind.CLIENT));
   }
 
   @Test

@@ -149,7 +149,9 @@ public final class OtlpHttpExporter implements SpanExporter {
       } catch (WorthRetrying e) {
         // Jitter of ±20% keeps the agents of a cluster from retrying in step.
         long sleep = (long) (backoffNanos * ThreadLocalRandom.current().nextDouble(0.8, 1.2));
-        if (attempt == MAX_ATTEMPTS || System.nanoTime() + sleep >= deadline || shutdown.get()) {
+        // A retry left less time than it waited for is not started: it would end in a timeout of
+        // its own, and hide the collector's answer (refused, reset) behind it.
+        if (attempt == MAX_ATTEMPTS || System.nanoTime() + 2 * sleep >= deadline || shutdown.get()) {
           throw e.failure;
         }
         Thread.sleep(Duration.ofNanos(sleep));
