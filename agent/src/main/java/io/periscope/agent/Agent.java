@@ -36,6 +36,7 @@ public final class Agent implements AutoCloseable {
   /** How often counters that mean loss are compared and, when they grew, logged. */
   private static final long DROP_REPORT_NANOS = 60_000_000_000L;
   static final int EXPORT_QUEUE_SPANS = 16_384;
+  private static final Duration EXPORT_TIMEOUT_MARGIN = Duration.ofSeconds(1);
   static final int EXPORT_BATCH_SPANS = 512;
   static final int EXPORTS_IN_FLIGHT = 2;
   /**
@@ -84,10 +85,13 @@ public final class Agent implements AutoCloseable {
     // Larger batches than the SDK's 512, and two in flight: at tens of thousands of spans a second
     // the cost and the wait per export request (HTTP round trip, connection-pool bookkeeping), not
     // per span, limit throughput; with one request at a time a fifth of the spans were dropped.
+    // The exporter keeps to OTEL_EXPORTER_OTLP_TIMEOUT itself; the batcher waits a moment longer,
+    // so that a batch it counts as failed is one the exporter gave up on, not one still under way.
     SpanBatcher batcher = SpanBatcher.builder(exporter)
         .setMaxQueueSize(EXPORT_QUEUE_SPANS)
         .setMaxBatchSize(EXPORT_BATCH_SPANS)
         .setMaxConcurrentExports(EXPORTS_IN_FLIGHT)
+        .setExportTimeout(config.exporter().timeout().plus(EXPORT_TIMEOUT_MARGIN))
         .build();
     PipelineStats stats = new PipelineStats();
     TraceSampler sampler = new TraceSampler(config.samplingRatio());

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.opentelemetry.proto.trace.v1.Span.SpanKind;
 import io.periscope.agent.testing.OtlpReceiver;
 import io.periscope.agent.testing.ReceivedSpan;
+import io.periscope.agent.testing.SemanticConventions;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -82,6 +83,7 @@ class FiltersAndSelfTrafficTest {
             .noneMatch(s -> TracingAgent.pid(s) == ProcessHandle.current().pid())
             .noneMatch(s -> TracingAgent.pid(s) == agent.pid());
         assertThat(spans.stream().filter(s -> TracingAgent.pid(s) == server.pid())).hasSize(3);
+        SemanticConventions.assertConform(receiver.allSpans());
       }
     }
   }

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.opentelemetry.proto.trace.v1.Span.SpanKind;
 import io.periscope.agent.testing.OtlpReceiver;
 import io.periscope.agent.testing.ReceivedSpan;
+import io.periscope.agent.testing.SemanticConventions;
 import java.io.BufferedReader;
 import java.io.File;
 import java.io.IOException;
@@ -261,6 +262,7 @@ class LauncherTest {
     assertThat(TracingAgent.pid(client)).isEqualTo(curlPid);
     assertThat(server.resourceAttributes()).containsEntry("service.name", "http.server");
     assertThat(client.resourceAttributes()).containsEntry("service.name", "curl");
+    SemanticConventions.assertConform(spans); // as the launched agent makes them, its resource included
   }
 
   private static void copyReadable(Path source, Path target) throws IOException {
