@@ -21,7 +21,7 @@ import sys
 import threading
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-DATA, HEADERS, RST_STREAM, SETTINGS, GOAWAY, CONTINUATION = 0, 1, 3, 4, 7, 9
+DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, CONTINUATION = 0, 1, 3, 4, 6, 7, 9
 END_STREAM, ACK, END_HEADERS = 0x1, 0x1, 0x4
 STATUS_200 = b"\x88"  # HPACK: static table entry 8, ":status: 200"
 SWITCHING = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
@@ -94,6 +94,15 @@ def read_requests(conn, count):
     return streams
 
 
+def await_ping_ack(conn):
+    """Reads frames until the client acknowledges a PING (RFC 7540 6.7)."""
+    while True:
+        head = read_exactly(conn, 9)
+        read_exactly(conn, int.from_bytes(head[:3], "big"))
+        if head[3] == PING and head[4] & ACK:
+            return
+
+
 def serve_second(conn, mode, first, second):
     """Stream {first} was answered: ends stream {second} by MODE."""
     if mode == "goaway":
@@ -113,7 +122,10 @@ def serve_both(conn, mode, first, second):
         while conn.recv(4096):
             pass
     elif mode == "reset":
-        conn.sendall(frame(HEADERS, END_STREAM | END_HEADERS, first, STATUS_200))
+        # The answer, then a PING: its ACK says the client has read the answer. A reset before
+        # that would drop the answer unread in the client's receive queue (seen once in CI).
+        conn.sendall(frame(HEADERS, END_STREAM | END_HEADERS, first, STATUS_200) + frame(PING, 0, 0, b"answered"))
+        await_ping_ack(conn)
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     else:
         for stream in (first, second):
