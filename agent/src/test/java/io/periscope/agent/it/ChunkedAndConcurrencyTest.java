@@ -270,7 +270,9 @@ class ChunkedAndConcurrencyTest {
     return Integer.parseInt(m.group(1));
   }
 
+  /** In the order they began: batches may reach the receiver in either order (two exports in flight). */
   private static List<ReceivedSpan> ofKind(List<ReceivedSpan> spans, SpanKind kind) {
-    return spans.stream().filter(s -> s.kind() == kind).toList();
+    return spans.stream().filter(s -> s.kind() == kind)
+        .sorted((a, b) -> Long.compare(a.startEpochNanos(), b.startEpochNanos())).toList();
   }
 }
