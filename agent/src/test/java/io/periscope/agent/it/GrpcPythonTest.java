@@ -29,8 +29,6 @@ class GrpcPythonTest {
   private static final String PARENT_ID = "00f067aa0ba902b7";
   /** The server's message for Lookup, which gRPC percent-encodes on the wire (UTF-8 outside ASCII). */
   private static final String NOT_FOUND_MESSAGE = "no widget named \u00ab42\u00bb";
-  /** A server span ends when its last write returns, a client span when its read returns: on loopback the read can win. */
-  private static final long SYSCALL_EXIT_RACE_NANOS = 1_000_000L;
 
   @TempDir
   static Path tmp;
@@ -68,7 +66,7 @@ class GrpcPythonTest {
     // The client saw the whole call, so its span contains the server's.
     assertThat(call.client().startEpochNanos()).isLessThanOrEqualTo(call.server().startEpochNanos());
     assertThat(call.client().endEpochNanos())
-        .isGreaterThanOrEqualTo(call.server().endEpochNanos() - SYSCALL_EXIT_RACE_NANOS);
+        .isGreaterThanOrEqualTo(call.server().endEpochNanos() - WriteExitRace.NANOS);
     assertThat(call.server().resourceAttributes()).containsEntry("process.pid", server.pid());
   }
 

@@ -11,8 +11,6 @@ import java.util.List;
 
 /** What every traced HTTPS exchange must give, whichever TLS library carried it. */
 final class HttpsExchanges {
-  /** The reader of the last byte can return before the writer's call does (as in NginxTest). */
-  private static final long SYSCALL_EXIT_RACE_NANOS = 1_000_000L;
 
   private HttpsExchanges() {}
 
@@ -44,7 +42,7 @@ final class HttpsExchanges {
     assertThat(server.traceId()).as(TracingAgent.describe(spans)).isEqualTo(client.traceId());
     assertThat(server.parentSpanId()).isEqualTo(client.spanId());
     assertThat(server.startEpochNanos()).isGreaterThanOrEqualTo(client.startEpochNanos());
-    assertThat(server.endEpochNanos()).isLessThanOrEqualTo(client.endEpochNanos() + SYSCALL_EXIT_RACE_NANOS);
+    assertThat(server.endEpochNanos()).isLessThanOrEqualTo(client.endEpochNanos() + WriteExitRace.NANOS);
     assertThat(spans).allSatisfy(s -> {
       assertThat(s.name()).isEqualTo("GET");
       assertThat(s.attributes()).containsEntry("url.scheme", "https").containsEntry("http.request.method", "GET");

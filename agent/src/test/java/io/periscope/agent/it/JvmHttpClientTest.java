@@ -25,8 +25,6 @@ class JvmHttpClientTest {
   private static final int UPLOAD_PORT = 18_312;
   private static final String JAVA = "/usr/lib/jvm/temurin-25-jdk-amd64/bin/java";
   private static final int UPLOAD_BYTES = 20 * 1024;
-  /** The client's last read can return before the server's last write does (loopback: microseconds). */
-  private static final long SYSCALL_EXIT_RACE_NANOS = 1_000_000L;
 
   /** Sends N requests (GET, or POST of a body of the given size), one at a time; prints each status. */
   private static final String CLIENT = """
@@ -163,7 +161,7 @@ class JvmHttpClientTest {
     ReceivedSpan server = servers.getFirst();
     assertThat(client.attributes()).containsEntry("url.full", "http://127.0.0.1:" + UPLOAD_PORT + "/upload");
     assertThat(client.startEpochNanos()).isLessThanOrEqualTo(server.startEpochNanos());
-    assertThat(client.endEpochNanos()).isGreaterThanOrEqualTo(server.endEpochNanos() - SYSCALL_EXIT_RACE_NANOS);
+    assertThat(client.endEpochNanos()).isGreaterThanOrEqualTo(server.endEpochNanos() - WriteExitRace.NANOS);
     tracing.assertNoKernelDrops();
   }
 

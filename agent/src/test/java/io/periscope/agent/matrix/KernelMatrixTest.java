@@ -97,6 +97,7 @@ class KernelMatrixTest {
         "--enable-native-access=ALL-UNNAMED", "--add-opens=java.base/java.lang=ALL-UNNAMED",
         "-D" + "periscope.report.dir" + "=" + out,
         "-D" + "periscope.expected.variant" + "=" + kernel.expected(),
+        "-D" + "periscope.emulated" + "=" + true,
         "-cp", System.getProperty("java.class.path"),
         "org.junit.platform.console.ConsoleLauncher", "execute", "--disable-banner", "--disable-ansi-colors",
         "--details=tree", "--reports-dir", out.toString()));
