@@ -28,8 +28,6 @@ public final class Exporters {
    * <p>The caller owns the exporter and must shut it down, usually by handing it to a {@link
    * SpanBatcher}.
    */
-  // REUSABLE_DATA: the gRPC exporter serializes with reused marshalers instead of building a tree
-  // of objects per span. Safe here because the batcher waits for each export before the next.
   public static SpanExporter create(ExporterConfig config) {
     requireNonNull(config, "config");
     URI endpoint = config.endpoint();
@@ -38,16 +36,24 @@ public final class Exporters {
     }
     return switch (config.protocol()) {
       case HTTP_PROTOBUF -> new OtlpHttpExporter(httpTracesUrl(endpoint), config.headers(), config.timeout());
-      case GRPC -> {
-        OtlpGrpcSpanExporterBuilder builder =
-            OtlpGrpcSpanExporter.builder()
-                .setEndpoint(endpoint.toString())
-                .setTimeout(config.timeout())
-                .setMemoryMode(MemoryMode.REUSABLE_DATA);
-        config.headers().forEach(builder::addHeader);
-        yield builder.build();
-      }
+      case GRPC -> grpc(endpoint, config).build();
     };
+  }
+
+  /**
+   * The gRPC exporter as configured, with the SDK's retry policy (RetryPolicy.getDefault(): five
+   * attempts, back-off from 1 s), which tests scale down.
+   */
+  // REUSABLE_DATA: the gRPC exporter serializes with reused marshalers instead of building a tree
+  // of objects per span. Safe here because the batcher waits for each export before the next.
+  static OtlpGrpcSpanExporterBuilder grpc(URI endpoint, ExporterConfig config) {
+    OtlpGrpcSpanExporterBuilder builder =
+        OtlpGrpcSpanExporter.builder()
+            .setEndpoint(endpoint.toString())
+            .setTimeout(config.timeout())
+            .setMemoryMode(MemoryMode.REUSABLE_DATA);
+    config.headers().forEach(builder::addHeader);
+    return builder;
   }
 
   /** The URL an http/protobuf export posts to. */

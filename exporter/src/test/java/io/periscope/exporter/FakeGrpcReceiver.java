@@ -3,26 +3,39 @@ package io.periscope.exporter;
 import static java.nio.charset.StandardCharsets.US_ASCII;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.google.protobuf.Any;
+import com.google.protobuf.ByteString;
+import com.google.protobuf.CodedOutputStream;
 import java.io.BufferedInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.IOException;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.ByteBuffer;
+import java.time.Duration;
 import java.util.Arrays;
+import java.util.Base64;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Just enough of a gRPC server, over cleartext HTTP/2 with prior knowledge (RFC 9113 section 3.3),
  * to receive OTLP exports: it reads frames, acknowledges SETTINGS and PING, collects each request
- * stream's DATA and answers with a trailers-only OK response. No HPACK decoding (requests' headers
+ * stream's DATA and answers with a trailers-only response, OK unless its {@link Responder} says
+ * otherwise (an error status, a slow answer, garbage, a reset). No HPACK decoding (requests' headers
  * are ignored), no flow control (requests are far below the 65535-byte initial window).
  *
  * <p>Written by hand because grpc-java's server is not on the test classpath, and a real h2c
@@ -43,15 +56,33 @@ final class FakeGrpcReceiver implements AutoCloseable {
    * HPACK (RFC 7541) for {@code :status: 200}, {@code content-type: application/grpc}, {@code
    * grpc-status: 0}: indexed field 8, then literals without indexing, no Huffman coding.
    */
-  private static final byte[] TRAILERS_ONLY_OK = trailersOnlyOk();
+  private static final byte[] TRAILERS_ONLY_OK = trailersOnly(0, null);
+
+  /** Decides what a request gets: {@link CollectorFault#HEALTHY} answers OK. */
+  interface Responder {
+    CollectorFault answer(byte[] message);
+  }
 
   private final ServerSocket server;
+  private final Responder responder;
   private final BlockingQueue<byte[]> messages = new LinkedBlockingQueue<>();
-  private volatile Socket connection = new Socket();
+  private final Set<Socket> connections = ConcurrentHashMap.newKeySet();
+  // Slow answers are written from here, so that a connection keeps reading its other streams.
+  private final ScheduledExecutorService slowAnswers =
+      Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().daemon().name("fake-grpc-slow").factory());
 
+  /** A receiver on a free port that answers every request OK. */
   FakeGrpcReceiver() throws IOException {
-    server = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
-    Thread.ofPlatform().daemon().name("fake-grpc-receiver").start(this::serve);
+    this(0, message -> CollectorFault.HEALTHY);
+  }
+
+  /** A receiver on {@code port} (0: any free one) that answers as {@code responder} says. */
+  FakeGrpcReceiver(int port, Responder responder) throws IOException {
+    this.responder = responder;
+    server = new ServerSocket();
+    server.setReuseAddress(true); // a receiver brought up again takes its predecessor's port
+    server.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port));
+    Thread.ofPlatform().daemon().name("fake-grpc-receiver").start(this::acceptConnections);
   }
 
   int port() {
@@ -65,15 +96,30 @@ final class FakeGrpcReceiver implements AutoCloseable {
     return message;
   }
 
+  /** Closes the port and cuts every open connection, as a collector that dies. */
   @Override
   public void close() throws IOException {
-    connection.close();
     server.close();
+    for (Socket connection : connections) {
+      connection.close();
+    }
+    slowAnswers.shutdownNow();
   }
 
-  private void serve() {
-    try (Socket socket = server.accept()) {
-      connection = socket;
+  private void acceptConnections() {
+    while (!server.isClosed()) {
+      try {
+        Socket socket = server.accept();
+        connections.add(socket);
+        Thread.ofPlatform().daemon().name("fake-grpc-connection").start(() -> serve(socket));
+      } catch (IOException e) {
+        return; // close() closed the port
+      }
+    }
+  }
+
+  private void serve(Socket connection) {
+    try (Socket socket = connection) {
       DataInputStream in = new DataInputStream(new BufferedInputStream(socket.getInputStream()));
       OutputStream out = socket.getOutputStream();
       if (!Arrays.equals(in.readNBytes(PREFACE.length), PREFACE)) {
@@ -101,14 +147,49 @@ final class FakeGrpcReceiver implements AutoCloseable {
             body.write(payload, offset, payload.length - offset - padding);
           }
           if ((flags & END_STREAM) != 0) {
-            messages.add(unframe(bodies.remove(stream).toByteArray()));
-            writeFrame(out, HEADERS, END_HEADERS | END_STREAM, stream, TRAILERS_ONLY_OK);
+            byte[] message = unframe(bodies.remove(stream).toByteArray());
+            messages.add(message);
+            if (!meet(responder.answer(message), socket, out, stream)) {
+              return;
+            }
           }
         }
       }
     } catch (IOException e) {
       // The client hung up or close() closed the socket: either way the exchange is over.
+    } finally {
+      connections.remove(connection);
     }
+  }
+
+  /** Answers one request's stream as {@code fault} says; false when the connection is over. */
+  private boolean meet(CollectorFault fault, Socket socket, OutputStream out, int stream) throws IOException {
+    switch (fault) {
+      case CollectorFault.Healthy healthy -> writeFrame(out, HEADERS, END_HEADERS | END_STREAM, stream, TRAILERS_ONLY_OK);
+      case CollectorFault.Slow slow ->
+          slowAnswers.schedule(
+              () -> {
+                try {
+                  writeFrame(out, HEADERS, END_HEADERS | END_STREAM, stream, TRAILERS_ONLY_OK);
+                } catch (IOException e) {
+                  // the client gave up on the stream's connection
+                }
+              },
+              slow.delay().toNanos(),
+              TimeUnit.NANOSECONDS);
+      case CollectorFault.Refusal refusal ->
+          writeFrame(out, HEADERS, END_HEADERS | END_STREAM, stream, trailersOnly(refusal.grpcStatus(), refusal.retryDelay()));
+      case CollectorFault.Garbage garbage -> {
+        out.write("HTTP/1.1 400 Bad Request\r\n\r\nnot a frame at all".getBytes(US_ASCII));
+        out.flush();
+        return false;
+      }
+      case CollectorFault.Reset reset -> {
+        socket.setSoLinger(true, 0); // close() then sends RST, not FIN
+        return false;
+      }
+    }
+    return true;
   }
 
   /** Strips gRPC's length-prefixed framing: 1 byte compressed flag, 4 bytes big-endian length. */
@@ -134,7 +215,13 @@ final class FakeGrpcReceiver implements AutoCloseable {
     }
   }
 
-  private static byte[] trailersOnlyOk() {
+  /**
+   * A trailers-only response with {@code grpcStatus}; with a {@code retryDelay}, also a {@code
+   * grpc-status-details-bin} holding a google.rpc.Status whose details are a google.rpc.RetryInfo
+   * (the gRPC way for a server to say when to retry, which OTLP/gRPC's "Throttling" asks clients
+   * to honour).
+   */
+  private static byte[] trailersOnly(int grpcStatus, @Nullable Duration retryDelay) {
     ByteArrayOutputStream block = new ByteArrayOutputStream();
     block.write(0x88); // indexed: static table entry 8, ":status: 200"
     block.write(0x0f); // literal, name = static entry 31 (content-type): 15 + ...
@@ -142,8 +229,39 @@ final class FakeGrpcReceiver implements AutoCloseable {
     literal(block, "application/grpc");
     block.write(0x00); // literal with a new name
     literal(block, "grpc-status");
-    literal(block, "0");
+    literal(block, Integer.toString(grpcStatus));
+    if (retryDelay != null) {
+      block.write(0x00);
+      literal(block, "grpc-status-details-bin");
+      // Binary headers are base64 without padding (gRPC over HTTP/2, "Requests").
+      literal(block, Base64.getEncoder().withoutPadding().encodeToString(statusWithRetryInfo(grpcStatus, retryDelay)));
+    }
     return block.toByteArray();
+  }
+
+  /** google.rpc.Status { code = 1; details = 3 (Any of google.rpc.RetryInfo { retry_delay = 1 }) }. */
+  private static byte[] statusWithRetryInfo(int grpcStatus, Duration retryDelay) {
+    try {
+      com.google.protobuf.Duration delay =
+          com.google.protobuf.Duration.newBuilder()
+              .setSeconds(retryDelay.getSeconds())
+              .setNanos(retryDelay.getNano())
+              .build();
+      ByteString.Output retryInfoBytes = ByteString.newOutput();
+      CodedOutputStream retryInfoOut = CodedOutputStream.newInstance(retryInfoBytes);
+      retryInfoOut.writeMessage(1, delay);
+      retryInfoOut.flush();
+      ByteString retryInfo = retryInfoBytes.toByteString();
+      Any detail = Any.newBuilder().setTypeUrl("type.googleapis.com/google.rpc.RetryInfo").setValue(retryInfo).build();
+      ByteArrayOutputStream status = new ByteArrayOutputStream();
+      CodedOutputStream statusOut = CodedOutputStream.newInstance(status);
+      statusOut.writeInt32(1, grpcStatus);
+      statusOut.writeMessage(3, detail);
+      statusOut.flush();
+      return status.toByteArray();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
   }
 
   private static void literal(ByteArrayOutputStream block, String text) {

@@ -41,7 +41,7 @@ final class JdkHttpTransport implements Transport {
         request.copy().timeout(timeout).POST(HttpRequest.BodyPublishers.ofByteArray(body, offset, length)).build();
     try {
       HttpResponse<byte[]> response = client.send(post, HttpResponse.BodyHandlers.ofByteArray());
-      return new Answer(response.statusCode(), response.body());
+      return new Answer(response.statusCode(), response.body(), response.headers().firstValue("Retry-After").orElse(null));
     } catch (HttpTimeoutException e) {
       throw new Timeout(e.getMessage(), e);
     }

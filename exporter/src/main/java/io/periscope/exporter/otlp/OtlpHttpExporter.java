@@ -11,6 +11,7 @@ import java.net.ProxySelector;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -19,6 +20,7 @@ import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.logging.Logger;
+import org.jspecify.annotations.Nullable;
 
 /**
  * Exports spans as OTLP http/protobuf: a POST of an {@code ExportTraceServiceRequest} per batch,
@@ -29,7 +31,10 @@ import java.util.logging.Logger;
  * Like OpenTelemetry's exporters, it retries what the OTLP specification calls retryable, HTTP 429,
  * 502, 503 and 504 and failures to connect, with exponential back-off and jitter; but all attempts
  * together stay within the timeout, so a collector that is down costs one timeout per batch, not
- * five. A 2xx answer that reports rejected spans ({@code partial_success}) is logged.
+ * five. A 429 or 503 with {@code Retry-After} (seconds or an HTTP-date) is retried after exactly
+ * that wait, as the specification asks, unless the wait would not leave the retry time to finish
+ * within the timeout: then the export fails at once. A 2xx answer that reports rejected spans
+ * ({@code partial_success}) is logged.
  */
 public final class OtlpHttpExporter implements SpanExporter {
   private static final Logger logger = Logger.getLogger(OtlpHttpExporter.class.getName());
@@ -143,21 +148,52 @@ public final class OtlpHttpExporter implements SpanExporter {
     long deadline = System.nanoTime() + timeout.toNanos();
     double backoffNanos = initialBackoff.toNanos();
     for (int attempt = 1; ; attempt++) {
+      long started = System.nanoTime();
       try {
-        post(body, Duration.ofNanos(Math.max(deadline - System.nanoTime(), 1)));
+        post(body, Duration.ofNanos(Math.max(deadline - started, 1)));
         return;
       } catch (WorthRetrying e) {
-        // Jitter of ±20% keeps the agents of a cluster from retrying in step.
-        long sleep = (long) (backoffNanos * ThreadLocalRandom.current().nextDouble(0.8, 1.2));
-        // A retry left less time than it waited for is not started: it would end in a timeout of
-        // its own, and hide the collector's answer (refused, reset) behind it.
-        if (attempt == MAX_ATTEMPTS || System.nanoTime() + 2 * sleep >= deadline || shutdown.get()) {
+        if (attempt == MAX_ATTEMPTS || shutdown.get()) {
           throw e.failure;
         }
-        Thread.sleep(Duration.ofNanos(sleep));
+        long answered = System.nanoTime();
+        long wait = e.retryAfter != null
+            ? throttledWait(e, e.retryAfter, answered - started, deadline - answered)
+            : backoff(e, backoffNanos, deadline - answered);
+        Thread.sleep(Duration.ofNanos(wait));
         backoffNanos = Math.min(backoffNanos * BACKOFF_MULTIPLIER, MAX_BACKOFF.toNanos());
       }
     }
+  }
+
+  /** The wait before the next attempt when the collector did not say; throws if it would not fit. */
+  private static long backoff(WorthRetrying e, double backoffNanos, long leftNanos) throws IOException {
+    // Jitter of ±20% keeps the agents of a cluster from retrying in step.
+    long wait = (long) (backoffNanos * ThreadLocalRandom.current().nextDouble(0.8, 1.2));
+    // A retry left less time than it waited for is not started: it would end in a timeout of its
+    // own, and hide the collector's answer (refused, reset) behind it.
+    if (2 * wait >= leftNanos) {
+      throw e.failure;
+    }
+    return wait;
+  }
+
+  /**
+   * The wait a throttling collector asked for (OTLP/HTTP, "Throttling": 429 or 503 with {@code
+   * Retry-After}), exactly, without jitter: the collector chose it. A retry after it must still be
+   * left as long as the refused attempt took, or it would most likely end in a timeout of its own
+   * and report that instead of the throttling; a wait that leaves less, or that runs past the
+   * timeout, is not waited at all: the export fails now and the batch is counted as failed.
+   */
+  private static long throttledWait(WorthRetrying e, Duration retryAfter, long attemptNanos, long leftNanos)
+      throws IOException {
+    long wait = retryAfter.toNanos(); // RetryAfter caps it at a day
+    if (wait >= leftNanos - attemptNanos) {
+      throw new IOException(
+          e.failure.getMessage() + " (asked to retry after " + retryAfter.toMillis()
+              + " ms, past the export timeout)", e.failure.getCause());
+    }
+    return wait;
   }
 
   /** One POST; returns when the collector took the spans. */
@@ -169,7 +205,7 @@ public final class OtlpHttpExporter implements SpanExporter {
     } catch (Transport.Timeout e) {
       throw e; // the whole timeout is spent
     } catch (IOException e) {
-      throw new WorthRetrying(e); // could not connect, or the connection broke
+      throw new WorthRetrying(e, null); // could not connect, or the connection broke
     }
     int status = answer.status();
     if (status / 100 == 2) {
@@ -178,19 +214,29 @@ public final class OtlpHttpExporter implements SpanExporter {
     }
     IOException failure = new IOException("collector answered HTTP " + status + quote(answer.body()));
     if (retryable(status)) {
-      throw new WorthRetrying(failure);
+      // A value that is neither seconds nor a date is ignored: the usual back-off applies.
+      Duration retryAfter =
+          throttled(status) ? RetryAfter.parse(answer.retryAfter(), Instant.now()).orElse(null) : null;
+      throw new WorthRetrying(failure, retryAfter);
     }
     throw failure;
   }
 
-  /** A failed attempt that another attempt may mend. */
+  /** A failed attempt that another attempt may mend; {@code retryAfter} when the collector said when. */
   private static final class WorthRetrying extends Exception {
     final IOException failure;
+    final @Nullable Duration retryAfter;
 
-    WorthRetrying(IOException failure) {
+    WorthRetrying(IOException failure, @Nullable Duration retryAfter) {
       super(failure.getMessage(), failure, false, false);
       this.failure = failure;
+      this.retryAfter = retryAfter;
     }
+  }
+
+  /** The answers whose {@code Retry-After} the OTLP specification says to honour. */
+  static boolean throttled(int status) {
+    return status == 429 || status == 503;
   }
 
   static boolean retryable(int status) {

@@ -176,6 +176,7 @@ final class PlainHttpTransport implements Transport {
         boolean close = status.startsWith("HTTP/1.0");
         long contentLength = -1;
         boolean chunked = false;
+        String retryAfter = null;
         int headBytes = status.length();
         for (String field = readLine(); !field.isEmpty(); field = readLine()) {
           headBytes += field.length() + 2;
@@ -187,11 +188,13 @@ final class PlainHttpTransport implements Transport {
             throw malformed("header field '" + printable(field) + "'");
           }
           String name = field.substring(0, colon).trim().toLowerCase(Locale.ROOT);
-          String value = field.substring(colon + 1).trim().toLowerCase(Locale.ROOT);
+          String asSent = field.substring(colon + 1).trim();
+          String value = asSent.toLowerCase(Locale.ROOT);
           switch (name) {
             case "content-length" -> contentLength = contentLength(value, contentLength);
             case "transfer-encoding" -> chunked = value.endsWith("chunked");
             case "connection" -> close = value.contains("close") || (close && !value.contains("keep-alive"));
+            case "retry-after" -> retryAfter = asSent; // an HTTP-date is read as sent
             default -> {}
           }
         }
@@ -210,7 +213,7 @@ final class PlainHttpTransport implements Transport {
           close = true;
         }
         reusable = !close;
-        return new Answer(code, body);
+        return new Answer(code, body, retryAfter);
       }
     }
 

@@ -2,11 +2,21 @@ package io.periscope.exporter.otlp;
 
 import java.io.IOException;
 import java.time.Duration;
+import org.jspecify.annotations.Nullable;
 
 /** How an OTLP request reaches the collector: one POST of a protobuf body, and its answer. */
 interface Transport extends AutoCloseable {
-  /** What the collector answered. */
-  record Answer(int status, byte[] body) {}
+  /**
+   * What the collector answered.
+   *
+   * @param retryAfter the {@code Retry-After} header's value as sent, if there was one: a
+   *     throttling collector says with it when to try again (OTLP/HTTP, "Throttling")
+   */
+  record Answer(int status, byte[] body, @Nullable String retryAfter) {
+    Answer(int status, byte[] body) {
+      this(status, body, null);
+    }
+  }
 
   /** The answer was not there in time: not worth another attempt, the timeout is spent. */
   final class Timeout extends IOException {
