@@ -44,6 +44,7 @@ public record AgentConfig(
     boolean sdkServerSpans,
     boolean stitchKeys,
     boolean injectTraceparent,
+    boolean injectDespiteFionread,
     boolean queryValues,
     double samplingRatio,
     @Nullable InetSocketAddress healthAddress,
@@ -95,6 +96,8 @@ public record AgentConfig(
         --inject-traceparent     insert a traceparent into plaintext HTTP/1 requests that traced
                                  clients send without one, so the next hop (another node, an SDK)
                                  continues the trace; edits requests in flight: see README
+        --inject-despite-fionread inject also on kernels whose ioctl(FIONREAD) then says 0 on
+                                 the connections injection tracks (refused there otherwise: README)
         --sampling-ratio R       share of new traces kept, 0-1 (default 1); a span with a parent
                                  follows the parent's sampled flag (default: $OTEL_TRACES_SAMPLER)
 
@@ -193,6 +196,7 @@ public record AgentConfig(
     boolean sdkServerSpans = false;
     boolean stitchKeys = false;
     boolean injectTraceparent = false;
+    boolean injectDespiteFionread = false;
     double samplingRatio = DEFAULT_SAMPLING_RATIO;
     InetSocketAddress healthAddress = null;
     LogFormat logFormat = LogFormat.TEXT;
@@ -242,6 +246,7 @@ public record AgentConfig(
         case SDK_SERVER_SPANS -> sdkServerSpans = bool(origin, v.text());
         case STITCH_KEYS -> stitchKeys = bool(origin, v.text());
         case INJECT_TRACEPARENT -> injectTraceparent = bool(origin, v.text());
+        case INJECT_DESPITE_FIONREAD -> injectDespiteFionread = bool(origin, v.text());
         case LINK_WINDOW_MS -> linkWindowNanos = 1_000_000L * integer(origin, v.text(), 0, 10_000,
             "a number of milliseconds from 0 to 10000");
         case SAMPLING_RATIO -> samplingRatio = ratio(origin, v.text());
@@ -272,7 +277,7 @@ public record AgentConfig(
       }
     }
     return new AgentConfig(exporter(file, env, flags), Set.copyOf(pids), Set.copyOf(processes), Set.copyOf(ports),
-        captureBytes, ringBufferBytes, captureVariant, linkWindowNanos, sdkServerSpans, stitchKeys, injectTraceparent, queryValues, samplingRatio, healthAddress, logFormat, metadata,
+        captureBytes, ringBufferBytes, captureVariant, linkWindowNanos, sdkServerSpans, stitchKeys, injectTraceparent, injectDespiteFionread, queryValues, samplingRatio, healthAddress, logFormat, metadata,
         help, version);
   }
 
@@ -349,7 +354,7 @@ public record AgentConfig(
   /** The kernel capture's part of the configuration. */
   CaptureConfig capture(int agentPid) {
     return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, processes, ports, injectTraceparent,
-        samplingRatio, captureVariant);
+        samplingRatio, captureVariant, injectDespiteFionread);
   }
 
   private static @Nullable String blankToNull(@Nullable String s) {

@@ -30,6 +30,8 @@ enum Setting {
   SDK_SERVER_SPANS("linking.sdk_server_spans", "PERISCOPE_SDK_SERVER_SPANS", "--sdk-server-spans", Shape.SWITCH),
   STITCH_KEYS("linking.stitch_keys", "PERISCOPE_STITCH_KEYS", "--stitch-keys", Shape.SWITCH),
   INJECT_TRACEPARENT("linking.inject_traceparent", "PERISCOPE_INJECT_TRACEPARENT", "--inject-traceparent", Shape.SWITCH),
+  INJECT_DESPITE_FIONREAD("linking.inject_despite_fionread", "PERISCOPE_INJECT_DESPITE_FIONREAD",
+      "--inject-despite-fionread", Shape.SWITCH),
   /** The file and the flag take the ratio; the environment takes the standard sampler pair. */
   SAMPLING_RATIO("sampling.ratio", "OTEL_TRACES_SAMPLER", "--sampling-ratio", Shape.SCALAR),
   HEALTH_ADDRESS("health.address", "PERISCOPE_HEALTH_ADDRESS", "--health-address", Shape.SCALAR),

@@ -49,6 +49,7 @@ class AgentConfigTest {
     assertThat(c.sdkServerSpans()).isTrue();
     assertThat(c.stitchKeys()).isTrue();
     assertThat(c.injectTraceparent()).isTrue();
+    assertThat(c.injectDespiteFionread()).isTrue();
     assertThat(c.samplingRatio()).isEqualTo(0.25);
     assertThat(c.healthAddress()).isEqualTo(new InetSocketAddress("127.0.0.1", 9464));
     assertThat(c.logFormat()).isEqualTo(AgentConfig.LogFormat.JSON);
@@ -93,6 +94,7 @@ class AgentConfigTest {
         Map.entry("PERISCOPE_SDK_SERVER_SPANS", "true"),
         Map.entry("PERISCOPE_STITCH_KEYS", "true"),
         Map.entry("PERISCOPE_INJECT_TRACEPARENT", "true"),
+        Map.entry("PERISCOPE_INJECT_DESPITE_FIONREAD", "true"),
         Map.entry("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
         Map.entry("OTEL_TRACES_SAMPLER_ARG", "0.5"),
         Map.entry("PERISCOPE_HEALTH_ADDRESS", "127.0.0.1:19299"),
@@ -120,6 +122,7 @@ class AgentConfigTest {
     assertThat(c.sdkServerSpans()).isTrue();
     assertThat(c.stitchKeys()).isTrue();
     assertThat(c.injectTraceparent()).isTrue();
+    assertThat(c.injectDespiteFionread()).isTrue();
     assertThat(c.samplingRatio()).isEqualTo(0.5);
     assertThat(c.healthAddress()).isEqualTo(new InetSocketAddress("127.0.0.1", 19299));
     assertThat(c.logFormat()).isEqualTo(AgentConfig.LogFormat.JSON);
@@ -195,7 +198,7 @@ class AgentConfigTest {
 
   @ParameterizedTest(name = "{0}")
   @CsvSource(delimiter = '|', textBlock = """
-      capture:\\n  byts: 10                 | FILE: unknown key 'capture.byts' (known keys: export.endpoint, export.protocol, export.headers, export.timeout_ms, filters.pids, filters.processes, filters.ports, capture.bytes, capture.ring_buffer_mb, capture.variant, capture.query_values, linking.window_ms, linking.sdk_server_spans, linking.stitch_keys, linking.inject_traceparent, sampling.ratio, health.address, log.format, metadata.kubernetes, metadata.proc_root)
+      capture:\\n  byts: 10                 | FILE: unknown key 'capture.byts' (known keys: export.endpoint, export.protocol, export.headers, export.timeout_ms, filters.pids, filters.processes, filters.ports, capture.bytes, capture.ring_buffer_mb, capture.variant, capture.query_values, linking.window_ms, linking.sdk_server_spans, linking.stitch_keys, linking.inject_traceparent, linking.inject_despite_fionread, sampling.ratio, health.address, log.format, metadata.kubernetes, metadata.proc_root)
       capture:\\n  bytes: 0                 | FILE: capture.bytes: '0' is not a byte count from 1 to 8192
       capture:\\n  bytes: lots              | FILE: capture.bytes: 'lots' is not a byte count from 1 to 8192
       capture:\\n  ring_buffer_mb: 3        | FILE: capture.ring_buffer_mb: 3 is not a power of two (1, 2, 4, ... 1024)
@@ -204,7 +207,7 @@ class AgentConfigTest {
       capture:\\n  bytes:                   | FILE: capture.bytes has no value
       capture:\\n  bytes: [1, 2]            | FILE: capture.bytes must be a single value, not a list
       capture: 10                           | FILE: capture must be a map of keys, such as capture.bytes
-      captur:\\n  bytes: 10                 | FILE: unknown key 'captur.bytes' (known keys: export.endpoint, export.protocol, export.headers, export.timeout_ms, filters.pids, filters.processes, filters.ports, capture.bytes, capture.ring_buffer_mb, capture.variant, capture.query_values, linking.window_ms, linking.sdk_server_spans, linking.stitch_keys, linking.inject_traceparent, sampling.ratio, health.address, log.format, metadata.kubernetes, metadata.proc_root)
+      captur:\\n  bytes: 10                 | FILE: unknown key 'captur.bytes' (known keys: export.endpoint, export.protocol, export.headers, export.timeout_ms, filters.pids, filters.processes, filters.ports, capture.bytes, capture.ring_buffer_mb, capture.variant, capture.query_values, linking.window_ms, linking.sdk_server_spans, linking.stitch_keys, linking.inject_traceparent, linking.inject_despite_fionread, sampling.ratio, health.address, log.format, metadata.kubernetes, metadata.proc_root)
       - capture                             | FILE: must be a map of sections (export, filters, capture, linking, sampling, health, log, metadata)
       filters:\\n  ports: [80, 70000]       | FILE: filters.ports: '70000' is not a port (1-65535)
       filters:\\n  ports: []                | FILE: filters.ports is an empty list: leave the key out to mean every one

@@ -19,7 +19,7 @@ import java.util.Set;
  */
 public record CaptureConfig(int agentPid, int captureBytes, int ringBufferBytes,
     Set<Integer> pids, Set<String> comms, Set<Integer> ports, boolean injectTraceparent, double samplingRatio,
-    CaptureVariant variant) {
+    CaptureVariant variant, boolean injectDespiteFionread) {
 
   public static final int DEFAULT_CAPTURE_BYTES = SocketEvent.MAX_CAPTURE;
   public static final int DEFAULT_RING_BUFFER_BYTES = 8 << 20;
@@ -57,7 +57,7 @@ public record CaptureConfig(int agentPid, int captureBytes, int ringBufferBytes,
 
   public CaptureConfig(int agentPid, int captureBytes, int ringBufferBytes, Set<Integer> pids, Set<String> comms,
       Set<Integer> ports) {
-    this(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, false, 1.0, CaptureVariant.AUTO);
+    this(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, false, 1.0, CaptureVariant.AUTO, false);
   }
 
   /** Traces everything but the agent itself, with the default sizes. */
@@ -66,27 +66,40 @@ public record CaptureConfig(int agentPid, int captureBytes, int ringBufferBytes,
   }
 
   public CaptureConfig withTraceparentInjection(boolean inject, double samplingRatio) {
-    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, inject, samplingRatio, variant);
+    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, inject, samplingRatio, variant,
+        injectDespiteFionread);
   }
 
   public CaptureConfig withTraceparentInjection(boolean inject) {
     return withTraceparentInjection(inject, samplingRatio);
   }
 
+  /**
+   * Injection also where this kernel answers FIONREAD wrongly on the sockets it tracks
+   * ({@link KernelCapture}): refused there unless asked for.
+   */
+  public CaptureConfig withInjectionDespiteFionread(boolean despite) {
+    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, injectTraceparent, samplingRatio,
+        variant, despite);
+  }
+
   public CaptureConfig withPorts(Set<Integer> ports) {
-    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, injectTraceparent, samplingRatio, variant);
+    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, injectTraceparent, samplingRatio, variant,
+        injectDespiteFionread);
   }
 
   public CaptureConfig withPids(Set<Integer> pids) {
-    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, injectTraceparent, samplingRatio, variant);
+    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, injectTraceparent, samplingRatio, variant,
+        injectDespiteFionread);
   }
 
   public CaptureConfig withComms(Set<String> comms) {
-    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, injectTraceparent, samplingRatio, variant);
+    return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, injectTraceparent, samplingRatio, variant,
+        injectDespiteFionread);
   }
 
   public CaptureConfig withVariant(CaptureVariant variant) {
     return new CaptureConfig(agentPid, captureBytes, ringBufferBytes, pids, comms, ports, injectTraceparent, samplingRatio,
-        variant);
+        variant, injectDespiteFionread);
   }
 }

@@ -62,6 +62,7 @@ public final class KernelCapture implements AutoCloseable {
     CaptureVariant variant = CaptureVariant.choose(config.variant(), features, kernel);
     if (config.injectTraceparent()) {
       requireInjection(variant, features, kernel);
+      requireFionread(config, kernel);
     }
     BpfObject object = loaded(config, variant);
     RingBuffer ring = null;
@@ -187,6 +188,29 @@ public final class KernelCapture implements AutoCloseable {
       throw new BpfException("traceparent injection (--inject-traceparent) needs sockops and sk_msg programs with"
           + " bpf_msg_push_data and a sockhash, which kernel " + kernel + " does not allow; turn injection off");
     }
+  }
+
+  /**
+   * Stable kernels since 6.6.128, 6.12.75 and 6.18.14 answer ioctl(FIONREAD), on a socket in a
+   * sockmap, from the sockmap's own receive queue, which only a verdict program fills: on the
+   * connections injection puts in its sockhash they say 0 while an answer waits, and programs that
+   * size their reads by FIONREAD stall or take the connection for closed. A pass-through verdict
+   * would make FIONREAD right, but a socket leaving the sockmap (the agent stopping, or killed)
+   * drops what waits in that queue: silently cut streams. So where the kernel is asked
+   * ({@link SockmapFionread}) and says 0, injection is refused unless the user accepts the hazard.
+   */
+  private static void requireFionread(CaptureConfig config, String kernel) {
+    if (SockmapFionread.countsWaitingBytesInABareSockhash()) {
+      return;
+    }
+    if (!config.injectDespiteFionread()) {
+      throw new BpfException("traceparent injection (--inject-traceparent) refused: kernel " + kernel
+          + " answers ioctl(FIONREAD) with 0 on connections in a sockhash (a sockmap change in stable kernels"
+          + " since 6.6.128, 6.12.75 and 6.18.14), so programs that size their reads by it would stall on the"
+          + " connections injection tracks; turn injection off, or set --inject-despite-fionread to inject anyway");
+    }
+    LOG.log(System.Logger.Level.WARNING, "traceparent injection despite kernel {0}: ioctl(FIONREAD) says 0 on the"
+        + " connections it tracks (--inject-despite-fionread)", kernel);
   }
 
   static byte[] objectBytes(CaptureVariant variant) {

@@ -63,6 +63,8 @@ final class Libbpf {
       FunctionDescriptor.of(JAVA_INT, ADDRESS));
   private static final MethodHandle MAP_INITIAL_VALUE = LIB.function("bpf_map__initial_value",
       FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS));
+  private static final MethodHandle MAP_CREATE = LIB.function("bpf_map_create",
+      FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS));
   private static final MethodHandle MAP_UPDATE = LIB.function("bpf_map_update_elem",
       FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG));
   private static final MethodHandle MAP_LOOKUP = LIB.function("bpf_map_lookup_elem",
@@ -354,6 +356,22 @@ final class Libbpf {
   }
 
   /** bpf_map_update_elem; returns 0 or a negative errno. */
+  /** bpf_map_create: a map of the loader's own, outside any object; the caller closes its fd. */
+  static int createMap(int type, int keySize, int valueSize, int maxEntries) {
+    try {
+      int fd = (int) MAP_CREATE.invokeExact(type, MemorySegment.NULL, keySize, valueSize, maxEntries,
+          MemorySegment.NULL);
+      if (fd < 0) {
+        throw new BpfException("create a map of type " + type, -fd);
+      }
+      return fd;
+    } catch (BpfException e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new AssertionError(t);
+    }
+  }
+
   static int mapUpdate(int fd, MemorySegment key, MemorySegment value, long flags) {
     try {
       return (int) MAP_UPDATE.invokeExact(fd, key, value, flags);

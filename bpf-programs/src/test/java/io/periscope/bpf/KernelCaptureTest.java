@@ -190,7 +190,8 @@ class KernelCaptureTest {
   void closeDetachesInjectionFromTheCgroupToo() throws Exception {
     KernelSupport.check();
     String cgroup = KernelCapture.cgroup2Root();
-    CaptureConfig config = CaptureConfig.everything((int) ProcessHandle.current().pid()).withTraceparentInjection(true);
+    CaptureConfig config = CaptureConfig.everything((int) ProcessHandle.current().pid()).withTraceparentInjection(true)
+        .withInjectionDespiteFionread(true);
     if (!KernelFeatures.probe().full()) {
       // Injection needs the full variant: refused before anything loads, nothing left attached.
       assertThatThrownBy(() -> KernelCapture.start(config)).isInstanceOf(BpfException.class)

@@ -37,7 +37,8 @@ class TraceparentInjectionTest {
   void insertsATraceparentAfterTheRequestLineOfRequestsWithout() throws Exception {
     KernelSupport.check();
     int self = (int) ProcessHandle.current().pid();
-    CaptureConfig config = CaptureConfig.everything(self).withPorts(Set.of(PORT)).withTraceparentInjection(true);
+    CaptureConfig config = CaptureConfig.everything(self).withPorts(Set.of(PORT)).withTraceparentInjection(true)
+        .withInjectionDespiteFionread(true);
     List<Seen> seen = new ArrayList<>();
     Process server;
     Process client;
@@ -185,7 +186,8 @@ class TraceparentInjectionTest {
       assertThat(new String(middle.getInputStream().readNBytes(6))).startsWith("ready");
       int self = (int) ProcessHandle.current().pid();
       CaptureConfig config = CaptureConfig.everything(self).withPids(Set.of((int) middle.pid(), (int) downstream.pid()))
-          .withTraceparentInjection(true);
+          .withTraceparentInjection(true)
+        .withInjectionDespiteFionread(true);
       try (KernelCapture capture = KernelCapture.start(config)) {
         Process caller = new ProcessBuilder("/usr/bin/python3", "-c", """
             import socket
@@ -239,7 +241,8 @@ class TraceparentInjectionTest {
     int self = (int) ProcessHandle.current().pid();
     int requests = 40;
     CaptureConfig config = CaptureConfig.everything(self).withPorts(Set.of(SAMPLED_PORT))
-        .withTraceparentInjection(true, 0.5);
+        .withTraceparentInjection(true, 0.5)
+        .withInjectionDespiteFionread(true);
     List<String> lines = new ArrayList<>();
     try (KernelCapture capture = KernelCapture.start(config)) {
       Process server = new ProcessBuilder("/usr/bin/python3", "-c", """

@@ -230,6 +230,7 @@ class ChartTest {
     assertThat(config.queryValues()).isTrue();
     assertThat(config.linkWindowNanos()).isEqualTo(100_000_000L);
     assertThat(config.injectTraceparent()).isTrue();
+    assertThat(config.injectDespiteFionread()).isTrue();
     assertThat(config.samplingRatio()).isEqualTo(0.1);
     assertThat(config.healthAddress().getPort()).isEqualTo(9999);
     assertThat(config.logFormat()).isEqualTo(AgentConfig.LogFormat.TEXT);

@@ -150,7 +150,8 @@ class LeastCapabilitiesIT {
     List<String> caps = new ArrayList<>(ChartTest.CAPABILITIES);
     caps.add("NET_ADMIN");
     try (SpanReceiver receiver = new SpanReceiver(OTLP_PORT);
-        AgentRun agent = AgentRun.start(setpriv(caps, true, "--inject-traceparent"), receiver)) {
+        AgentRun agent = AgentRun.start(setpriv(caps, true, "--inject-traceparent", "--inject-despite-fionread"),
+            receiver)) {
       agent.awaitReady();
       assertRunsAsNobodyWithExactly(agent.pid(), caps);
       assertThat(traceOneRequest(receiver)).hasSize(2);

@@ -47,7 +47,7 @@ class ConfigFileAndOperationsTest {
         """.formatted(SERVER_PORT, HEALTH_PORT));
     try (PeerProcess server = PeerProcess.server(site, SERVER_PORT, PeerProcess.PYTHON, "-m", "http.server",
             "--bind", "127.0.0.1", Integer.toString(SERVER_PORT));
-        LauncherTest.AgentProcess agent = LauncherTest.AgentProcess.start(command("--config", config.toString()),
+        AgentProcess agent = AgentProcess.start(command("--config", config.toString()),
             Map.of(), site)) {
       awaitReady(agent);
       PeerProcess.runWithPid(site, "curl", "-sS", "-o", "/dev/null", "http://127.0.0.1:" + SERVER_PORT + "/hello.txt");
@@ -75,7 +75,7 @@ class ConfigFileAndOperationsTest {
   void aBadConfigFileStopsTheAgentWithStatus2NamingTheKey() throws Exception {
     Path config = site.resolve("bad.yaml");
     Files.writeString(config, "capture:\n  ring_buffer_mb: 3\n");
-    try (LauncherTest.AgentProcess agent = LauncherTest.AgentProcess.start(command("--config", config.toString()),
+    try (AgentProcess agent = AgentProcess.start(command("--config", config.toString()),
         Map.of(), site)) {
       assertThat(agent.awaitExit(Duration.ofSeconds(20))).isEqualTo(2);
       assertThat(agent.stderr())
@@ -83,7 +83,7 @@ class ConfigFileAndOperationsTest {
     }
   }
 
-  private void awaitReady(LauncherTest.AgentProcess agent) throws Exception {
+  private void awaitReady(AgentProcess agent) throws Exception {
     long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
     while (true) {
       try {
@@ -106,7 +106,7 @@ class ConfigFileAndOperationsTest {
   }
 
   private static List<String> command(String... args) {
-    List<String> command = new ArrayList<>(LauncherTest.AgentProcess.javaCommand(System.getProperty("java.class.path")));
+    List<String> command = new ArrayList<>(AgentProcess.javaCommand(System.getProperty("java.class.path")));
     command.addAll(List.of(args));
     return command;
   }

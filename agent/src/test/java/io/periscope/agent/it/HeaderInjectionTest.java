@@ -65,7 +65,7 @@ class HeaderInjectionTest {
     assertThat(plainOff.traceparents()).as(plainOff.body).containsExactly(null, null);
 
     try (TracingAgent on = TracingAgent.start("--port", Integer.toString(MIDDLE_PORT), "--port",
-        Integer.toString(DOWNSTREAM_PORT), "--inject-traceparent");
+        Integer.toString(DOWNSTREAM_PORT), "--inject-traceparent", "--inject-despite-fionread");
         PeerProcess downstream = PeerProcess.server(tmp, DOWNSTREAM_PORT, PeerProcess.PYTHON, script,
             Integer.toString(DOWNSTREAM_PORT));
         PeerProcess middle = PeerProcess.server(tmp, MIDDLE_PORT, PeerProcess.PYTHON, script,

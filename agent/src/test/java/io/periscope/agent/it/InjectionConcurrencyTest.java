@@ -18,7 +18,7 @@ class InjectionConcurrencyTest extends LinkingConcurrencyTest {
 
   @Override
   List<String> options() {
-    return List.of("--inject-traceparent");
+    return List.of("--inject-traceparent", "--inject-despite-fionread");
   }
 
   /**

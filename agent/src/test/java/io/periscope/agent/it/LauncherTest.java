@@ -6,12 +6,8 @@ import io.opentelemetry.proto.trace.v1.Span.SpanKind;
 import io.periscope.agent.testing.OtlpReceiver;
 import io.periscope.agent.testing.ReceivedSpan;
 import io.periscope.agent.testing.SemanticConventions;
-import java.io.BufferedReader;
 import java.io.File;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -21,8 +17,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeSet;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -49,9 +43,6 @@ class LauncherTest {
   private static final int ENV_PORT = 18_452;
   private static final int NOT_ROOT_PORT = 18_453;
   private static final Duration STARTUP = Duration.ofSeconds(20);
-  private static final Pattern SUMMARY =
-      Pattern.compile("periscope \\S+: tracing HTTP/1\\.x, HTTP/2 and gRPC on kernel \\S+, "
-          + "(\\d+)(?: of (\\d+))? eBPF programs attached(?: \\(.+\\))?");
   /** Programs every capture has (bpftool shows names cut to 15 characters; these are shorter). */
   private static final Set<String> CORE_PROGRAMS =
       Set.of("exit_read", "exit_recvfrom", "enter_write", "exit_write", "enter_close", "sock_state");
@@ -81,12 +72,12 @@ class LauncherTest {
 
   @Test
   void otlpEndpointFlagExportsAndSigtermDetachesEverything() throws Exception {
-    Set<String> pinnedBefore = pinned();
+    Set<String> pinnedBefore = BpfObjects.pinned();
     try (OtlpReceiver receiver = OtlpReceiver.start();
-        AgentProcess agent = AgentProcess.start(Map.of(),
+        AgentProcess agent = AgentProcess.start(Map.of(), site,
             "--otlp-endpoint", receiver.endpoint(), "--port", Integer.toString(OTLP_PORT))) {
       // Loaded, attached or not: the TLS programs wait for a program to probe (Go's, for a Go program).
-      Matcher summary = agent.awaitStdout(SUMMARY, STARTUP);
+      Matcher summary = agent.awaitStdout(AgentProcess.SUMMARY, STARTUP);
       int programs = Integer.parseInt(summary.group(2) != null ? summary.group(2) : summary.group(1));
       agent.awaitStdout(Pattern.compile(Pattern.quote("  ports:     [" + OTLP_PORT + "]")), STARTUP);
       // Not a Kubernetes node: one line says so, and nothing else is said about it.
@@ -98,7 +89,7 @@ class LauncherTest {
       BpfObjects held = BpfObjects.heldBy(agent.pid());
       assertThat(held.programs()).as("programs held by the agent").hasSize(programs);
       assertThat(held.maps()).as("maps held by the agent").isNotEmpty();
-      Map<Long, String> names = bpftoolNames("prog");
+      Map<Long, String> names = BpfObjects.bpftoolNames("prog");
       assertThat(held.programs()).allSatisfy(id -> assertThat(names).containsKey(id));
       assertThat(held.programs().stream().map(names::get).toList()).containsAll(CORE_PROGRAMS);
 
@@ -127,7 +118,7 @@ class LauncherTest {
       assertThat(left.programs()).as("programs left after exit").isEmpty();
       assertThat(left.maps()).as("maps left after exit").isEmpty();
       assertThat(left.links()).as("links left after exit").isEmpty();
-      assertThat(pinned()).as("pinned under /sys/fs/bpf").isEqualTo(pinnedBefore);
+      assertThat(BpfObjects.pinned()).as("pinned under /sys/fs/bpf").isEqualTo(pinnedBefore);
 
       assertThat(took).as("time from SIGTERM to exit").isLessThan(Duration.ofSeconds(10));
       assertThat(exit).as("exit status after SIGTERM; stderr:\n" + stderr).isZero();
@@ -136,8 +127,8 @@ class LauncherTest {
 
   @Test
   void withoutAnEndpointTracesArePrintedAsAWaterfall() throws Exception {
-    try (AgentProcess agent = AgentProcess.start(Map.of(), "--port", Integer.toString(CONSOLE_PORT))) {
-      agent.awaitStdout(SUMMARY, STARTUP);
+    try (AgentProcess agent = AgentProcess.start(Map.of(), site, "--port", Integer.toString(CONSOLE_PORT))) {
+      agent.awaitStdout(AgentProcess.SUMMARY, STARTUP);
       agent.awaitStdout(Pattern.compile(Pattern.quote(
           "  export:    terminal (set --otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT to send OTLP)")), STARTUP);
       curl(CONSOLE_PORT);
@@ -163,9 +154,9 @@ class LauncherTest {
   @Test
   void otlpEndpointVariableExportsToV1Traces() throws Exception {
     try (OtlpReceiver receiver = OtlpReceiver.start();
-        AgentProcess agent = AgentProcess.start(Map.of("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint()),
+        AgentProcess agent = AgentProcess.start(Map.of("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint()), site,
             "--port", Integer.toString(ENV_PORT))) {
-      agent.awaitStdout(SUMMARY, STARTUP);
+      agent.awaitStdout(AgentProcess.SUMMARY, STARTUP);
       agent.awaitStdout(Pattern.compile(Pattern.quote(
           "  export:    OTLP http/protobuf to " + receiver.endpoint() + "/v1/traces")), STARTUP);
       long curl = curl(ENV_PORT);
@@ -194,7 +185,7 @@ class LauncherTest {
   @MethodSource("configurationMistakes")
   void configurationMistakesExitWithStatus2AndNameTheOption(List<String> args, Map<String, String> env,
       String message) throws Exception {
-    try (AgentProcess agent = AgentProcess.start(env, args.toArray(String[]::new))) {
+    try (AgentProcess agent = AgentProcess.start(env, site, args.toArray(String[]::new))) {
       assertThat(agent.awaitExit(Duration.ofSeconds(20))).as("exit status; stderr: " + agent.stderr()).isEqualTo(2);
       assertThat(agent.stderr()).isEqualTo(message + "\n");
       assertThat(agent.stdout()).isEmpty();
@@ -285,198 +276,4 @@ class LauncherTest {
     }
   }
 
-  private static Set<String> pinned() throws IOException {
-    try (Stream<Path> tree = Files.walk(Path.of("/sys/fs/bpf"))) {
-      return tree.map(Path::toString).collect(java.util.stream.Collectors.toCollection(TreeSet::new));
-    }
-  }
-
-  /** id -> name of every BPF object of a kind ("prog", "map", "link") bpftool lists. */
-  private static Map<Long, String> bpftoolNames(String kind) throws Exception {
-    String json = PeerProcess.run(site, "bpftool", "-j", kind, "show");
-    Map<Long, String> names = new java.util.HashMap<>();
-    Matcher m = Pattern.compile("\\{\"id\":(\\d+)(?:,\"type\":\"[^\"]*\")?(?:,\"name\":\"([^\"]*)\")?").matcher(json);
-    while (m.find()) {
-      names.put(Long.parseLong(m.group(1)), m.group(2) == null ? "" : m.group(2));
-    }
-    return names;
-  }
-
-  /** BPF programs, maps and links by id. */
-  record BpfObjects(Set<Long> programs, Set<Long> maps, Set<Long> links) {
-    /** What a process holds open, from the fdinfo of its file descriptors (link fds name their program too). */
-    static BpfObjects heldBy(long pid) throws IOException {
-      Set<Long> programs = new TreeSet<>();
-      Set<Long> maps = new TreeSet<>();
-      Set<Long> links = new TreeSet<>();
-      try (Stream<Path> fds = Files.list(Path.of("/proc/" + pid + "/fdinfo"))) {
-        for (Path fd : (Iterable<Path>) fds::iterator) {
-          List<String> lines;
-          try {
-            lines = Files.readAllLines(fd);
-          } catch (IOException closedMeanwhile) {
-            continue;
-          }
-          for (String line : lines) {
-            String[] kv = line.split(":\\s*", 2);
-            switch (kv[0]) {
-              case "prog_id" -> programs.add(Long.parseLong(kv[1].strip()));
-              case "map_id" -> maps.add(Long.parseLong(kv[1].strip()));
-              case "link_id" -> links.add(Long.parseLong(kv[1].strip()));
-              default -> { }
-            }
-          }
-        }
-      }
-      return new BpfObjects(programs, maps, links);
-    }
-
-    /** Waits until bpftool lists none of {@code held} (the kernel frees them shortly after the last fd closes). */
-    static BpfObjects awaitGone(BpfObjects held, Duration timeout) throws Exception {
-      long deadline = System.nanoTime() + timeout.toNanos();
-      while (true) {
-        BpfObjects left = new BpfObjects(
-            intersect(held.programs(), bpftoolNames("prog").keySet()),
-            intersect(held.maps(), bpftoolNames("map").keySet()),
-            intersect(held.links(), bpftoolNames("link").keySet()));
-        if (left.programs().isEmpty() && left.maps().isEmpty() && left.links().isEmpty()
-            || System.nanoTime() > deadline) {
-          return left;
-        }
-        Thread.sleep(100);
-      }
-    }
-
-    private static Set<Long> intersect(Set<Long> a, Set<Long> b) {
-      Set<Long> both = new TreeSet<>(a);
-      both.retainAll(b);
-      return both;
-    }
-  }
-
-  /**
-   * {@code io.periscope.agent.Main} in a JVM of its own, with stdout and stderr kept apart. The
-   * child gets this environment without any {@code OTEL_*} variable, plus what the test adds.
-   */
-  static final class AgentProcess implements AutoCloseable {
-    private final Process process;
-    private final StringBuffer stdout = new StringBuffer();
-    private final StringBuffer stderr = new StringBuffer();
-    private final Thread[] readers;
-
-    private AgentProcess(Process process) {
-      this.process = process;
-      this.readers = new Thread[] {
-        Thread.ofVirtual().start(() -> drain(process.getInputStream(), stdout)),
-        Thread.ofVirtual().start(() -> drain(process.getErrorStream(), stderr)),
-      };
-    }
-
-    /** The launcher's JVM and flags, on the given class path, running Main. */
-    static List<String> javaCommand(String classPath) {
-      return List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-          "--enable-native-access=ALL-UNNAMED", "-XX:+UseSerialGC", "-Xms32m", "-Xmx192m", "-cp", classPath, "io.periscope.agent.Main");
-    }
-
-    static AgentProcess start(Map<String, String> env, String... args) throws IOException {
-      List<String> command = new ArrayList<>(javaCommand(System.getProperty("java.class.path")));
-      command.addAll(List.of(args));
-      return start(command, env, site);
-    }
-
-    static AgentProcess start(List<String> command, Map<String, String> env, Path dir) throws IOException {
-      ProcessBuilder builder = new ProcessBuilder(command).directory(dir.toFile());
-      builder.environment().keySet().removeIf(k -> k.startsWith("OTEL_"));
-      builder.environment().putAll(env);
-      return new AgentProcess(builder.start());
-    }
-
-    long pid() {
-      return process.pid();
-    }
-
-    String stdout() {
-      return stdout.toString();
-    }
-
-    String stderr() {
-      return stderr.toString();
-    }
-
-    /** Waits until stdout has a line matching {@code line}; returns the match (offsets into {@link #stdout()}). */
-    Matcher awaitStdout(Pattern line, Duration timeout) throws InterruptedException {
-      Pattern anchored = Pattern.compile("(?m)^" + line.pattern() + "$");
-      long deadline = System.nanoTime() + timeout.toNanos();
-      while (true) {
-        Matcher m = anchored.matcher(stdout());
-        if (m.find()) {
-          return m;
-        }
-        if (!process.isAlive()) {
-          joinReaders();
-          m = anchored.matcher(stdout());
-          if (m.find()) {
-            return m;
-          }
-          throw new AssertionError("the agent exited with " + process.exitValue() + " before printing a line like '"
-              + line + "'\nstdout:\n" + stdout() + "\nstderr:\n" + stderr());
-        }
-        if (System.nanoTime() > deadline) {
-          throw new AssertionError("the agent printed no line like '" + line + "' within " + timeout + "\nstdout:\n"
-              + stdout() + "\nstderr:\n" + stderr());
-        }
-        Thread.sleep(20);
-      }
-    }
-
-    /** Sends SIGTERM and waits for the exit; returns the exit status. */
-    int stop(Duration timeout) throws InterruptedException {
-      // Through the handle: Process.destroy() also closes our ends of the pipes, losing what the
-      // agent prints while it stops.
-      process.toHandle().destroy();
-      return awaitExit(timeout);
-    }
-
-    int awaitExit(Duration timeout) throws InterruptedException {
-      if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
-        throw new AssertionError("the agent did not exit within " + timeout + "\nstdout:\n" + stdout() + "\nstderr:\n"
-            + stderr());
-      }
-      joinReaders();
-      return process.exitValue();
-    }
-
-    private void joinReaders() throws InterruptedException {
-      for (Thread reader : readers) {
-        reader.join(Duration.ofSeconds(5));
-      }
-    }
-
-    private static void drain(InputStream in, StringBuffer into) {
-      try (BufferedReader reader = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
-        char[] buf = new char[4096];
-        int n;
-        while ((n = reader.read(buf)) > 0) {
-          into.append(buf, 0, n);
-        }
-      } catch (IOException e) {
-        // the process went away
-      }
-    }
-
-    @Override
-    public void close() {
-      if (process.isAlive()) {
-        process.destroy();
-        try {
-          if (!process.waitFor(10, TimeUnit.SECONDS)) {
-            process.destroyForcibly();
-          }
-        } catch (InterruptedException e) {
-          Thread.currentThread().interrupt();
-          process.destroyForcibly();
-        }
-      }
-    }
-  }
 }

@@ -31,7 +31,7 @@ final class KernelMatrixReport {
           .append(" | ").append(run.release())
           .append(" | ").append(run.variant())
           .append(" | ").append(full ? "up to 4096 pieces per syscall" : "up to 1024 pieces per syscall")
-          .append(" | ").append(full ? "yes" : "no (refused at startup)")
+          .append(" | ").append(run.injection())
           .append(" | ").append(run.tests())
           .append(" | ").append(run.took().toSeconds()).append(" s |\n");
     }
