@@ -4,6 +4,7 @@ import io.opentelemetry.sdk.trace.data.SpanData;
 import io.periscope.exporter.ExportStats;
 import io.periscope.exporter.SpanSink;
 import java.util.List;
+import java.util.Map;
 
 /** Stands in for the export queue: every span offered goes into the given list, none is dropped. */
 final class CollectingSink implements SpanSink {
@@ -20,7 +21,7 @@ final class CollectingSink implements SpanSink {
 
   @Override
   public ExportStats stats() {
-    return new ExportStats(spans.size(), 0, spans.size(), 0, 0);
+    return new ExportStats(spans.size(), 0, spans.size(), 0, 0, Map.of());
   }
 
   @Override

@@ -7,6 +7,7 @@ import io.periscope.agent.pipeline.PipelineStats;
 import io.periscope.exporter.ExportStats;
 import io.periscope.exporter.SpanSink;
 import java.lang.foreign.Arena;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -57,7 +58,7 @@ public class PipelineBenchmark {
 
     @Override
     public ExportStats stats() {
-      return new ExportStats(spans, 0, spans, 0, 0);
+      return new ExportStats(spans, 0, spans, 0, 0, Map.of());
     }
 
     @Override

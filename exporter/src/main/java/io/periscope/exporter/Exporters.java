@@ -6,6 +6,7 @@ import io.opentelemetry.exporter.otlp.trace.OtlpGrpcSpanExporter;
 import io.opentelemetry.exporter.otlp.trace.OtlpGrpcSpanExporterBuilder;
 import io.opentelemetry.sdk.trace.export.SpanExporter;
 import io.opentelemetry.sdk.common.export.MemoryMode;
+import io.periscope.exporter.otlp.OtlpGrpcExporter;
 import io.periscope.exporter.otlp.OtlpHttpExporter;
 import java.net.URI;
 
@@ -22,7 +23,8 @@ public final class Exporters {
    *       1.8 times the SDK marshaler's rate, and plain http skips the JDK client's per-request
    *       cost: docs/design-notes.md, "Export"); a base URL (no path, or {@code /}) gets {@code /v1/traces} appended, the {@code OTEL_EXPORTER_OTLP_ENDPOINT} rule, so
    *       both {@code http://collector:4318} and {@code http://collector:4318/v1/traces} work;
-   *   <li>{@code grpc}: an {@link OtlpGrpcSpanExporter} with the endpoint as given.
+   *   <li>{@code grpc}: an {@link OtlpGrpcSpanExporter} with the endpoint as given, in an {@link
+   *       OtlpGrpcExporter} that sees the collector's answers (partial success, error statuses).
    * </ul>
    *
    * <p>The caller owns the exporter and must shut it down, usually by handing it to a {@link
@@ -36,7 +38,7 @@ public final class Exporters {
     }
     return switch (config.protocol()) {
       case HTTP_PROTOBUF -> new OtlpHttpExporter(httpTracesUrl(endpoint), config.headers(), config.timeout());
-      case GRPC -> grpc(endpoint, config).build();
+      case GRPC -> OtlpGrpcExporter.build(grpc(endpoint, config));
     };
   }
 

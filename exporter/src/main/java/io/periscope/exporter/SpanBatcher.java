@@ -6,13 +6,17 @@ import static java.util.concurrent.TimeUnit.NANOSECONDS;
 import io.opentelemetry.sdk.common.CompletableResultCode;
 import io.opentelemetry.sdk.trace.data.SpanData;
 import io.opentelemetry.sdk.trace.export.SpanExporter;
+import io.periscope.exporter.otlp.OtlpSpanExporter;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.logging.Level;
 import java.util.logging.Logger;
@@ -29,6 +33,10 @@ import java.util.logging.Logger;
  * would export the child and drop its parent. Other spans are refused once the queue holds seven
  * eighths; parents only when it is full. The room is for the parents of requests in flight on the
  * node when the collector falls behind, not for a rate.
+ *
+ * <p>Spans that do not reach the collector are counted by why ({@link FailureReason}), from the
+ * failure an export ends with, or, for an {@link OtlpSpanExporter}, the spans the collector said it
+ * rejected from a request it took.
  *
  * <p>The batcher owns the exporter: {@link #close()} flushes, then shuts the exporter down. Whoever
  * builds the batcher must call {@link #close()}.
@@ -75,12 +83,15 @@ public final class SpanBatcher implements SpanSink {
   private final LongAdder dropped = new LongAdder();
   private final LongAdder exported = new LongAdder();
   private final LongAdder exportFailures = new LongAdder();
-  private final LongAdder failed = new LongAdder();
+  // Spans not exported, by why; indexed by FailureReason.ordinal().
+  private final LongAdder[] failed = new LongAdder[FailureReason.values().length];
   private final ExportLatency latency = new ExportLatency();
   private final List<Thread> workers = new ArrayList<>();
 
   // Log the first failure of a streak loudly, the rest quietly. Workers race on it harmlessly.
   private volatile boolean failing;
+  // Set once close() shuts the exporter down: an export still running then fails because of it.
+  private volatile boolean exporterShutDown;
 
   /** Starts configuring a batcher that takes ownership of {@code exporter}. */
   public static SpanBatcherBuilder builder(SpanExporter exporter) {
@@ -101,6 +112,9 @@ public final class SpanBatcher implements SpanSink {
     this.scheduleDelayNanos = saturatedNanos(scheduleDelay);
     this.exportTimeoutNanos = saturatedNanos(exportTimeout);
     this.wakeUp = new ArrayBlockingQueue<>(maxConcurrentExports);
+    for (int i = 0; i < failed.length; i++) {
+      failed[i] = new LongAdder();
+    }
     // One worker per export allowed in flight: each exports synchronously, so a second worker
     // keeps the collector busy while the first waits for its answer.
     for (int i = 1; i <= maxConcurrentExports; i++) {
@@ -146,8 +160,15 @@ public final class SpanBatcher implements SpanSink {
 
   @Override
   public ExportStats stats() {
+    Map<FailureReason, Long> failedByReason = new EnumMap<>(FailureReason.class);
+    long failedSpans = 0;
+    for (FailureReason reason : FailureReason.values()) {
+      long spans = failed[reason.ordinal()].sum();
+      failedByReason.put(reason, spans);
+      failedSpans += spans;
+    }
     return new ExportStats(
-        accepted.sum(), dropped.sum(), exported.sum(), exportFailures.sum(), failed.sum());
+        accepted.sum(), dropped.sum(), exported.sum(), exportFailures.sum(), failedSpans, failedByReason);
   }
 
   /** How long export calls took, successful or not (a timed-out call counts its timeout). */
@@ -163,7 +184,8 @@ public final class SpanBatcher implements SpanSink {
   /**
    * Exports everything still queued, waiting at most the export timeout, then shuts the exporter
    * down. Spans the flush could not export in time are counted in {@link
-   * ExportStats#spansFailed()}. Idempotent; a concurrent second call returns without waiting.
+   * ExportStats#spansFailed()}, as {@link FailureReason#SHUTDOWN}. Idempotent; a concurrent second
+   * call returns without waiting.
    */
   @Override
   public void close() {
@@ -190,6 +212,7 @@ public final class SpanBatcher implements SpanSink {
       workers.forEach(Thread::interrupt);
       Thread.currentThread().interrupt();
     }
+    exporterShutDown = true;
     try {
       CompletableResultCode shutdown = exporter.shutdown().join(exportTimeoutNanos, NANOSECONDS);
       if (!shutdown.isSuccess()) {
@@ -262,7 +285,7 @@ public final class SpanBatcher implements SpanSink {
     int lost = batch.size() + rest.size();
     batch.clear();
     if (lost > 0) {
-      failed.add(lost);
+      failed[FailureReason.SHUTDOWN.ordinal()].add(lost);
       logger.warning("gave up flushing " + lost + " spans: the export timeout ran out");
     }
   }
@@ -271,36 +294,52 @@ public final class SpanBatcher implements SpanSink {
     // Copied because an exporter may still read the collection after a timed-out join, while the
     // worker reuses its batch list.
     List<SpanData> spans = List.copyOf(batch);
+    boolean closing = closed.get();
+    // Set by an OTLP exporter before the result completes; the join below orders it before our read.
+    AtomicLong rejected = new AtomicLong();
     CompletableResultCode result;
     long started = System.nanoTime();
     try {
-      result = exporter.export(spans);
+      result = exporter instanceof OtlpSpanExporter otlp ? otlp.export(spans, rejected::set) : exporter.export(spans);
     } catch (RuntimeException e) {
       latency.record(System.nanoTime() - started);
-      recordFailure(spans.size(), "threw " + e);
+      recordFailure(spans.size(), FailureReason.OTHER, "threw " + e);
       return;
     }
     result.join(timeoutNanos, NANOSECONDS);
     latency.record(System.nanoTime() - started);
     if (result.isSuccess()) {
-      exported.add(spans.size());
+      // The collector's own count; one that claims more than the batch held is believed up to it.
+      long lost = Math.clamp(rejected.get(), 0, spans.size());
+      exported.add(spans.size() - lost);
+      failed[FailureReason.PARTIALLY_REJECTED.ordinal()].add(lost); // the exporter logged why
       failing = false;
     } else if (!result.isDone()) {
-      recordFailure(spans.size(), "did not finish within " + Duration.ofNanos(timeoutNanos));
+      recordFailure(spans.size(), lostTo(FailureReason.TIMEOUT, closing), "did not finish within " + Duration.ofNanos(timeoutNanos));
     } else {
       Throwable cause = result.getFailureThrowable();
-      recordFailure(spans.size(), cause == null ? "failed" : "failed: " + cause);
+      recordFailure(spans.size(), lostTo(FailureReason.of(cause), closing), cause == null ? "failed" : "failed: " + cause);
     }
   }
 
-  private void recordFailure(int spans, String what) {
+  /**
+   * What an export that failed for {@code reason} is counted as: an export of the final flush
+   * ({@code closing}) that ran out of time ran out of close()'s time, and one that fails once the
+   * exporter was shut down failed because of it, both {@link FailureReason#SHUTDOWN}.
+   */
+  private FailureReason lostTo(FailureReason reason, boolean closing) {
+    boolean cutOff = closing && reason == FailureReason.TIMEOUT;
+    return cutOff || exporterShutDown ? FailureReason.SHUTDOWN : reason;
+  }
+
+  private void recordFailure(int spans, FailureReason reason, String what) {
     exportFailures.increment();
-    failed.add(spans);
+    failed[reason.ordinal()].add(spans);
     // A collector that is down fails every batch; one warning per outage is enough, the counters
     // carry the rest.
     Level level = failing ? Level.FINE : Level.WARNING;
     failing = true;
-    logger.log(level, () -> "export of " + spans + " spans " + what + " (spans lost, see stats)");
+    logger.log(level, () -> "export of " + spans + " spans " + what + " (" + reason.label() + "; spans lost, see stats)");
   }
 
   private static long saturatedNanos(Duration duration) {

@@ -6,8 +6,10 @@
  * <pre>
  *   agent pipeline --offer()--> SpanBatcher --export(batch)--> SpanExporter
  *                              (bounded queue,                 otlp.OtlpHttpExporter (own encoder)
- *                               drops when full,               OtlpGrpcSpanExporter
- *                               "periscope-export" thread)     ConsoleTraceExporter
+ *                               drops when full,               otlp.OtlpGrpcExporter (the SDK's
+ *                               "periscope-export" thread,       OtlpGrpcSpanExporter)
+ *                               counts lost spans by           ConsoleTraceExporter
+ *                               FailureReason)
  * </pre>
  *
  * <p>{@link io.periscope.exporter.ExporterConfig} says which exporter to use (usually read from the

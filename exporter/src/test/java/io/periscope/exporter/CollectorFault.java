@@ -1,5 +1,7 @@
 package io.periscope.exporter;
 
+import io.opentelemetry.proto.collector.trace.v1.ExportTracePartialSuccess;
+import io.opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse;
 import java.time.Duration;
 import org.jspecify.annotations.Nullable;
 
@@ -20,6 +22,21 @@ sealed interface CollectorFault {
       @Nullable Duration retryDelay)
       implements CollectorFault {}
 
+  /**
+   * Takes the request but rejects its last {@code rejectedSpans} spans: HTTP 200, or gRPC OK, with an
+   * {@code ExportTraceServiceResponse} whose {@code partial_success} says so (OTLP, "Partial Success").
+   */
+  record PartialSuccess(long rejectedSpans, String errorMessage) implements CollectorFault {
+    /** The answer's body, or the gRPC answer's message. */
+    byte[] response() {
+      return ExportTraceServiceResponse.newBuilder()
+          .setPartialSuccess(
+              ExportTracePartialSuccess.newBuilder().setRejectedSpans(rejectedSpans).setErrorMessage(errorMessage))
+          .build()
+          .toByteArray();
+    }
+  }
+
   /** Takes the spans, but answers only after {@code delay}. */
   record Slow(Duration delay) implements CollectorFault {}
 
@@ -32,6 +49,10 @@ sealed interface CollectorFault {
   CollectorFault HEALTHY = new Healthy();
   CollectorFault GARBAGE = new Garbage();
   CollectorFault RESET = new Reset();
+
+  static CollectorFault partialSuccess(long rejectedSpans, String errorMessage) {
+    return new PartialSuccess(rejectedSpans, errorMessage);
+  }
 
   static CollectorFault slow(Duration delay) {
     return new Slow(delay);

@@ -11,6 +11,7 @@ import io.opentelemetry.sdk.trace.export.SpanExporter;
 import io.periscope.exporter.ExporterConfig.Protocol;
 import io.periscope.exporter.ScriptedCollector.Arrival;
 import io.periscope.exporter.otlp.HttpExporters;
+import io.periscope.exporter.otlp.OtlpGrpcExporter;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneOffset;
@@ -68,13 +69,13 @@ class CollectorFaultsTest {
         case JDK_HTTP -> HttpExporters.jdk(collector.endpoint(), timeout, INITIAL_BACKOFF);
         // As Exporters builds it, with the SDK's retry policy scaled down like ours.
         case GRPC ->
-            Exporters.grpc(collector.endpoint(), new ExporterConfig(Protocol.GRPC, collector.endpoint(), Map.of(), timeout))
-                .setRetryPolicy(
-                    RetryPolicy.builder()
-                        .setInitialBackoff(INITIAL_BACKOFF)
-                        .setMaxBackoff(Duration.ofMillis(250))
-                        .build())
-                .build();
+            OtlpGrpcExporter.build(
+                Exporters.grpc(collector.endpoint(), new ExporterConfig(Protocol.GRPC, collector.endpoint(), Map.of(), timeout))
+                    .setRetryPolicy(
+                        RetryPolicy.builder()
+                            .setInitialBackoff(INITIAL_BACKOFF)
+                            .setMaxBackoff(Duration.ofMillis(250))
+                            .build()));
       };
     }
   }
@@ -119,7 +120,7 @@ class CollectorFaultsTest {
     awaitStats(stats -> stats.spansExported() == BATCH, "the batch after start exported");
 
     batcher.close();
-    assertThat(batcher.stats()).isEqualTo(new ExportStats(16, 0, 8, 1, 8));
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(16, 0, 8, 1, 8, Map.of(FailureReason.UNREACHABLE, 8L)));
     assertEverySpanAccountedFor();
   }
 
@@ -139,7 +140,7 @@ class CollectorFaultsTest {
     awaitStats(stats -> stats.spansExported() == 2 * BATCH, "the batch after the outage exported");
 
     batcher.close();
-    assertThat(batcher.stats()).isEqualTo(new ExportStats(40, 0, 16, 3, 24));
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(40, 0, 16, 3, 24, Map.of(FailureReason.UNREACHABLE, 24L)));
     assertEverySpanAccountedFor();
   }
 
@@ -159,13 +160,38 @@ class CollectorFaultsTest {
       assertThat(batcher.queuedSpans()).isLessThanOrEqualTo(QUEUE);
     }
     assertThat(accepted).as("spans taken while the collector stalls").isEqualTo(ORDINARY_ROOM);
-    assertThat(batcher.stats()).isEqualTo(new ExportStats(BATCH + ORDINARY_ROOM, 100 - ORDINARY_ROOM, 0, 0, 0));
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(BATCH + ORDINARY_ROOM, 100 - ORDINARY_ROOM, 0, 0, 0, Map.of()));
 
     // Two slow batches time out, then the collector keeps up again and the rest leaves.
     awaitStats(stats -> stats.spansExported() == ORDINARY_ROOM - BATCH, "the queue exported after the slow answers");
     batcher.close();
     assertThat(batcher.stats())
-        .isEqualTo(new ExportStats(BATCH + ORDINARY_ROOM, 100 - ORDINARY_ROOM, ORDINARY_ROOM - BATCH, 2, 2 * BATCH));
+        .isEqualTo(
+            new ExportStats(
+                BATCH + ORDINARY_ROOM, 100 - ORDINARY_ROOM, ORDINARY_ROOM - BATCH, 2, 2 * BATCH,
+                Map.of(FailureReason.TIMEOUT, 2L * BATCH)));
+    assertEverySpanAccountedFor();
+    collector.stop();
+    assertNoThreadOutlivesTheExporter(threadsBefore);
+  }
+
+  /**
+   * The agent stops while the collector is slow: close() flushes for at most the export timeout,
+   * and the spans that could not get out in that time are lost to the shutdown.
+   */
+  @ParameterizedTest
+  @EnumSource(Wire.class)
+  void spansTheFinalFlushCannotGetOutInTimeAreLostToTheShutdown(Wire wire) throws Exception {
+    long threadsBefore = lastThreadId();
+    connect(wire, EXPORT_TIMEOUT);
+    collector.start();
+    collector.always(CollectorFault.slow(SLOW_ANSWER));
+
+    offer(BATCH / 2); // half a batch: it leaves at close
+    batcher.close();
+
+    assertThat(collector.arrivals()).hasSize(1);
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(4, 0, 0, 1, 4, Map.of(FailureReason.SHUTDOWN, 4L)));
     assertEverySpanAccountedFor();
     collector.stop();
     assertNoThreadOutlivesTheExporter(threadsBefore);
@@ -201,7 +227,7 @@ class CollectorFaultsTest {
           .isGreaterThanOrEqualTo(Duration.ofSeconds(1));
     }
     batcher.close();
-    assertThat(batcher.stats()).isEqualTo(new ExportStats(8, 0, 8, 0, 0));
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(8, 0, 8, 0, 0, Map.of()));
     assertEverySpanAccountedFor();
   }
 
@@ -220,7 +246,8 @@ class CollectorFaultsTest {
         .as("given up without waiting")
         .isLessThan(EXPORT_TIMEOUT.dividedBy(2));
     batcher.close();
-    assertThat(batcher.stats()).isEqualTo(new ExportStats(8, 0, 0, 1, 8));
+    // The collector throttled: the retry it asked for would not have fitted in the timeout.
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(8, 0, 0, 1, 8, Map.of(FailureReason.RETRIES_EXHAUSTED, 8L)));
     assertEverySpanAccountedFor();
   }
 
@@ -240,6 +267,7 @@ class CollectorFaultsTest {
         .as("about the first back-off, 50 ms ±20%%")
         .isLessThan(Duration.ofSeconds(1));
     batcher.close();
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(8, 0, 8, 0, 0, Map.of()));
     assertEverySpanAccountedFor();
   }
 
@@ -264,10 +292,15 @@ class CollectorFaultsTest {
         .as("retried after the SDK's back-off, not the 2 s asked")
         .isLessThan(Duration.ofSeconds(1));
     batcher.close();
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(8, 0, 8, 0, 0, Map.of()));
     assertEverySpanAccountedFor();
   }
 
-  /** A 400 (gRPC INVALID_ARGUMENT) is final: not retried, the batch counted as failed, the next one goes. */
+  /**
+   * A 400 (gRPC INVALID_ARGUMENT) is final: not retried, the batch counted as failed and rejected,
+   * the next one goes. The 400 carries a partial success that says 3 of the 8 spans were rejected:
+   * it does not make the other 5 exported.
+   */
   @ParameterizedTest
   @EnumSource(Wire.class)
   void aRejectedBatchIsNotRetriedAndTheNextOneGoes(Wire wire) throws Exception {
@@ -288,7 +321,31 @@ class CollectorFaultsTest {
 
     assertThat(collector.arrivals()).hasSize(2);
     batcher.close();
-    assertThat(batcher.stats()).isEqualTo(new ExportStats(16, 0, 8, 1, 8));
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(16, 0, 8, 1, 8, Map.of(FailureReason.REJECTED, 8L)));
+    assertEverySpanAccountedFor();
+  }
+
+  /**
+   * OTLP, "Partial Success": a collector that takes the request but rejects some of its spans
+   * answers 200 (gRPC OK) with {@code partial_success}. The rest were exported; the rejected ones
+   * are lost, counted as such and not as exported, and the request is not sent again.
+   */
+  @ParameterizedTest
+  @EnumSource(Wire.class)
+  void spansRejectedInAPartialSuccessAreCountedAsFailedNotExported(Wire wire) throws Exception {
+    connect(wire, EXPORT_TIMEOUT);
+    collector.start();
+    collector.script(CollectorFault.partialSuccess(3, "spans too old"));
+
+    offer(BATCH);
+    awaitStats(stats -> stats.spansExported() + stats.spansFailed() == BATCH, "the batch answered");
+    offer(BATCH);
+    awaitStats(stats -> stats.spansExported() + stats.spansFailed() == 2 * BATCH, "the next batch exported");
+
+    assertThat(collector.arrivals()).hasSize(2);
+    batcher.close();
+    assertThat(batcher.stats())
+        .isEqualTo(new ExportStats(16, 0, 13, 0, 3, Map.of(FailureReason.PARTIALLY_REJECTED, 3L)));
     assertEverySpanAccountedFor();
   }
 
@@ -304,7 +361,8 @@ class CollectorFaultsTest {
   /**
    * The SDK retries a gRPC status it calls retryable and an IOException of the socket family
    * (refused, reset, timed out); bytes that are not HTTP/2 fail the connection with a protocol
-   * error, which is neither, so the batch fails at the first attempt. Counted all the same.
+   * error, which is neither, so the batch fails at the first attempt. Counted all the same, as a
+   * malformed response: OkHttp names the HTTP/2 error (here FRAME_SIZE_ERROR) in its exception.
    */
   @ParameterizedTest
   @EnumSource(names = "GRPC")
@@ -320,7 +378,7 @@ class CollectorFaultsTest {
 
     assertThat(collector.arrivals()).hasSize(2);
     batcher.close();
-    assertThat(batcher.stats()).isEqualTo(new ExportStats(16, 0, 8, 1, 8));
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(16, 0, 8, 1, 8, Map.of(FailureReason.MALFORMED_RESPONSE, 8L)));
     assertEverySpanAccountedFor();
   }
 
@@ -335,7 +393,7 @@ class CollectorFaultsTest {
     offer(BATCH);
     awaitStats(stats -> stats.spansExported() + stats.spansFailed() == BATCH, "the batch exported or failed");
 
-    assertThat(batcher.stats()).isEqualTo(new ExportStats(8, 0, 8, 0, 0));
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(8, 0, 8, 0, 0, Map.of()));
     assertThat(collector.arrivals()).hasSize(3);
     batcher.close();
     assertEverySpanAccountedFor();
@@ -355,8 +413,18 @@ class CollectorFaultsTest {
 
     assertThat(collector.arrivals()).hasSize(5);
     batcher.close();
-    assertThat(batcher.stats()).isEqualTo(new ExportStats(8, 0, 0, 1, 8));
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(8, 0, 0, 1, 8, Map.of(lastingReason(fault), 8L)));
     assertEverySpanAccountedFor();
+  }
+
+  /** What a batch is lost to when {@code fault}, one of {@link #transientFaults()}, lasts. */
+  private static FailureReason lastingReason(CollectorFault fault) {
+    return switch (fault) {
+      case CollectorFault.Garbage garbage -> FailureReason.MALFORMED_RESPONSE;
+      case CollectorFault.Reset reset -> FailureReason.UNREACHABLE;
+      case CollectorFault.Refusal refusal -> FailureReason.RETRIES_EXHAUSTED; // 503 and 429; UNAVAILABLE and RESOURCE_EXHAUSTED
+      default -> throw new IllegalArgumentException("not a transient fault: " + fault);
+    };
   }
 
   /** Offers {@code count} new spans; returns how many the batcher took. */

@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.sun.net.httpserver.HttpServer;
 import io.opentelemetry.api.trace.SpanKind;
-import io.periscope.exporter.otlp.OtlpHttpExporter;
 import io.opentelemetry.exporter.otlp.trace.OtlpGrpcSpanExporter;
 import io.opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest;
 import io.opentelemetry.proto.trace.v1.Span;
@@ -13,6 +12,8 @@ import io.opentelemetry.sdk.common.CompletableResultCode;
 import io.opentelemetry.sdk.trace.data.SpanData;
 import io.opentelemetry.sdk.trace.export.SpanExporter;
 import io.periscope.exporter.ExporterConfig.Protocol;
+import io.periscope.exporter.otlp.OtlpGrpcExporter;
+import io.periscope.exporter.otlp.OtlpHttpExporter;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.URI;
@@ -120,7 +121,10 @@ class ExportersTest {
                   Map.of("x-api-key", "s3cret"),
                   Duration.ofSeconds(10)));
       try {
-        assertThat(exporter).isInstanceOf(OtlpGrpcSpanExporter.class);
+        // The SDK's exporter, in the one that reads its answers (partial success, error statuses).
+        assertThat(exporter)
+            .isInstanceOfSatisfying(
+                OtlpGrpcExporter.class, grpc -> assertThat(grpc.sdkExporter()).isInstanceOf(OtlpGrpcSpanExporter.class));
 
         CompletableResultCode result = exporter.export(List.of(SPAN)).join(10, TimeUnit.SECONDS);
 

@@ -58,6 +58,12 @@ final class FakeGrpcReceiver implements AutoCloseable {
    */
   private static final byte[] TRAILERS_ONLY_OK = trailersOnly(0, null);
 
+  /** The headers of a response that has a message: {@code :status: 200}, {@code content-type}. */
+  private static final byte[] RESPONSE_HEADERS = responseHeaders();
+
+  /** The trailers after a response's message: {@code grpc-status: 0}. */
+  private static final byte[] TRAILERS_OK = trailers(0);
+
   /** Decides what a request gets: {@link CollectorFault#HEALTHY} answers OK. */
   interface Responder {
     CollectorFault answer(byte[] message);
@@ -166,6 +172,12 @@ final class FakeGrpcReceiver implements AutoCloseable {
   private boolean meet(CollectorFault fault, Socket socket, OutputStream out, int stream) throws IOException {
     switch (fault) {
       case CollectorFault.Healthy healthy -> writeFrame(out, HEADERS, END_HEADERS | END_STREAM, stream, TRAILERS_ONLY_OK);
+      case CollectorFault.PartialSuccess partial -> {
+        // A response with a message: headers, the length-prefixed message, then the trailers.
+        writeFrame(out, HEADERS, END_HEADERS, stream, RESPONSE_HEADERS);
+        writeFrame(out, DATA, 0, stream, frame(partial.response()));
+        writeFrame(out, HEADERS, END_HEADERS | END_STREAM, stream, TRAILERS_OK);
+      }
       case CollectorFault.Slow slow ->
           slowAnswers.schedule(
               () -> {
@@ -190,6 +202,28 @@ final class FakeGrpcReceiver implements AutoCloseable {
       }
     }
     return true;
+  }
+
+  /** Adds gRPC's length-prefixed framing: 1 byte compressed flag (0), 4 bytes big-endian length. */
+  private static byte[] frame(byte[] message) {
+    return ByteBuffer.allocate(5 + message.length).put((byte) 0).putInt(message.length).put(message).array();
+  }
+
+  private static byte[] responseHeaders() {
+    ByteArrayOutputStream block = new ByteArrayOutputStream();
+    block.write(0x88); // indexed: static table entry 8, ":status: 200"
+    block.write(0x0f); // literal, name = static entry 31 (content-type): 15 + ...
+    block.write(0x10); // ... 16
+    literal(block, "application/grpc");
+    return block.toByteArray();
+  }
+
+  private static byte[] trailers(int grpcStatus) {
+    ByteArrayOutputStream block = new ByteArrayOutputStream();
+    block.write(0x00); // literal with a new name
+    literal(block, "grpc-status");
+    literal(block, Integer.toString(grpcStatus));
+    return block.toByteArray();
   }
 
   /** Strips gRPC's length-prefixed framing: 1 byte compressed flag, 4 bytes big-endian length. */

@@ -80,13 +80,24 @@ abstract class ScriptedCollector implements AutoCloseable {
 
   /** Called when the collector answered a request with success. */
   final void took(byte[] request) {
-    parse(request).getResourceSpansList().stream()
-        .flatMap(resource -> resource.getScopeSpansList().stream())
-        .flatMap(scope -> scope.getSpansList().stream())
-        .forEach(span -> spansTaken.add(span.getSpanId()));
+    took(request, 0);
   }
 
-  /** Distinct spans in requests the collector answered with success: what reached the backend. */
+  /** Called when the collector answered a request with success, having rejected its last {@code rejected} spans. */
+  final void took(byte[] request, long rejected) {
+    List<ByteString> ids =
+        parse(request).getResourceSpansList().stream()
+            .flatMap(resource -> resource.getScopeSpansList().stream())
+            .flatMap(scope -> scope.getSpansList().stream())
+            .map(span -> span.getSpanId())
+            .toList();
+    spansTaken.addAll(ids.subList(0, (int) Math.max(ids.size() - rejected, 0)));
+  }
+
+  /**
+   * Distinct spans in requests the collector answered with success, less those it said it
+   * rejected: what reached the backend.
+   */
   final long spansTaken() {
     return spansTaken.size();
   }

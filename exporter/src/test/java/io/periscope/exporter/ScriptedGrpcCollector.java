@@ -25,6 +25,8 @@ final class ScriptedGrpcCollector extends ScriptedCollector {
               CollectorFault fault = arrived(message);
               if (fault instanceof CollectorFault.Healthy) {
                 took(message);
+              } else if (fault instanceof CollectorFault.PartialSuccess partial) {
+                took(message, partial.rejectedSpans());
               }
               return fault;
             });

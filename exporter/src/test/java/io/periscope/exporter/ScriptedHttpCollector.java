@@ -97,6 +97,10 @@ final class ScriptedHttpCollector extends ScriptedCollector {
         took(request); // before the answer: once it is out, the exporter may count the spans exported
         answer(out, 200, null, new byte[0]);
       }
+      case CollectorFault.PartialSuccess partial -> {
+        took(request, partial.rejectedSpans());
+        answer(out, 200, null, partial.response());
+      }
       case CollectorFault.Slow slow -> {
         try {
           if (closing.await(slow.delay().toNanos(), TimeUnit.NANOSECONDS)) {

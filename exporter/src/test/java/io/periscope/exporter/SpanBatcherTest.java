@@ -7,10 +7,16 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.opentelemetry.sdk.common.CompletableResultCode;
 import io.opentelemetry.sdk.trace.data.SpanData;
 import io.opentelemetry.sdk.trace.export.SpanExporter;
+import io.periscope.exporter.otlp.OtlpSpanExporter;
+import java.net.ConnectException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.function.LongConsumer;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.Test;
 
@@ -37,11 +43,11 @@ class SpanBatcherTest {
     }
 
     assertThat(offered).containsExactly(true, true, true, true, false, false);
-    assertThat(batcher.stats()).isEqualTo(new ExportStats(5, 2, 0, 0, 0));
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(5, 2, 0, 0, 0, Map.of()));
 
     exporter.open();
     batcher.close();
-    assertThat(batcher.stats()).isEqualTo(new ExportStats(5, 2, 5, 0, 0));
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(5, 2, 5, 0, 0, Map.of()));
   }
 
   /** A child is offered before its parent: past seven eighths, the last eighth is the parents'. */
@@ -60,7 +66,7 @@ class SpanBatcherTest {
     assertThat(batcher.offerParent(numbered(16))).isTrue();
     assertThat(batcher.offerParent(numbered(17))).isTrue();
     assertThat(batcher.offerParent(numbered(18))).as("a parent when the queue is full").isFalse();
-    assertThat(batcher.stats()).isEqualTo(new ExportStats(17, 2, 0, 0, 0));
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(17, 2, 0, 0, 0, Map.of()));
 
     exporter.open();
     batcher.close();
@@ -87,7 +93,7 @@ class SpanBatcherTest {
 
     exporter.open();
     batcher.close();
-    assertThat(batcher.stats()).isEqualTo(new ExportStats(6, 0, 6, 0, 0));
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(6, 0, 6, 0, 0, Map.of()));
     assertThat(exporter.allBatches()).flatExtracting(b -> b).hasSize(6).doesNotHaveDuplicates();
     assertThat(exporter.shutdowns()).isEqualTo(1);
   }
@@ -125,7 +131,7 @@ class SpanBatcherTest {
 
     batcher.close();
     assertThat(exporter.awaitBatch()).containsExactlyElementsOf(spans.subList(9, 11));
-    assertThat(batcher.stats()).isEqualTo(new ExportStats(11, 0, 11, 0, 0));
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(11, 0, 11, 0, 0, Map.of()));
   }
 
   @Test
@@ -143,7 +149,7 @@ class SpanBatcherTest {
     assertThat(exporter.allBatches().stream().flatMap(List::stream))
         .containsExactlyElementsOf(spans);
     assertThat(exporter.shutdowns()).isEqualTo(1);
-    assertThat(batcher.stats()).isEqualTo(new ExportStats(10, 0, 10, 0, 0));
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(10, 0, 10, 0, 0, Map.of()));
   }
 
   @Test
@@ -153,7 +159,7 @@ class SpanBatcherTest {
     batcher.close();
 
     assertThat(batcher.offer(numbered(0))).isFalse();
-    assertThat(batcher.stats()).isEqualTo(new ExportStats(0, 1, 0, 0, 0));
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(0, 1, 0, 0, 0, Map.of()));
     assertThat(exporter.allBatches()).isEmpty();
   }
 
@@ -166,7 +172,7 @@ class SpanBatcherTest {
 
     batcher.close();
 
-    assertThat(batcher.stats()).isEqualTo(new ExportStats(5, 0, 0, 3, 5));
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(5, 0, 0, 3, 5, Map.of(FailureReason.OTHER, 5L)));
     assertThat(exporter.shutdowns()).isEqualTo(1);
   }
 
@@ -200,7 +206,7 @@ class SpanBatcherTest {
 
     batcher.close();
 
-    assertThat(batcher.stats()).isEqualTo(new ExportStats(4, 0, 2, 1, 2));
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(4, 0, 2, 1, 2, Map.of(FailureReason.OTHER, 2L)));
   }
 
   @Test
@@ -217,8 +223,145 @@ class SpanBatcherTest {
 
     batcher.close();
 
-    assertThat(batcher.stats()).isEqualTo(new ExportStats(1, 0, 0, 1, 1));
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(1, 0, 0, 1, 1, Map.of(FailureReason.TIMEOUT, 1L)));
     assertThat(exporter.shutdowns()).isEqualTo(1);
+  }
+
+  @Test
+  void aFailedExportIsCountedUnderTheReasonItsThrowableGives() {
+    SpanExporter refused =
+        new SpanExporter() {
+          @Override
+          public CompletableResultCode export(Collection<SpanData> spans) {
+            return CompletableResultCode.ofExceptionalFailure(new ConnectException("Connection refused"));
+          }
+
+          @Override
+          public CompletableResultCode flush() {
+            return CompletableResultCode.ofSuccess();
+          }
+
+          @Override
+          public CompletableResultCode shutdown() {
+            return CompletableResultCode.ofSuccess();
+          }
+        };
+    SpanBatcher batcher = SpanBatcher.builder(refused).setMaxBatchSize(2).setScheduleDelay(NEVER).build();
+    IntStream.range(0, 3).mapToObj(TestSpans::numbered).forEach(batcher::offer);
+
+    batcher.close();
+
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(3, 0, 0, 2, 3, Map.of(FailureReason.UNREACHABLE, 3L)));
+  }
+
+  /** OTLP "Partial Success": the request succeeded, the spans the collector rejected are lost. */
+  @Test
+  void spansTheCollectorRejectedFromATakenRequestAreFailedNotExported() {
+    List<Long> rejections = new ArrayList<>(List.of(3L, 0L, 99L));
+    OtlpSpanExporter partly =
+        new OtlpSpanExporter() {
+          @Override
+          public CompletableResultCode export(Collection<SpanData> spans, LongConsumer rejectedSpans) {
+            long rejected = rejections.removeFirst();
+            if (rejected > 0) {
+              rejectedSpans.accept(rejected);
+            }
+            return CompletableResultCode.ofSuccess();
+          }
+
+          @Override
+          public CompletableResultCode flush() {
+            return CompletableResultCode.ofSuccess();
+          }
+
+          @Override
+          public CompletableResultCode shutdown() {
+            return CompletableResultCode.ofSuccess();
+          }
+        };
+    SpanBatcher batcher = SpanBatcher.builder(partly).setMaxBatchSize(5).setScheduleDelay(NEVER).build();
+    // 3 of the first batch rejected, none of the second; the third's collector claims 99 of 5.
+    IntStream.range(0, 15).mapToObj(TestSpans::numbered).forEach(batcher::offer);
+
+    batcher.close();
+
+    assertThat(batcher.stats())
+        .as("a partial success is no failed export; more rejected than sent is the whole batch")
+        .isEqualTo(new ExportStats(15, 0, 7, 0, 8, Map.of(FailureReason.PARTIALLY_REJECTED, 8L)));
+  }
+
+  /** close() flushes within the export timeout: an export of that flush that does not finish is lost to the shutdown. */
+  @Test
+  void aFlushExportCutOffByCloseIsCountedAsShutdown() {
+    RecordingExporter exporter = RecordingExporter.gated(); // never opened
+    SpanBatcher batcher =
+        SpanBatcher.builder(exporter)
+            .setMaxBatchSize(2)
+            .setScheduleDelay(NEVER)
+            .setExportTimeout(Duration.ofMillis(300))
+            .build();
+    batcher.offer(numbered(0)); // half a batch: it waits for close()
+
+    batcher.close();
+
+    assertThat(exporter.allBatches()).hasSize(1);
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(1, 0, 0, 1, 1, Map.of(FailureReason.SHUTDOWN, 1L)));
+  }
+
+  /**
+   * An export that close() interrupts (ours in its back-off sleep), and the spans still queued
+   * behind it, are lost to the shutdown.
+   */
+  @Test
+  void anInterruptedExportAndTheSpansQueuedBehindItAreCountedAsShutdown() throws Exception {
+    CountDownLatch exporting = new CountDownLatch(1);
+    SpanExporter sleeping =
+        new SpanExporter() {
+          @Override
+          public CompletableResultCode export(Collection<SpanData> spans) {
+            exporting.countDown();
+            try {
+              Thread.sleep(Duration.ofHours(1));
+              return CompletableResultCode.ofSuccess();
+            } catch (InterruptedException e) {
+              Thread.currentThread().interrupt(); // as OtlpHttpExporter does
+              return CompletableResultCode.ofExceptionalFailure(e);
+            }
+          }
+
+          @Override
+          public CompletableResultCode flush() {
+            return CompletableResultCode.ofSuccess();
+          }
+
+          @Override
+          public CompletableResultCode shutdown() {
+            return CompletableResultCode.ofSuccess();
+          }
+        };
+    SpanBatcher batcher =
+        SpanBatcher.builder(sleeping)
+            .setMaxBatchSize(1)
+            .setScheduleDelay(NEVER)
+            .setExportTimeout(Duration.ofMillis(100))
+            .build();
+    IntStream.range(0, 3).mapToObj(TestSpans::numbered).forEach(batcher::offer);
+    assertThat(exporting.await(10, TimeUnit.SECONDS)).isTrue();
+
+    batcher.close();
+
+    assertThat(batcher.stats()).isEqualTo(new ExportStats(3, 0, 0, 1, 3, Map.of(FailureReason.SHUTDOWN, 3L)));
+  }
+
+  @Test
+  void spansFailedByReasonMustAddUpToSpansFailed() {
+    assertThatThrownBy(() -> new ExportStats(1, 0, 0, 1, 2, Map.of(FailureReason.TIMEOUT, 1L)))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("spans failed by reason {TIMEOUT=1} add up to 1, not 2");
+    assertThat(new ExportStats(1, 0, 0, 1, 1, Map.of(FailureReason.TIMEOUT, 1L, FailureReason.OTHER, 0L)))
+        .as("reasons without spans are left out")
+        .isEqualTo(new ExportStats(1, 0, 0, 1, 1, Map.of(FailureReason.TIMEOUT, 1L)))
+        .returns(0L, stats -> stats.spansFailed(FailureReason.OTHER));
   }
 
   @Test

@@ -32,7 +32,7 @@ class SpanFactoryPeerNamesTest {
 
         @Override
         public ExportStats stats() {
-          return new ExportStats(0, 0, 0, 0, 0);
+          return ExportStats.NONE;
         }
 
         @Override

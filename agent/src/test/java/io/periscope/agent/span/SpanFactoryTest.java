@@ -45,7 +45,7 @@ class SpanFactoryTest {
 
           @Override
           public ExportStats stats() {
-            return new ExportStats(0, 0, 0, 0, 0);
+            return ExportStats.NONE;
           }
 
           @Override

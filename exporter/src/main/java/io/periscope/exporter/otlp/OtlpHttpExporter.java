@@ -4,7 +4,6 @@ import static java.util.Objects.requireNonNull;
 
 import io.opentelemetry.sdk.common.CompletableResultCode;
 import io.opentelemetry.sdk.trace.data.SpanData;
-import io.opentelemetry.sdk.trace.export.SpanExporter;
 import java.io.IOException;
 import java.net.Proxy;
 import java.net.ProxySelector;
@@ -19,6 +18,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.LongConsumer;
 import java.util.logging.Logger;
 import org.jspecify.annotations.Nullable;
 
@@ -34,9 +34,15 @@ import org.jspecify.annotations.Nullable;
  * five. A 429 or 503 with {@code Retry-After} (seconds or an HTTP-date) is retried after exactly
  * that wait, as the specification asks, unless the wait would not leave the retry time to finish
  * within the timeout: then the export fails at once. A 2xx answer that reports rejected spans
- * ({@code partial_success}) is logged.
+ * ({@code partial_success}) is logged, and the rejected spans are reported to the caller of {@link
+ * #export(Collection, LongConsumer)}.
+ *
+ * <p>A failed export says why with its throwable, the last attempt's: {@link HttpStatusException}
+ * for an answer that was not 2xx, {@link java.net.http.HttpTimeoutException} for no answer within
+ * the timeout, {@link java.net.ProtocolException} for an answer that was not HTTP, or the I/O
+ * exception of a connection that could not be made or broke.
  */
-public final class OtlpHttpExporter implements SpanExporter {
+public final class OtlpHttpExporter implements OtlpSpanExporter {
   private static final Logger logger = Logger.getLogger(OtlpHttpExporter.class.getName());
 
   static final int MAX_ATTEMPTS = 5;
@@ -125,7 +131,7 @@ public final class OtlpHttpExporter implements SpanExporter {
   }
 
   @Override
-  public CompletableResultCode export(Collection<SpanData> spans) {
+  public CompletableResultCode export(Collection<SpanData> spans, LongConsumer rejectedSpans) {
     if (shutdown.get()) {
       return CompletableResultCode.ofExceptionalFailure(new IllegalStateException("exporter is shut down"));
     }
@@ -134,7 +140,10 @@ public final class OtlpHttpExporter implements SpanExporter {
     }
     ReverseProtoWriter body = encoders.get().encode(spans);
     try {
-      send(body);
+      long rejected = send(body);
+      if (rejected > 0) {
+        rejectedSpans.accept(rejected);
+      }
       return CompletableResultCode.ofSuccess();
     } catch (IOException e) {
       return CompletableResultCode.ofExceptionalFailure(e);
@@ -144,14 +153,14 @@ public final class OtlpHttpExporter implements SpanExporter {
     }
   }
 
-  private void send(ReverseProtoWriter body) throws IOException, InterruptedException {
+  /** Sends until the collector took the request; returns how many spans it said it rejected. */
+  private long send(ReverseProtoWriter body) throws IOException, InterruptedException {
     long deadline = System.nanoTime() + timeout.toNanos();
     double backoffNanos = initialBackoff.toNanos();
     for (int attempt = 1; ; attempt++) {
       long started = System.nanoTime();
       try {
-        post(body, Duration.ofNanos(Math.max(deadline - started, 1)));
-        return;
+        return post(body, Duration.ofNanos(Math.max(deadline - started, 1)));
       } catch (WorthRetrying e) {
         if (attempt == MAX_ATTEMPTS || shutdown.get()) {
           throw e.failure;
@@ -189,15 +198,16 @@ public final class OtlpHttpExporter implements SpanExporter {
       throws IOException {
     long wait = retryAfter.toNanos(); // RetryAfter caps it at a day
     if (wait >= leftNanos - attemptNanos) {
-      throw new IOException(
-          e.failure.getMessage() + " (asked to retry after " + retryAfter.toMillis()
-              + " ms, past the export timeout)", e.failure.getCause());
+      HttpStatusException throttled = (HttpStatusException) e.failure; // only an answer says Retry-After
+      throw new HttpStatusException(
+          throttled.status(),
+          throttled.getMessage() + " (asked to retry after " + retryAfter.toMillis() + " ms, past the export timeout)");
     }
     return wait;
   }
 
-  /** One POST; returns when the collector took the spans. */
-  private void post(ReverseProtoWriter body, Duration timeout)
+  /** One POST; returns when the collector took the request, with how many spans it rejected. */
+  private long post(ReverseProtoWriter body, Duration timeout)
       throws IOException, InterruptedException, WorthRetrying {
     Transport.Answer answer;
     try {
@@ -209,10 +219,11 @@ public final class OtlpHttpExporter implements SpanExporter {
     }
     int status = answer.status();
     if (status / 100 == 2) {
-      PartialSuccess.logIfAny(answer.body(), logger);
-      return;
+      return PartialSuccess.rejectedSpans(answer.body(), logger);
     }
-    IOException failure = new IOException("collector answered HTTP " + status + quote(answer.body()));
+    // A partial_success in an error's body means nothing: the whole request failed (OTLP/HTTP,
+    // "Partial Success" is a 200; "Failures" puts a google.rpc.Status in 4xx and 5xx bodies).
+    HttpStatusException failure = new HttpStatusException(status, "collector answered HTTP " + status + quote(answer.body()));
     if (retryable(status)) {
       // A value that is neither seconds nor a date is ignored: the usual back-off applies.
       Duration retryAfter =
@@ -222,7 +233,10 @@ public final class OtlpHttpExporter implements SpanExporter {
     throw failure;
   }
 
-  /** A failed attempt that another attempt may mend; {@code retryAfter} when the collector said when. */
+  /**
+   * A failed attempt that another attempt may mend; {@code retryAfter} when the collector said
+   * when, which only an {@link HttpStatusException} does.
+   */
   private static final class WorthRetrying extends Exception {
     final IOException failure;
     final @Nullable Duration retryAfter;

@@ -6,7 +6,7 @@ import java.util.logging.Logger;
 /**
  * Reads the {@code partial_success} of an {@code ExportTraceServiceResponse}: a collector that
  * accepted the request but rejected some of its spans says how many, and why. Anything it cannot
- * read is ignored: the answer was a success either way.
+ * read is ignored: the answer was a success either way, and no spans are taken as rejected.
  */
 final class PartialSuccess {
   private static final int RESPONSE_PARTIAL_SUCCESS = 1;
@@ -22,16 +22,22 @@ final class PartialSuccess {
     this.buf = buf;
   }
 
-  static void logIfAny(byte[] response, Logger logger) {
+  /**
+   * How many spans a successful answer says the collector rejected, 0 when it says none or cannot
+   * be read; logs what it says, rejections or a warning alone (a message with no rejected spans).
+   */
+  static long rejectedSpans(byte[] response, Logger logger) {
     if (response.length == 0) {
-      return;
+      return 0;
     }
     PartialSuccess answer = new PartialSuccess(response);
-    if (answer.read() && (answer.rejected > 0 || !answer.message.isEmpty())) {
-      logger.warning(
-          "the collector rejected " + answer.rejected + " spans"
-              + (answer.message.isEmpty() ? "" : ": " + answer.message));
+    if (!answer.read() || (answer.rejected <= 0 && answer.message.isEmpty())) {
+      return 0;
     }
+    logger.warning(
+        "the collector rejected " + answer.rejected + " spans"
+            + (answer.message.isEmpty() ? "" : ": " + answer.message));
+    return Math.max(answer.rejected, 0);
   }
 
   /** False if the response is not the protobuf it should be. */

@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
+import java.net.ProtocolException;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.net.URI;
@@ -319,8 +320,9 @@ final class PlainHttpTransport implements Transport {
     }
   }
 
-  private static IOException malformed(String what) {
-    return new IOException("malformed answer from the collector: " + what);
+  /** A {@link ProtocolException}, as the JDK's client throws for an answer that is not HTTP. */
+  private static ProtocolException malformed(String what) {
+    return new ProtocolException("malformed answer from the collector: " + what);
   }
 
   private static String printable(String text) {

@@ -1,6 +1,7 @@
 package io.periscope.exporter.otlp;
 
 import java.io.IOException;
+import java.net.http.HttpTimeoutException;
 import java.time.Duration;
 import org.jspecify.annotations.Nullable;
 
@@ -18,10 +19,15 @@ interface Transport extends AutoCloseable {
     }
   }
 
-  /** The answer was not there in time: not worth another attempt, the timeout is spent. */
-  final class Timeout extends IOException {
+  /**
+   * The answer was not there in time: not worth another attempt, the timeout is spent. An {@link
+   * HttpTimeoutException}, as the JDK's client says the same, so that callers tell a timeout from a
+   * broken connection by type alone.
+   */
+  final class Timeout extends HttpTimeoutException {
     Timeout(String message, Throwable cause) {
-      super(message, cause);
+      super(message);
+      initCause(cause);
     }
   }
 

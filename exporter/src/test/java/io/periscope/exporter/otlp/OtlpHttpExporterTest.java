@@ -20,6 +20,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.URI;
+import java.net.http.HttpTimeoutException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -130,6 +131,9 @@ abstract class OtlpHttpExporterTest {
     assertThat(result.isSuccess()).isFalse();
     assertThat(result.getFailureThrowable()).hasMessage("collector answered HTTP 400: bad request: field 9");
     assertThat(bodies).hasSize(1);
+    assertThat(result.getFailureThrowable())
+        .isInstanceOfSatisfying(HttpStatusException.class, e -> assertThat(e.status()).isEqualTo(400))
+        .returns(false, e -> ((HttpStatusException) e).retryable());
   }
 
   @Test
@@ -143,6 +147,10 @@ abstract class OtlpHttpExporterTest {
 
     assertThat(result.isSuccess()).isFalse();
     assertThat(bodies).hasSize(OtlpHttpExporter.MAX_ATTEMPTS);
+    assertThat(result.getFailureThrowable())
+        .as("the last attempt's answer")
+        .isInstanceOfSatisfying(HttpStatusException.class, e -> assertThat(e.status()).isEqualTo(502))
+        .returns(true, e -> ((HttpStatusException) e).retryable());
   }
 
   @Test
@@ -171,6 +179,7 @@ abstract class OtlpHttpExporterTest {
     assertThat(result.isSuccess()).isFalse();
     assertThat(result.getFailureThrowable()).isInstanceOf(Transport.Timeout.class);
     assertThat(bodies).hasSize(1);
+    assertThat(result.getFailureThrowable()).as("a timeout, as the JDK's client says it").isInstanceOf(HttpTimeoutException.class);
   }
 
   @Test
@@ -206,6 +215,48 @@ abstract class OtlpHttpExporterTest {
     }
 
     assertThat(logged).extracting(LogRecord::getMessage).containsExactly("the collector rejected 3 spans: span too old");
+  }
+
+  /** OTLP, "Partial Success": still a success, and the caller learns how many spans were lost. */
+  @Test
+  void spansTheCollectorRejectedAreReportedToTheCaller() throws Exception {
+    exporter = exporter(startCollector(), Duration.ofSeconds(10), Duration.ofMillis(10));
+    answers.add(new Answer(200, partialSuccess(3, "span too old")));
+    answers.add(new Answer(200, partialSuccess(0, "use gzip next time"))); // a warning, nothing rejected
+    answers.add(new Answer(200, new byte[0]));
+    List<Long> rejected = new ArrayList<>();
+
+    for (int i = 0; i < 3; i++) {
+      assertThat(exporter.export(List.of(SPAN), rejected::add).isSuccess()).isTrue();
+    }
+
+    assertThat(rejected).containsExactly(3L);
+  }
+
+  /**
+   * A partial success belongs in a 200 (OTLP/HTTP, "Partial Success"); a 400 fails the whole
+   * request, whatever its body says (OTLP/HTTP, "Failures": there it is a google.rpc.Status).
+   */
+  @Test
+  void aPartialSuccessInAnErrorAnswerRejectsNoSpansApart() throws Exception {
+    exporter = exporter(startCollector(), Duration.ofSeconds(10), Duration.ofMillis(10));
+    answers.add(new Answer(400, partialSuccess(3, "span too old")));
+    List<Long> rejected = new ArrayList<>();
+
+    CompletableResultCode result = exporter.export(List.of(SPAN), rejected::add);
+
+    assertThat(result.isSuccess()).isFalse();
+    assertThat(result.getFailureThrowable())
+        .isInstanceOfSatisfying(HttpStatusException.class, e -> assertThat(e.status()).isEqualTo(400));
+    assertThat(rejected).isEmpty();
+    assertThat(bodies).hasSize(1);
+  }
+
+  private static byte[] partialSuccess(long rejectedSpans, String message) {
+    return ExportTraceServiceResponse.newBuilder()
+        .setPartialSuccess(ExportTracePartialSuccess.newBuilder().setRejectedSpans(rejectedSpans).setErrorMessage(message))
+        .build()
+        .toByteArray();
   }
 
   @Test

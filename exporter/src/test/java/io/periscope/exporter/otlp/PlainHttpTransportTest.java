@@ -246,7 +246,8 @@ class PlainHttpTransportTest {
       assertThatThrownBy(() -> post(url))
           .as(answer.length() > 60 ? answer.substring(0, 60) : answer)
           .isInstanceOf(IOException.class)
-          .hasMessageStartingWith("malformed answer from the collector: ");
+          .hasMessageStartingWith("malformed answer from the collector: ")
+          .isInstanceOf(java.net.ProtocolException.class); // as the JDK's client says it
     }
     assertThat(accepted).hasValue(answers.length);
   }
