@@ -4,8 +4,11 @@ import io.periscope.agent.link.LinkStats;
 import io.periscope.agent.pipeline.PipelineStats;
 import io.periscope.bpf.CaptureCounters;
 import io.periscope.exporter.ExportStats;
+import io.periscope.exporter.FailureReason;
 import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.List;
+import java.util.Map;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -14,14 +17,14 @@ import org.jspecify.annotations.Nullable;
  */
 record DropReport(long ringBuffer, long inflight, long malformed, long parseFailures, long evicted,
     long pipelineOverflows, long streamsEvicted, long internalErrors, long linkOverflow, long exportQueue,
-    long exportFailed) {
+    Map<FailureReason, Long> exportFailed) {
 
   static DropReport of(CaptureCounters kernel, PipelineStats.Snapshot pipeline, LinkStats link,
       ExportStats export) {
     return new DropReport(kernel.ringBufferDrops(), kernel.inflightDrops(), pipeline.malformedEvents(),
         pipeline.http1ParseFailures() + pipeline.http2ParseFailures(), pipeline.connectionsEvicted(),
         pipeline.pipelineOverflows(), pipeline.http2StreamsEvicted(), pipeline.internalErrors(), link.heldOverflow(),
-        export.spansDropped(), export.spansFailed());
+        export.spansDropped(), export.spansFailedByReason());
   }
 
   /** What grew since {@code earlier}, as one line, or null when nothing did. */
@@ -37,8 +40,28 @@ record DropReport(long ringBuffer, long inflight, long malformed, long parseFail
     add(grew, internalErrors - earlier.internalErrors, "connections dropped after an internal error");
     add(grew, linkOverflow - earlier.linkOverflow, "server spans released unlinked (too many waiting)");
     add(grew, exportQueue - earlier.exportQueue, "spans dropped (export queue full)");
-    add(grew, exportFailed - earlier.exportFailed, "spans lost in failed exports");
+    addExportFailed(grew, earlier.exportFailed);
     return grew.isEmpty() ? null : String.join(", ", grew);
+  }
+
+  /** "11 spans lost in failed exports (unreachable 8, partially_rejected 3)". */
+  private void addExportFailed(List<String> grew, Map<FailureReason, Long> earlier) {
+    Map<FailureReason, Long> deltas = new EnumMap<>(FailureReason.class);
+    exportFailed.forEach((reason, spans) -> deltas.put(reason, spans - earlier.getOrDefault(reason, 0L)));
+    long total = deltas.values().stream().mapToLong(Long::longValue).sum();
+    add(grew, total, "spans lost in failed exports (" + byReason(deltas) + ")");
+  }
+
+  /** Spans by reason, as the stop report and the warning say them: "unreachable 8, shutdown 3". */
+  static String byReason(Map<FailureReason, Long> spans) {
+    List<String> reasons = new ArrayList<>();
+    for (FailureReason reason : FailureReason.values()) {
+      long count = spans.getOrDefault(reason, 0L);
+      if (count > 0) {
+        reasons.add(reason.label() + " " + count);
+      }
+    }
+    return String.join(", ", reasons);
   }
 
   private static void add(List<String> grew, long delta, String what) {

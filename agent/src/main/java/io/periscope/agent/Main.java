@@ -219,8 +219,9 @@ public final class Main {
           + " contexts unmatched").formatted(k.traceparentsInjected(), k.injectionsFailed(), l.injectedElsewhere(),
           l.kernelContextsDropped()));
     }
-    report(config, err, Level.INFO, "export: %d spans exported, %d dropped (queue full), %d failed".formatted(
-        e.spansExported(), e.spansDropped(), e.spansFailed()));
+    report(config, err, Level.INFO, "export: %d spans exported, %d dropped (queue full), %d failed%s".formatted(
+        e.spansExported(), e.spansDropped(), e.spansFailed(),
+        e.spansFailed() == 0 ? "" : " (" + DropReport.byReason(e.spansFailedByReason()) + ")"));
     KubernetesMetadata kubernetes = agent.metadata().kubernetes();
     if (kubernetes != null) {
       KubernetesMetadata.Stats k8s = kubernetes.stats();

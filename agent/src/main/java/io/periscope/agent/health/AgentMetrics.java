@@ -6,6 +6,7 @@ import io.periscope.agent.pipeline.PipelineStats;
 import io.periscope.bpf.CaptureCounters;
 import io.periscope.exporter.ExportLatency;
 import io.periscope.exporter.ExportStats;
+import io.periscope.exporter.FailureReason;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -114,6 +115,7 @@ final class AgentMetrics {
         "Of those, spans that exported spans name as parent (the queue's last eighth is kept for them)",
         agent.parentSpansDropped());
     m.counter("periscope_spans_dropped_total", "Spans lost", "reason", "export_failed", e.spansFailed());
+    spansExportFailed(m, e);
     m.counter("periscope_spans_link_released_early_total", "Server spans exported unlinked: too many were waiting",
         l.heldOverflow());
     m.gauge("periscope_export_queue_spans", "Spans waiting for export", agent.exportQueueSpans());
@@ -121,5 +123,19 @@ final class AgentMetrics {
     m.histogram("periscope_export_duration_seconds", "How long export requests took", latency.boundsMillis(),
         latency.counts(), latency.sumNanos() / 1e9);
     return m.render();
+  }
+
+  /**
+   * {@code periscope_spans_export_failed_total}: the spans of {@code
+   * periscope_spans_dropped_total{reason="export_failed"}} by why, the OpenTelemetry Collector's
+   * {@code otelcol_exporter_send_failed_spans} with its {@code error.type} as a closed set. Every
+   * reason is written, 0 or not, so that each series exists from the first scrape and a rate or an
+   * alert on one need not wait for its first loss.
+   */
+  static void spansExportFailed(PrometheusText m, ExportStats e) {
+    for (FailureReason reason : FailureReason.values()) {
+      m.counter("periscope_spans_export_failed_total", "Spans that did not reach the collector, by why",
+          "reason", reason.label(), e.spansFailed(reason));
+    }
   }
 }
