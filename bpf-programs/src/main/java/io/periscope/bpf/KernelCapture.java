@@ -191,7 +191,7 @@ public final class KernelCapture implements AutoCloseable {
   }
 
   /**
-   * Stable kernels since 6.6.128, 6.12.75 and 6.18.14 answer ioctl(FIONREAD), on a socket in a
+   * Some stable kernels since 6.6.128, 6.12.75 and 6.18.14 answer ioctl(FIONREAD), on a socket in a
    * sockmap, from the sockmap's own receive queue, which only a verdict program fills: on the
    * connections injection puts in its sockhash they say 0 while an answer waits, and programs that
    * size their reads by FIONREAD stall or take the connection for closed. A pass-through verdict
@@ -205,7 +205,7 @@ public final class KernelCapture implements AutoCloseable {
     }
     if (!config.injectDespiteFionread()) {
       throw new BpfException("traceparent injection (--inject-traceparent) refused: kernel " + kernel
-          + " answers ioctl(FIONREAD) with 0 on connections in a sockhash (a sockmap change in stable kernels"
+          + " answers ioctl(FIONREAD) with 0 on connections in a sockhash (a sockmap change in some stable kernels"
           + " since 6.6.128, 6.12.75 and 6.18.14), so programs that size their reads by it would stall on the"
           + " connections injection tracks; turn injection off, or set --inject-despite-fionread to inject anyway");
     }

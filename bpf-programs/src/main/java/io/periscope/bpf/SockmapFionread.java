@@ -14,7 +14,7 @@ import java.nio.ByteOrder;
 
 /**
  * Asks the kernel what {@code ioctl(FIONREAD)} says on a TCP connection in a sockhash: one byte
- * sent over loopback to a socket put in the map, then the question. Stable kernels since 6.6.128,
+ * sent over loopback to a socket put in the map, then the question. Some stable kernels since 6.6.128,
  * 6.12.75 and 6.18.14 answer it from the sockmap's own receive queue, which only a verdict program
  * fills, so a map with sk_msg alone makes them say 0; older ones count the TCP queue. Asked, not
  * read off the version: distributions backport, and the next stable release may change it again.

@@ -18,11 +18,12 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * With injection on, the connections traced processes open sit in a sockhash, which changes how
- * the kernel receives on them. On stable kernels since 6.6.128, 6.12.75 and 6.18.14 it then
+ * the kernel receives on them. On some stable kernels since 6.6.128, 6.12.75 and 6.18.14 it then
  * answers {@code ioctl(FIONREAD)} from the sockmap's own receive queue, empty without a verdict
  * program: 0 bytes readable on a socket full of answer, and programs that size their reads by it
  * (Java's {@code InputStream.available()} is one) stall or see a closed connection. The agent asks
- * the kernel at startup and refuses injection there unless told to inject anyway.
+ * the kernel at startup and refuses injection there unless told to inject anyway. Measured: this
+ * host's 6.18.44 says 0; Debian's 6.1.0-57 and 6.12.118, in the kernel matrix, count right.
  */
 @Tag("kernel")
 public class InjectedSocketsTest {

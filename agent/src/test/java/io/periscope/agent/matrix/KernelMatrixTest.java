@@ -61,7 +61,7 @@ class KernelMatrixTest {
       "io.periscope.bpf.TraceparentInjectionTest",
       "io.periscope.agent.it.HeaderInjectionTest",
       // Injection's FIONREAD probe must choose right on each: refusing where the kernel counts the
-      // sockmap's queue (6.12.75 and later), injecting where it counts TCP's.
+      // sockmap's queue (the host's 6.18.44), injecting where it counts TCP's (6.1, 6.12 here).
       "io.periscope.agent.it.InjectedSocketsTest");
   /**
    * Go's TLS, on the kernel whose emulated VM lost a Go client's responses in two of eight runs
