@@ -390,6 +390,9 @@ public final class Http2FrameReader {
           int n = (int) Math.min(remaining, end - pos);
           if (keptPayload()) {
             payload(data, pos, n);
+            if (state == State.FAILED) {
+              return; // the payload broke the protocol: its frame must not end, or the reader would go on
+            }
           }
           remaining -= n;
           pos += n;

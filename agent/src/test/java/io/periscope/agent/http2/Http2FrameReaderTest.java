@@ -291,6 +291,17 @@ class Http2FrameReaderTest {
     assertFails(frame(HEADERS, END_HEADERS, 1, new byte[20_000]), "above SETTINGS_MAX_FRAME_SIZE 16384");
   }
 
+  /** The frame whose padding broke the protocol ends in the same record: its end must not undo the failure. */
+  @Test
+  void aFailureInsideAPayloadStaysWhenTheFrameEnds() {
+    Http2FrameReader reader = Http2FrameReader.awaitingStart(listener, true);
+    feed(reader, raw().syscall(concat(PREFACE, settings(), frame(HEADERS, PADDED, 1, new byte[] {9, 1, 2}),
+        frame(CONTINUATION, END_HEADERS, 1, new byte[] {(byte) 0x82}))));
+    assertThat(reader.failed()).isTrue();
+    assertThat(reader.failure()).contains("padding longer than the frame");
+    assertThat(seen).containsExactly("SETTINGS");
+  }
+
   @Test
   void aPrefaceMustBeFollowedBySettings() {
     Http2FrameReader reader = Http2FrameReader.awaitingStart(listener, true);
@@ -314,6 +325,7 @@ class Http2FrameReaderTest {
     reader.setMaxFrameSize(Http2FrameReader.DEFAULT_MAX_FRAME_SIZE);
     feed(reader, raw().syscall(concat(PREFACE, settings(), frames)));
     assertThat(reader.failure()).as(why).contains(why);
+    assertThat(reader.failed()).as("failed, and stays so: " + why).isTrue();
   }
 
   private static Direction raw() {
