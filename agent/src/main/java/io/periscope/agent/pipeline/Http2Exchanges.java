@@ -28,6 +28,8 @@ final class Http2Exchanges {
   static final int MAX_STREAMS = 1024;
   /** Longest grpc-message kept. */
   static final int MAX_GRPC_MESSAGE = 256;
+  /** What gRPC libraries make of a {@code grpc-status} that is not a decimal number: UNKNOWN, never OK. */
+  private static final int GRPC_UNKNOWN = 2;
   private static final int INGRESS = SocketEvent.DIRECTION_INGRESS;
   private static final int EGRESS = SocketEvent.DIRECTION_EGRESS;
 
@@ -226,7 +228,8 @@ final class Http2Exchanges {
       }
       String grpcStatus = fields.get(HeaderField.GRPC_STATUS);
       if (grpcStatus != null) {
-        stream.grpcStatus = status(grpcStatus);
+        int code = decimal(grpcStatus);
+        stream.grpcStatus = code >= 0 ? code : GRPC_UNKNOWN;
         stream.grpcMessage = percentDecoded(fields.get(HeaderField.GRPC_MESSAGE));
       }
       if (endStream) {
@@ -314,15 +317,21 @@ final class Http2Exchanges {
     }
   }
 
+  /** A {@code :status}; 0 when it is not one. */
   private static int status(@Nullable String digits) {
-    if (digits == null || digits.isEmpty() || digits.length() > 9) {
-      return 0;
+    return digits == null ? 0 : Math.max(decimal(digits), 0);
+  }
+
+  /** The value of 1 to 9 decimal digits; -1 for anything else. */
+  private static int decimal(String digits) {
+    if (digits.isEmpty() || digits.length() > 9) {
+      return -1;
     }
     int value = 0;
     for (int i = 0; i < digits.length(); i++) {
       char c = digits.charAt(i);
       if (c < '0' || c > '9') {
-        return 0;
+        return -1;
       }
       value = value * 10 + (c - '0');
     }

@@ -156,6 +156,20 @@ class Http2ExchangesTest {
         .containsExactly("no such thing: \u2713 100%", "unknown method");
   }
 
+  /** gRPC libraries read a grpc-status that is not a number as UNKNOWN: never as OK. */
+  @Test
+  void aGrpcStatusThatIsNotANumberIsUnknown() {
+    Conversation c = new Conversation(true).start();
+    c.request(c.grpcRequest(1, "/demo.Echo/Odd"));
+    c.response(c.responses.headers(1, true, ":status", "200", "content-type", "application/grpc",
+        "grpc-status", "OK"));
+    c.request(c.grpcRequest(3, "/demo.Echo/Long"));
+    c.response(c.responses.headers(3, true, ":status", "200", "content-type", "application/grpc",
+        "grpc-status", "0000000000"));
+
+    assertThat(c.ofServer()).extracting(e -> e.response().grpcStatus()).containsExactly(2, 2);
+  }
+
   @Test
   void interleavedStreamsEachBecomeAnExchange() {
     Conversation c = new Conversation(true).start();
