@@ -9,6 +9,7 @@ import io.periscope.metadata.MetadataConfig;
 import io.periscope.metadata.k8s.ClusterAccess;
 import java.net.InetSocketAddress;
 import java.net.URI;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.EnumMap;
@@ -202,6 +203,7 @@ public record AgentConfig(
     LogFormat logFormat = LogFormat.TEXT;
     ClusterAccess.Mode kubernetes = ClusterAccess.Mode.AUTO;
     Path procRoot = MetadataConfig.DEFAULT_PROC_ROOT;
+    String procRootOrigin = Setting.PROC_ROOT.flag;
     for (Map.Entry<Setting, Value> entry : chosen.entrySet()) {
       Value v = entry.getValue();
       String origin = v.origin();
@@ -265,7 +267,14 @@ public record AgentConfig(
             throw new ConfigException(origin + ": " + e.getMessage());
           }
         }
-        case PROC_ROOT -> procRoot = Path.of(v.text().strip());
+        case PROC_ROOT -> {
+          try {
+            procRoot = Path.of(v.text().strip());
+          } catch (InvalidPathException e) {
+            throw new ConfigException(origin + ": '" + v.text() + "' is not a path (" + e.getReason() + ")");
+          }
+          procRootOrigin = origin;
+        }
       }
     }
     MetadataConfig metadata = MetadataConfig.processOnly();
@@ -273,7 +282,10 @@ public record AgentConfig(
       try {
         metadata = MetadataConfig.fromEnvironment(kubernetes, procRoot, env);
       } catch (IllegalArgumentException e) {
-        throw new ConfigException(e.getMessage());
+        // Its messages name the flag: say where the value came from, the file or a variable.
+        String message = e.getMessage();
+        throw new ConfigException(message.startsWith(Setting.PROC_ROOT.flag)
+            ? procRootOrigin + message.substring(Setting.PROC_ROOT.flag.length()) : message);
       }
     }
     return new AgentConfig(exporter(file, env, flags), Set.copyOf(pids), Set.copyOf(processes), Set.copyOf(ports),

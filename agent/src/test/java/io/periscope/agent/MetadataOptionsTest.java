@@ -54,6 +54,11 @@ class MetadataOptionsTest {
     assertThatThrownBy(() -> AgentConfig.parse(List.of("--proc-root", dir.toString()), Map.of()))
         .isInstanceOf(AgentConfig.ConfigException.class)
         .hasMessageStartingWith("--proc-root: " + dir + " is not a proc filesystem");
+    assertThatThrownBy(() -> AgentConfig.parse(List.of(), Map.of("PERISCOPE_PROC_ROOT", dir.toString())))
+        .isInstanceOf(AgentConfig.ConfigException.class)
+        .as("the variable it came from, not the flag").hasMessageStartingWith("PERISCOPE_PROC_ROOT: " + dir + " is not");
+    assertThatThrownBy(() -> AgentConfig.parse(List.of("--proc-root", "/proc\0"), Map.of()))
+        .isInstanceOf(AgentConfig.ConfigException.class).hasMessageStartingWith("--proc-root: '/proc\0' is not a path");
     assertThatThrownBy(() -> AgentConfig.parse(List.of("--proc-root"), Map.of()))
         .isInstanceOf(AgentConfig.ConfigException.class).hasMessage("--proc-root needs a value (see --help)");
     assertThatThrownBy(() -> AgentConfig.parse(List.of(), Map.of("OTEL_RESOURCE_ATTRIBUTES", "team")))
