@@ -58,6 +58,7 @@ public final class Http1Parser {
     FAILED
   }
 
+  private static final byte[] NO_HEAD = new byte[0];
   private static final byte[] STATUS_LINE_START = "HTTP/1.".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
 
   private final boolean requests;
@@ -477,5 +478,9 @@ public final class Http1Parser {
   private void fail(String reason) {
     state = State.FAILED;
     failure = reason;
+    // Nothing is read any more: a head gathered so far (up to MAX_HEAD_BYTES) is let go now, not
+    // when the connection closes.
+    head = NO_HEAD;
+    headLength = 0;
   }
 }
