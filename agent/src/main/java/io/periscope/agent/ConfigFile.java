@@ -67,7 +67,7 @@ final class ConfigFile {
       String name = String.valueOf(section.getKey());
       if (!(section.getValue() instanceof Map<?, ?> keys)) {
         throw new ConfigException(file + ": " + name + " must be a map of keys, such as "
-            + (knownKeys().contains(name + ".") ? exampleOf(name) : "capture.bytes") + unknownHint(name, false));
+            + (isSection(name) ? exampleOf(name) : "capture.bytes") + unknownHint(name));
       }
       for (Map.Entry<?, ?> entry : keys.entrySet()) {
         String key = name + "." + entry.getKey();
@@ -132,9 +132,13 @@ final class ConfigFile {
         .orElseThrow();
   }
 
-  private static String unknownHint(String section, boolean known) {
-    return known || knownKeys().contains(section + ".") ? "" : " ('" + section + "' is not a section: "
-        + sections() + ")";
+  private static String unknownHint(String section) {
+    return isSection(section) ? "" : " ('" + section + "' is not a section: " + sections() + ")";
+  }
+
+  /** Whether some key is in this section (not merely ends with its name, as 'data' in metadata.kubernetes). */
+  private static boolean isSection(String name) {
+    return Arrays.stream(Setting.values()).anyMatch(s -> s.key.startsWith(name + "."));
   }
 
   static String knownKeys() {

@@ -207,6 +207,7 @@ class AgentConfigTest {
       capture:\\n  bytes:                   | FILE: capture.bytes has no value
       capture:\\n  bytes: [1, 2]            | FILE: capture.bytes must be a single value, not a list
       capture: 10                           | FILE: capture must be a map of keys, such as capture.bytes
+      data: 10                              | FILE: data must be a map of keys, such as capture.bytes ('data' is not a section: export, filters, capture, linking, sampling, health, log, metadata)
       captur:\\n  bytes: 10                 | FILE: unknown key 'captur.bytes' (known keys: export.endpoint, export.protocol, export.headers, export.timeout_ms, filters.pids, filters.processes, filters.ports, capture.bytes, capture.ring_buffer_mb, capture.variant, capture.query_values, linking.window_ms, linking.sdk_server_spans, linking.stitch_keys, linking.inject_traceparent, linking.inject_despite_fionread, sampling.ratio, health.address, log.format, metadata.kubernetes, metadata.proc_root)
       - capture                             | FILE: must be a map of sections (export, filters, capture, linking, sampling, health, log, metadata)
       filters:\\n  ports: [80, 70000]       | FILE: filters.ports: '70000' is not a port (1-65535)
