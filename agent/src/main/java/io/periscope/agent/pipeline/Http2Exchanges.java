@@ -194,6 +194,11 @@ final class Http2Exchanges {
       if (streams.get(stream) != null || (stream & 1) == 0) {
         return; // request trailers, or a stream the client did not open
       }
+      if (fields.get(HeaderField.METHOD) == null && fields.get(HeaderField.PATH) == null && !fields.incomplete()) {
+        // Not a request's head (RFC 9113 §8.3.1): the trailers of a stream that began before the
+        // agent looked, or garbage. No span; its response is counted as one without a request.
+        return;
+      }
       String authority = fields.get(HeaderField.AUTHORITY);
       RequestHead request = new RequestHead(fields.get(HeaderField.METHOD), fields.get(HeaderField.PATH),
           authority != null ? authority : fields.get(HeaderField.HOST), fields.get(HeaderField.SCHEME),

@@ -170,6 +170,18 @@ class Http2ExchangesTest {
     assertThat(c.ofServer()).extracting(e -> e.response().grpcStatus()).containsExactly(2, 2);
   }
 
+  /** Trailers of a stream whose request the agent never saw, or garbage: a whole block without :method or :path. */
+  @Test
+  void aHeaderBlockWithoutMethodOrPathIsNoRequest() {
+    Conversation c = new Conversation(true).start();
+    c.request(c.requests.headers(3, true, "x-checksum", "abc", "content-type", "application/grpc"));
+    c.response(c.responses.headers(3, true, ":status", "200", "grpc-status", "0"));
+
+    assertThat(exchanges).isEmpty();
+    assertThat(stats.snapshot().unmatchedResponses()).as("the response, on each end").isEqualTo(2);
+    assertThat(stats.snapshot().http2ParseFailures()).isZero();
+  }
+
   @Test
   void interleavedStreamsEachBecomeAnExchange() {
     Conversation c = new Conversation(true).start();
