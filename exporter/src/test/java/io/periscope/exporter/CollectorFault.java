@@ -2,6 +2,11 @@ package io.periscope.exporter;
 
 import io.opentelemetry.proto.collector.trace.v1.ExportTracePartialSuccess;
 import io.opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
 import java.time.Duration;
 import org.jspecify.annotations.Nullable;
 
@@ -41,7 +46,30 @@ sealed interface CollectorFault {
   record Slow(Duration delay) implements CollectorFault {}
 
   /** Answers bytes that are not the protocol at all, then closes the connection. */
-  record Garbage() implements CollectorFault {}
+  record Garbage() implements CollectorFault {
+    /**
+     * Writes {@code bytes} to {@code socket} and hangs up cleanly: a FIN, then whatever the client
+     * still sends is read until it hangs up too. Closing with the client's frames unread would
+     * send an RST instead, which can reach the client before the garbage and turn a malformed
+     * answer into a reset connection, a different fault that the exporter retries.
+     */
+    static void answer(Socket socket, byte[] bytes) throws IOException {
+      OutputStream out = socket.getOutputStream();
+      out.write(bytes);
+      out.flush();
+      socket.shutdownOutput();
+      socket.setSoTimeout(5_000); // a client that keeps the connection open gets cut after this
+      InputStream in = socket.getInputStream();
+      byte[] discard = new byte[4096];
+      try {
+        while (in.read(discard) >= 0) {
+          // the client's late frames: not answered
+        }
+      } catch (SocketTimeoutException e) {
+        // it did not hang up: the caller's close cuts it
+      }
+    }
+  }
 
   /** Resets the connection (TCP RST) instead of answering. */
   record Reset() implements CollectorFault {}

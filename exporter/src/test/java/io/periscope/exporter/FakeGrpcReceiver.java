@@ -106,8 +106,10 @@ final class FakeGrpcReceiver implements AutoCloseable {
   @Override
   public void close() throws IOException {
     server.close();
-    for (Socket connection : connections) {
-      connection.close();
+    synchronized (connections) {
+      for (Socket connection : connections) {
+        connection.close();
+      }
     }
     slowAnswers.shutdownNow();
   }
@@ -116,7 +118,15 @@ final class FakeGrpcReceiver implements AutoCloseable {
     while (!server.isClosed()) {
       try {
         Socket socket = server.accept();
-        connections.add(socket);
+        // accept() can still hand over a connection once close() closed the port (the thread was
+        // slow to see the close): cut it, as a dead collector's would be, not served behind its back.
+        synchronized (connections) {
+          if (server.isClosed()) {
+            socket.close();
+            return;
+          }
+          connections.add(socket);
+        }
         Thread.ofPlatform().daemon().name("fake-grpc-connection").start(() -> serve(socket));
       } catch (IOException e) {
         return; // close() closed the port
@@ -192,8 +202,7 @@ final class FakeGrpcReceiver implements AutoCloseable {
       case CollectorFault.Refusal refusal ->
           writeFrame(out, HEADERS, END_HEADERS | END_STREAM, stream, trailersOnly(refusal.grpcStatus(), refusal.retryDelay()));
       case CollectorFault.Garbage garbage -> {
-        out.write("HTTP/1.1 400 Bad Request\r\n\r\nnot a frame at all".getBytes(US_ASCII));
-        out.flush();
+        CollectorFault.Garbage.answer(socket, "HTTP/1.1 400 Bad Request\r\n\r\nnot a frame at all".getBytes(US_ASCII));
         return false;
       }
       case CollectorFault.Reset reset -> {

@@ -55,14 +55,24 @@ final class ScriptedHttpCollector extends ScriptedCollector {
     } catch (IOException e) {
       // closing: nothing to do
     }
-    open.forEach(ScriptedHttpCollector::closeQuietly);
+    synchronized (open) {
+      open.forEach(ScriptedHttpCollector::closeQuietly);
+    }
   }
 
   private void accept(ServerSocket server) {
     while (!server.isClosed()) {
       try {
         Socket socket = server.accept();
-        open.add(socket);
+        // accept() can still hand over a connection once stop() closed the port (the thread was
+        // slow to see the close): cut it, as a dead collector's would be, not served behind its back.
+        synchronized (open) {
+          if (server.isClosed()) {
+            closeQuietly(socket);
+            return;
+          }
+          open.add(socket);
+        }
         Thread.ofPlatform().daemon().name("test-collector-http-connection").start(() -> serve(socket));
       } catch (IOException e) {
         return; // stop() closed the server socket
@@ -114,8 +124,7 @@ final class ScriptedHttpCollector extends ScriptedCollector {
       }
       case CollectorFault.Refusal refusal -> answer(out, refusal.httpStatus(), refusal.retryAfter(), refusal.body());
       case CollectorFault.Garbage garbage -> {
-        out.write(NOT_HTTP);
-        out.flush();
+        CollectorFault.Garbage.answer(socket, NOT_HTTP);
         return false;
       }
       case CollectorFault.Reset reset -> {
