@@ -35,8 +35,9 @@ class ConnectionTrackerFuzzTest {
    */
   private static final int DETECTION_BYTES = 16;
   private static final long SOCK = 0xffff_8881_0000_1000L;
-  private static final long REQUEST_SEQUENCE = 1_000;
-  private static final long RESPONSE_SEQUENCE = 500_000;
+  /** TCP sequence numbers of the first byte read, and written. */
+  private static final long INGRESS_SEQUENCE = 1_000;
+  private static final long EGRESS_SEQUENCE = 500_000;
   /** What a connection may hold, by the limits README's table documents, and some room for its objects. */
   private static final long HTTP1_BOUND = 2L * Http1Parser.MAX_HEAD_BYTES
       + Http1Exchanges.MAX_PIPELINED * (Http1Parser.MAX_HEAD_BYTES + 1024L) + 64 * 1024;
@@ -96,11 +97,14 @@ class ConnectionTrackerFuzzTest {
               .as("a request with neither :method nor :path, its header block whole: %s", e).isTrue();
           continue;
         }
-        int at = (int) ((e.requestSequence() - (client ? RESPONSE_SEQUENCE : REQUEST_SEQUENCE)) & 0xffffffffL);
+        // The bytes say who the process is: a request it writes makes it a client, whichever end the seed meant.
+        boolean written = e.peer().role() == Peer.Role.CLIENT;
+        byte[] stream = written == client ? requests : responses;
+        int at = (int) ((e.requestSequence() - (written ? EGRESS_SEQUENCE : INGRESS_SEQUENCE)) & 0xffffffffL);
         String line = e.request().method() + " " + e.request().target() + " HTTP/1.";
-        assertThat(at).isBetween(0, requests.length);
-        assertThat(new String(requests, at, Math.min(line.length(), requests.length - at),
-            StandardCharsets.ISO_8859_1)).isEqualTo(line);
+        assertThat(at).isBetween(0, stream.length);
+        assertThat(new String(stream, at, Math.min(line.length(), stream.length - at), StandardCharsets.ISO_8859_1))
+            .isEqualTo(line);
       }
     }
     for (Pipeline p : List.of(whole, split)) {
@@ -142,9 +146,9 @@ class ConnectionTrackerFuzzTest {
   void corruptRecords(byte[] raw) {
     FuzzInput input = FuzzInput.of(raw);
     Pipeline p = new Pipeline();
-    byte[] request = p.record(SocketEvent.DIRECTION_INGRESS, REQUEST_SEQUENCE,
+    byte[] request = p.record(SocketEvent.DIRECTION_INGRESS, INGRESS_SEQUENCE,
         "GET /good HTTP/1.1\r\nHost: good\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1));
-    byte[] response = p.record(SocketEvent.DIRECTION_EGRESS, RESPONSE_SEQUENCE,
+    byte[] response = p.record(SocketEvent.DIRECTION_EGRESS, EGRESS_SEQUENCE,
         "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".getBytes(StandardCharsets.ISO_8859_1));
     List<byte[]> corrupt = input.pieces(input.whole());
     List<byte[]> records = new ArrayList<>();
@@ -221,8 +225,8 @@ class ConnectionTrackerFuzzTest {
     void connection(FuzzInput input, boolean client, List<byte[]> requestPieces, List<byte[]> responsePieces) {
       byte requestDirection = client ? SocketEvent.DIRECTION_EGRESS : SocketEvent.DIRECTION_INGRESS;
       byte responseDirection = (byte) (requestDirection ^ 1);
-      long requestSequence = client ? RESPONSE_SEQUENCE : REQUEST_SEQUENCE;
-      long responseSequence = client ? REQUEST_SEQUENCE : RESPONSE_SEQUENCE;
+      long requestSequence = client ? EGRESS_SEQUENCE : INGRESS_SEQUENCE;
+      long responseSequence = client ? INGRESS_SEQUENCE : EGRESS_SEQUENCE;
       if (input.flag(1)) {
         feed(encoder(SocketEventEncoder.open(client ? SocketEvent.ORIGIN_CONNECT : SocketEvent.ORIGIN_ACCEPT)));
       }
