@@ -143,6 +143,38 @@ class KubernetesResilienceTest {
     assertThat(metadata.podsHeld()).isEqualTo(2);
   }
 
+  /**
+   * An API server that answers after the client gave up (overloaded, or far away): nothing waits
+   * for it, spans go on with what the node knows, and its pods are listed once it answers in time.
+   */
+  @Test
+  void aSlowApiServerHoldsNothingUpAndIsListedOnceItAnswersInTime() {
+    cluster = MockCluster.start();
+    String id = containerId("slow");
+    String podUid = cluster.put(withContainer(pod(NS, "slow-0", uid("slow"), NODE), "slow", "slow:1",
+        "containerd://" + id).build()).getMetadata().getUid();
+    proc.inContainer(960, 9600, podUid, id, "/app/slow");
+    cluster.slow(Duration.ofSeconds(3)); // past the client's request timeout of 2 s
+    ExecutorService tasks = KubernetesMetadata.daemonPool();
+    long started = System.nanoTime();
+    startMetadata(cluster.clientUnderTest(tasks), tasks);
+    assertThat(Duration.ofNanos(System.nanoTime() - started)).as("start does not wait for the API server")
+        .isLessThan(Duration.ofSeconds(2));
+
+    long resolving = System.nanoTime();
+    Resource before = resolve(960);
+    assertThat(Duration.ofNanos(System.nanoTime() - resolving)).as("a span's resource does not wait for it either")
+        .isLessThan(Duration.ofMillis(500));
+    assertThat(attr(before, "container.id")).isEqualTo(id);
+    assertThat(attr(before, "k8s.node.name")).isEqualTo(NODE);
+    assertThat(attr(before, "k8s.pod.name")).isNull();
+    await("timed-out lists counted as failures", () -> metadata.problems().failures() >= 2);
+
+    cluster.slow(Duration.ZERO);
+    await("pod attributes", () -> "slow-0".equals(attr(resolve(960), "k8s.pod.name")));
+    assertThat(logs.at(Level.WARNING)).as("said once per resource, however often retried").hasSizeLessThanOrEqualTo(2);
+  }
+
   @Test
   void forbiddenServicesLeavePeersUnnamedAndPodsWorking() {
     cluster = MockCluster.start();

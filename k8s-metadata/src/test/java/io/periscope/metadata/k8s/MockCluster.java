@@ -25,6 +25,7 @@ import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -46,6 +47,7 @@ import java.util.concurrent.ExecutorService;
  *       answer to a stale resource version: an ERROR event with status 410 Gone, so the informer
  *       lists again.
  *   <li>{@link #forbid} answers every request under a path with 403 Forbidden, like RBAC.
+ *   <li>{@link #slow} answers every request late, like an overloaded API server.
  * </ul>
  *
  * The paths of all requests are recorded ({@link #requests()}).
@@ -67,6 +69,7 @@ public final class MockCluster implements AutoCloseable {
   private final List<KubernetesClient> clients = new CopyOnWriteArrayList<>();
   private final Set<WebSocket> watches = ConcurrentHashMap.newKeySet();
   private final KubernetesCrudDispatcher crud = new KubernetesCrudDispatcher();
+  private volatile Duration answerDelay = Duration.ZERO;
 
   private MockCluster(int port) {
     Dispatcher dispatcher = new Dispatcher() {
@@ -204,6 +207,11 @@ public final class MockCluster implements AutoCloseable {
     forbidden.remove(pathPrefix);
   }
 
+  /** Answers every request {@code delay} late, as an overloaded API server does (zero: at once again). */
+  public void slow(Duration delay) {
+    answerDelay = delay;
+  }
+
   /** Paths (with queries, decoded) of every request so far. */
   public List<String> requests() {
     return List.copyOf(requests);
@@ -233,6 +241,14 @@ public final class MockCluster implements AutoCloseable {
   }
 
   private MockResponse dispatch(RecordedRequest request) {
+    Duration delay = answerDelay;
+    if (!delay.isZero()) {
+      try {
+        Thread.sleep(delay);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
     String path = request.getPath();
     requests.add(URLDecoder.decode(path, StandardCharsets.UTF_8));
     String resource = URI.create(path).getRawPath();
