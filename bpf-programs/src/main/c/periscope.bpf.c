@@ -133,6 +133,7 @@ struct sock_info {
 	__u8 tls;          /* enum tls_state: its bytes on the wire are TLS records, never copied */
 	__u8 first_seen;   /* a record of it was looked at for TLS */
 	__u8 head_open[2]; /* per direction: the last syscall's bytes were an HTTP head not seen to end (head_pieces) */
+	__u8 shedding;     /* overload: its records are not made until a request begins with room in the ring (ring_has_room) */
 	__u32 tls_seq[2];  /* TLS: plaintext bytes so far, per direction (the records' seq) */
 	__u64 tls_io_ns[2]; /* TLS: when a syscall on it last moved ciphertext, per direction */
 	struct h2_cursor h2_ingress;
@@ -207,7 +208,7 @@ struct scratch {
 	__u32 piece_pad;
 	__u64 piece_step;   /* bytes copy_iovec_from takes from one iovec */
 	__u32 piece_open;   /* out: the syscall's bytes ended inside the head */
-	__u32 piece_pad2;
+	__u32 dropped;      /* out: a record of the syscall did not fit in the ring buffer (submit) */
 };
 
 struct {
@@ -323,6 +324,19 @@ static __always_inline struct scratch *scratch_record(void)
 }
 
 /*
+ * Overload: the agent reads the ring buffer slower than records come. Records are then shed by
+ * whole connections, never at random from the middle of exchanges: a connection that starts
+ * while the ring is over half full is not followed (the room left is for the exchanges already
+ * under way), and one that lost a record stops making records. Either is followed again from
+ * the next syscall that begins an HTTP/1 request while the ring is under half full; that record
+ * says so (FLAG_LOST_BEFORE), and the agent takes the connection as one joined midway there.
+ */
+static __always_inline bool ring_has_room(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 2;
+}
+
+/*
  * Caches what a socket fd is; returns the cache entry, or NULL when the fd is not a TCP socket.
  * The slow walk runs once per socket fd (and for every non-socket fd: nothing could invalidate a
  * negative entry).
@@ -347,6 +361,10 @@ static __always_inline struct sock_info *remember_sock(struct scratch *s, __u32 
 	}
 	read_endpoints((struct sock *)sock, info);
 	info->port_traced = port_traced(info->local_port, info->remote_port);
+	if (info->port_traced && !ring_has_room()) {
+		info->shedding = 1;
+		count(COUNTER_SHED_CONNECTIONS);
+	}
 	bpf_map_update_elem(&fd_socks, &key, info, BPF_ANY);
 	bpf_map_update_elem(&sock_fds, &sock, &key, BPF_ANY);
 	return bpf_map_lookup_elem(&fd_socks, &key);
@@ -423,6 +441,7 @@ static __always_inline void fill_header(struct socket_event *e, __u8 type, struc
 	current_comm(e->comm);
 }
 
+/* Every record is made in the per-CPU scratch's event: a drop is noted there for emit_data. */
 static __always_inline void submit(struct socket_event *e)
 {
 	__u64 size = sizeof(*e) + (e->captured_len & (2 * MAX_CAPTURE - 1)) + (e->tail_len & (2 * TAIL_BYTES - 1));
@@ -430,6 +449,7 @@ static __always_inline void submit(struct socket_event *e)
 		return;
 	if (bpf_ringbuf_output(&events, e, size, BPF_RB_NO_WAKEUP)) {
 		count(COUNTER_RINGBUF_DROPS);
+		((struct scratch *)e)->dropped = 1;
 		return;
 	}
 	count(COUNTER_EVENTS);
@@ -578,6 +598,12 @@ static __always_inline bool http_head_begins(struct scratch *s)
 	return false;
 }
 
+/* The record's bytes begin with an HTTP/1 request line: where a shed connection is followed again. */
+static __always_inline bool http_request_begins(struct scratch *s)
+{
+	return http_head_begins(s) && *(__u32 *)s->payload != 0x50545448; /* not "HTTP": a status line */
+}
+
 /*
  * Copies len user bytes at src to payload[offset], len and offset each within MAX_CAPTURE (the
  * head pieces' bound, whatever the configured capture); returns the bytes copied.
@@ -677,7 +703,8 @@ static __always_inline bool head_piece(bool last)
 		return false; /* unreadable: what is left shows as a gap in the sequence numbers */
 	struct socket_event *e = &s->event;
 	e->seq = s->piece_seq + (__u32)s->piece_done;
-	e->flags |= FLAG_HEAD_PIECE;
+	/* A piece follows the record before it: only that first record says what was lost before. */
+	e->flags = (e->flags & ~FLAG_LOST_BEFORE) | FLAG_HEAD_PIECE;
 	e->captured_len = n;
 	e->total_len = n;
 	e->tail_len = 0;
@@ -857,16 +884,16 @@ static __always_inline bool tls_record_header(struct scratch *s)
 	       s->payload[2] <= 4;
 }
 
-/*
- * The data record of len bytes the process moved at buf (an iovec array when iov_total), on info's
- * connection, whose first byte is at seq in its stream: the bytes themselves, or the HTTP/2 frame
- * stream. For the syscall exits and for the TLS library's returns (flags FLAG_TLS).
- */
-static __always_inline void emit_data(struct scratch *s, struct sock_info *info, __s32 fd, __u8 syscall,
-				      __u8 direction, __u64 buf, __u32 iov_total, __u32 iovcnt, long ret,
-				      __u64 enter_ns, __u64 exit_ns, __u32 seq, __u8 flags, bool filled)
+/* emit_data's record, made unless the connection is shed. */
+static __always_inline void emit_record(struct scratch *s, struct sock_info *info, __s32 fd, __u8 syscall,
+					__u8 direction, __u64 buf, __u32 iov_total, __u32 iovcnt, long ret,
+					__u64 enter_ns, __u64 exit_ns, __u32 seq, __u8 flags, bool filled)
 {
 	struct socket_event *e = &s->event;
+	if (info->shedding && (info->h2 == H2_YES || syscall == SYS_SENDFILE)) {
+		count(COUNTER_SHED_RECORDS); /* no HTTP/1 request begins here */
+		return;
+	}
 	fill_header(e, EVENT_DATA, info, fd, syscall, exit_ns);
 	e->direction = direction;
 	e->enter_ns = enter_ns;
@@ -912,6 +939,18 @@ static __always_inline void emit_data(struct scratch *s, struct sock_info *info,
 			return;
 		}
 	}
+	if (info->shedding) {
+		if (e->mode != CAPTURE_BYTES || !http_request_begins(s) || !ring_has_room()) {
+			count(COUNTER_SHED_RECORDS);
+			return;
+		}
+		/* Followed again from this request, as a connection joined midway. */
+		info->shedding = 0;
+		info->fresh = 0;
+		info->head_open[0] = info->head_open[1] = 0;
+		at_start = false;
+		e->flags |= FLAG_LOST_BEFORE;
+	}
 	if (info->h2 != H2_YES || !cursor->synced)
 		h2_detect(s, info, cursor, &s->iovs, iovcnt, buf, iov_array, iov_total, ret, at_start);
 	if (settings.inject_traceparent && !flags && info->origin == ORIGIN_ACCEPT && e->mode == CAPTURE_BYTES) {
@@ -943,6 +982,22 @@ static __always_inline void emit_data(struct scratch *s, struct sock_info *info,
 		*head_open = 0; /* a syscall copied whole: the parser has all of it */
 	}
 	submit(e);
+}
+
+/*
+ * The data record of len bytes the process moved at buf (an iovec array when iov_total), on info's
+ * connection, whose first byte is at seq in its stream: the bytes themselves, or the HTTP/2 frame
+ * stream. For the syscall exits and for the TLS library's returns (flags FLAG_TLS). A record that
+ * does not fit in the ring buffer sheds the connection (ring_has_room).
+ */
+static __always_inline void emit_data(struct scratch *s, struct sock_info *info, __s32 fd, __u8 syscall,
+				      __u8 direction, __u64 buf, __u32 iov_total, __u32 iovcnt, long ret,
+				      __u64 enter_ns, __u64 exit_ns, __u32 seq, __u8 flags, bool filled)
+{
+	s->dropped = 0;
+	emit_record(s, info, fd, syscall, direction, buf, iov_total, iovcnt, ret, enter_ns, exit_ns, seq, flags, filled);
+	if (s->dropped)
+		info->shedding = 1;
 }
 
 #include "tls.bpf.h"
@@ -1146,7 +1201,7 @@ static __always_inline int conn_open(long ret, __u8 origin)
 	if (!s)
 		return 0;
 	struct sock_info *info = remember_sock(s, tgid, fd, sock, origin);
-	if (!info || !info->port_traced)
+	if (!info || !info->port_traced || info->shedding)
 		return 0;
 	struct socket_event *e = &s->event;
 	fill_header(e, EVENT_CONN_OPEN, info, fd, origin == ORIGIN_ACCEPT ? SYS_ACCEPT : SYS_CONNECT,
@@ -1198,6 +1253,8 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	struct socket_event *e = &s->event;
 	fill_header(e, EVENT_CONN_CLOSE, &info, key.fd, SYS_CLOSE, bpf_ktime_get_ns());
 	e->enter_ns = e->exit_ns;
+	if (info.shedding)
+		e->flags = FLAG_LOST_BEFORE;
 	submit(e);
 	return 0;
 }
@@ -1253,6 +1310,8 @@ int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	e->tgid = key.tgid;
 	e->tid = 0;
 	e->enter_ns = e->exit_ns;
+	if (info.shedding)
+		e->flags = FLAG_LOST_BEFORE;
 	submit(e);
 	return 0;
 }

@@ -101,6 +101,13 @@ enum event_flags {
 	 * again from what comes next, as one joined midway.
 	 */
 	FLAG_RESTART = 4,
+	/*
+	 * Records of this connection were lost before this one (overload: the ring buffer was full, or
+	 * so full that the connection was shed): what it was in the middle of is lost, and it is
+	 * followed again from this record, the start of a request, as one joined midway. On a close
+	 * record: the connection ended while shed, so what it was in the middle of never ended.
+	 */
+	FLAG_LOST_BEFORE = 8,
 };
 
 enum counter_id {
@@ -114,7 +121,9 @@ enum counter_id {
 	COUNTER_TLS_CIPHERTEXT = 7,  /* syscalls on TLS connections, not copied: their plaintext comes from the library */
 	COUNTER_TLS_NO_SOCKET = 8,   /* TLS library calls whose connection was not known: their plaintext is lost */
 	COUNTER_HEAD_PIECES = 9,     /* records that carried a later piece of a long HTTP head */
-	COUNTER_MAX = 10,
+	COUNTER_SHED_RECORDS = 10,   /* data records not made: their connection was shed (overload) */
+	COUNTER_SHED_CONNECTIONS = 11, /* connections not followed from their start: the ring buffer was over half full */
+	COUNTER_MAX = 12,
 };
 
 struct socket_event {

@@ -15,13 +15,13 @@ import org.jspecify.annotations.Nullable;
  * Every counter that means something was lost, at one moment. The agent logs the difference once
  * a minute when there is one, so drops are visible while it runs, not only when it stops.
  */
-record DropReport(long ringBuffer, long inflight, long malformed, long parseFailures, long evicted,
+record DropReport(long ringBuffer, long shed, long inflight, long malformed, long parseFailures, long evicted,
     long pipelineOverflows, long streamsEvicted, long internalErrors, long linkOverflow, long exportQueue,
     Map<FailureReason, Long> exportFailed) {
 
   static DropReport of(CaptureCounters kernel, PipelineStats.Snapshot pipeline, LinkStats link,
       ExportStats export) {
-    return new DropReport(kernel.ringBufferDrops(), kernel.inflightDrops(), pipeline.malformedEvents(),
+    return new DropReport(kernel.ringBufferDrops(), kernel.shedRecords(), kernel.inflightDrops(), pipeline.malformedEvents(),
         pipeline.http1ParseFailures() + pipeline.http2ParseFailures(), pipeline.connectionsEvicted(),
         pipeline.pipelineOverflows(), pipeline.http2StreamsEvicted(), pipeline.internalErrors(), link.heldOverflow(),
         export.spansDropped(), export.spansFailedByReason());
@@ -31,6 +31,7 @@ record DropReport(long ringBuffer, long inflight, long malformed, long parseFail
   @Nullable String since(DropReport earlier) {
     List<String> grew = new ArrayList<>();
     add(grew, ringBuffer - earlier.ringBuffer, "events lost in the kernel (ring buffer full)");
+    add(grew, shed - earlier.shed, "records shed with their connection (overload)");
     add(grew, inflight - earlier.inflight, "syscalls not traced (in-flight table full)");
     add(grew, malformed - earlier.malformed, "malformed events");
     add(grew, parseFailures - earlier.parseFailures, "connections that failed to parse");

@@ -195,10 +195,12 @@ public final class Main {
     PipelineStats.Snapshot p = agent.pipelineStats();
     CaptureCounters k = agent.captureCounters();
     ExportStats e = agent.exportStats();
-    report(config, err, Level.INFO, ("kernel: %d events, %d lost (ring buffer full), %d cut at capture limit"
+    report(config, err, Level.INFO, ("kernel: %d events, %d lost (ring buffer full), %d shed with their connection"
+        + " (overload; %d connections not followed from their start), %d cut at capture limit"
         + " (%d more records for long heads), %d HTTP/2 frame walks lost their place; TLS: %d ciphertext syscalls"
         + " not copied, %d library calls on an unknown connection").formatted(k.events(), k.ringBufferDrops(),
-        k.truncated(), k.headPieces(), k.h2SyncLost(), k.tlsCiphertext(), k.tlsNoSocket()));
+        k.shedRecords(), k.shedConnections(), k.truncated(), k.headPieces(), k.h2SyncLost(), k.tlsCiphertext(),
+        k.tlsNoSocket()));
     report(config, err, Level.INFO, ("pipeline: %d events, %d connections (%d not HTTP, %d HTTP/2), %d exchanges,"
             + " %d HTTP/1 and %d HTTP/2 parse failures, %d responses without request, %d incomplete").formatted(
         p.events(), p.connectionsTracked(), p.connectionsNotHttp(), p.connectionsHttp2(), p.exchanges(),

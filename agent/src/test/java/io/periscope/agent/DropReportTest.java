@@ -10,17 +10,18 @@ class DropReportTest {
 
   @Test
   void saysWhatGrewAndNothingElse() {
-    DropReport before = new DropReport(0, 0, 0, 2, 0, 0, 0, 0, 0, 10, Map.of());
-    DropReport after = new DropReport(5, 0, 0, 2, 0, 0, 0, 0, 0, 17, Map.of());
+    DropReport before = new DropReport(0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 10, Map.of());
+    DropReport after = new DropReport(5, 40, 0, 0, 2, 0, 0, 0, 0, 0, 17, Map.of());
 
     assertThat(after.since(before))
-        .isEqualTo("5 events lost in the kernel (ring buffer full), 7 spans dropped (export queue full)");
+        .isEqualTo("5 events lost in the kernel (ring buffer full), 40 records shed with their connection (overload),"
+            + " 7 spans dropped (export queue full)");
   }
 
   @Test
   void spansLostInFailedExportsSayWhy() {
-    DropReport before = new DropReport(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, Map.of(FailureReason.TIMEOUT, 4L));
-    DropReport after = new DropReport(0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    DropReport before = new DropReport(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, Map.of(FailureReason.TIMEOUT, 4L));
+    DropReport after = new DropReport(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
         Map.of(FailureReason.TIMEOUT, 4L, FailureReason.UNREACHABLE, 8L, FailureReason.PARTIALLY_REJECTED, 3L));
 
     assertThat(after.since(before))
@@ -36,7 +37,7 @@ class DropReportTest {
 
   @Test
   void nothingGrewIsNothingToSay() {
-    DropReport same = new DropReport(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, Map.of(FailureReason.TIMEOUT, 11L));
+    DropReport same = new DropReport(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, Map.of(FailureReason.TIMEOUT, 12L));
     assertThat(same.since(same)).isNull();
   }
 }

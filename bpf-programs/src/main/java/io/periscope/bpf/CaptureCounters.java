@@ -15,8 +15,13 @@ package io.periscope.bpf;
  *                       library's probes, where the library is one Periscope probes)
  * @param tlsNoSocket    TLS library calls whose connection was not known: their plaintext was lost
  * @param headPieces     records that carried a later piece of an HTTP head longer than the capture
+ * @param shedRecords    data records not made because their connection was shed under overload
+ *                       (it lost a record, or began while the ring buffer was over half full)
+ * @param shedConnections connections not followed from their start: the ring buffer was over half
+ *                       full (each is followed from a later request once there is room)
  */
 public record CaptureCounters(long events, long ringBufferDrops, long truncated, long inflightDrops, long h2SyncLost,
-    long traceparentsInjected, long injectionsFailed, long tlsCiphertext, long tlsNoSocket, long headPieces) {
-  static final int COUNT = 10;
+    long traceparentsInjected, long injectionsFailed, long tlsCiphertext, long tlsNoSocket, long headPieces,
+    long shedRecords, long shedConnections) {
+  static final int COUNT = 12;
 }

@@ -303,7 +303,7 @@ public final class KernelCapture implements AutoCloseable {
       }
     }
     return new CaptureCounters(totals[0], totals[1], totals[2], totals[3], totals[4], totals[5], totals[6], totals[7],
-        totals[8], totals[9]);
+        totals[8], totals[9], totals[10], totals[11]);
   }
 
   /** The programs attached when the capture started. */

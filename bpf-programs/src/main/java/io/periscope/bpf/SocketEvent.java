@@ -53,6 +53,12 @@ public final class SocketEvent {
    */
   public static final byte FLAG_RESTART = 4;
   /**
+   * Records of the connection were lost before this one (overload): on a data record, the start
+   * of a request from which it is followed again, as one joined midway; on a close record, the
+   * connection ended while shed.
+   */
+  public static final byte FLAG_LOST_BEFORE = 8;
+  /**
    * The payload is the HTTP/2 frame stream of the syscall: every byte it moved but the payloads of
    * DATA frames and of frame types above {@link #H2_LAST_KNOWN_TYPE}, which the kernel skipped.
    */

@@ -37,6 +37,11 @@ final class AgentMetrics {
         k.ringBufferDrops());
     m.counter("periscope_kernel_events_dropped_total", "Events lost in the kernel", "reason", "inflight_table_full",
         k.inflightDrops());
+    m.counter("periscope_kernel_records_shed_total",
+        "Data records not made under overload: their connection lost a record, or began while the ring buffer was"
+            + " over half full, and is followed again from a later request", k.shedRecords());
+    m.counter("periscope_kernel_connections_shed_total",
+        "Connections not followed from their start: the ring buffer was over half full", k.shedConnections());
     m.counter("periscope_kernel_payloads_truncated_total", "Payloads cut at the capture limit (--capture-bytes)",
         k.truncated());
 

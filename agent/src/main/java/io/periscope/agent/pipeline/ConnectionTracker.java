@@ -49,7 +49,12 @@ public final class ConnectionTracker implements RingBuffer.RecordHandler {
     long sock = event.sock();
     try {
       switch (event.type()) {
-        case SocketEvent.TYPE_DATA -> connection(sock, false).onData(event, sink, stats);
+        case SocketEvent.TYPE_DATA -> {
+          if ((event.flags() & SocketEvent.FLAG_LOST_BEFORE) != 0) {
+            lostPlace(sock); // followed again from this request, as a connection joined midway
+          }
+          connection(sock, false).onData(event, sink, stats);
+        }
         case SocketEvent.TYPE_CONN_OPEN -> {
           Connection previous = connections.remove(sock);
           if (previous != null) {
@@ -67,8 +72,9 @@ public final class ConnectionTracker implements RingBuffer.RecordHandler {
         case SocketEvent.TYPE_CONN_CLOSE -> {
           Connection closed = connections.remove(sock);
           boolean restart = (event.flags() & SocketEvent.FLAG_RESTART) != 0;
+          boolean shed = (event.flags() & SocketEvent.FLAG_LOST_BEFORE) != 0;
           if (closed != null) {
-            if (restart) {
+            if (restart || shed) {
               closed.onEvicted(stats); // its place was lost, not its connection: nothing is ended
             } else {
               closed.onClose(stats, event.exitNanos());
@@ -90,6 +96,18 @@ public final class ConnectionTracker implements RingBuffer.RecordHandler {
       connections.remove(sock);
       stats.internalErrors++;
       LOG.log(System.Logger.Level.WARNING, "dropped a connection after an internal error", e);
+    }
+  }
+
+  /**
+   * The kernel lost records of the connection (overload shed it): what it was in the middle of is
+   * counted as incomplete, never completed with what comes after the loss.
+   */
+  private void lostPlace(long sock) {
+    Connection lost = connections.remove(sock);
+    if (lost != null) {
+      lost.onEvicted(stats);
+      ended(lost);
     }
   }
 

@@ -37,9 +37,14 @@ final class AgentProcess implements AutoCloseable {
     };
   }
 
+  /** This JVM's java executable. */
+  static String java() {
+    return Path.of(System.getProperty("java.home"), "bin", "java").toString();
+  }
+
   /** The launcher's JVM and flags, on the given class path, running Main. */
   static List<String> javaCommand(String classPath) {
-    return List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+    return List.of(java(),
         "--enable-native-access=ALL-UNNAMED", "-XX:+UseSerialGC", "-Xms32m", "-Xmx192m", "-cp", classPath, "io.periscope.agent.Main");
   }
 

@@ -51,6 +51,7 @@ class KernelMatrixTest {
       "io.periscope.bpf.VerifierBudgetTest",
       "io.periscope.bpf.KernelCaptureTest",
       "io.periscope.bpf.Http2CaptureTest",
+      "io.periscope.bpf.OverloadSheddingTest",
       "io.periscope.agent.it.PythonHttpServerTest",
       "io.periscope.agent.it.NginxTest",
       "io.periscope.agent.it.GrpcPythonTest",

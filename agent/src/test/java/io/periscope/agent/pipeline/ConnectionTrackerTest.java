@@ -569,6 +569,43 @@ class ConnectionTrackerTest {
     assertThat(exchanges).singleElement().satisfies(e -> assertThat(e.request().target()).isEqualTo("/next"));
   }
 
+  /**
+   * Overload: the kernel shed a keep-alive connection (the response to /a did not fit in the ring
+   * buffer) and follows it again from the next request, flagged. /a is lost, counted, and never
+   * paired with /b's response.
+   */
+  @Test
+  void aConnectionShedUnderOverloadIsFollowedAgainFromTheFlaggedRequest() {
+    Conn server = conn(0x9070, 709, "nginx", "127.0.0.1", 8080, "127.0.0.1", 40_060);
+    read(server, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+    server.egressSeq += 38; // the response to /a, lost in the kernel
+    byte[] next = "GET /b HTTP/1.1\r\nHost: h\r\n\r\n".getBytes(StandardCharsets.ISO_8859_1);
+    feed(SocketEventEncoder.data(SocketEvent.DIRECTION_INGRESS, next).flags(SocketEvent.FLAG_LOST_BEFORE)
+        .process(server.tgid, server.tid, server.comm).socket(server.sock, server.fd)
+        .endpoints(server.localAddress, server.localPort, server.remoteAddress, server.remotePort)
+        .time(clock += 10, clock += 7).sequence(server.ingressSeq).totalLength(next.length).encode());
+    write(server, "HTTP/1.1 204 No Content\r\n\r\n");
+
+    assertThat(exchanges).singleElement().satisfies(e -> {
+      assertThat(e.request().target()).isEqualTo("/b");
+      assertThat(e.response().status()).isEqualTo(204);
+    });
+    assertThat(stats.snapshot().incompleteExchanges()).isEqualTo(1);
+  }
+
+  /** A connection that closes while shed ends nothing: its open request's answer was lost, not absent. */
+  @Test
+  void aCloseWhileShedEndsNoExchange() {
+    Conn client = conn(0x9075, 710, "curl", "127.0.0.1", 40_061, "127.0.0.1", 8080);
+    write(client, "GET /lost HTTP/1.1\r\nHost: h\r\n\r\n");
+    feed(SocketEventEncoder.close().flags(SocketEvent.FLAG_LOST_BEFORE).process(client.tgid, client.tid, client.comm)
+        .socket(client.sock, client.fd).endpoints(client.localAddress, client.localPort, client.remoteAddress,
+            client.remotePort).time(0, clock += 10).encode());
+
+    assertThat(exchanges).isEmpty();
+    assertThat(stats.snapshot().incompleteExchanges()).isEqualTo(1);
+  }
+
   @Test
   void aClientThatReadsOnlyTheHeadKeepsTheStatus() {
     Conn client = conn(0x9060, 705, "wget", "127.0.0.1", 40_047, "127.0.0.1", 8080);
