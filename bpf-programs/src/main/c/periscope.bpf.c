@@ -441,18 +441,29 @@ static __always_inline void fill_header(struct socket_event *e, __u8 type, struc
 	current_comm(e->comm);
 }
 
-/* Every record is made in the per-CPU scratch's event: a drop is noted there for emit_data. */
-static __always_inline void submit(struct socket_event *e)
+/*
+ * Returns false when the record did not fit in the ring buffer. Every record is made in the
+ * per-CPU scratch's event: a drop is also noted there, for the caller of head_pieces.
+ */
+static __always_inline bool submit(struct socket_event *e)
 {
 	__u64 size = sizeof(*e) + (e->captured_len & (2 * MAX_CAPTURE - 1)) + (e->tail_len & (2 * TAIL_BYTES - 1));
 	if (size > sizeof(struct scratch))
-		return;
+		return true;
 	if (bpf_ringbuf_output(&events, e, size, BPF_RB_NO_WAKEUP)) {
 		count(COUNTER_RINGBUF_DROPS);
 		((struct scratch *)e)->dropped = 1;
-		return;
+		return false;
 	}
 	count(COUNTER_EVENTS);
+	return true;
+}
+
+/* A data record of info's connection: one that does not fit sheds the connection (ring_has_room). */
+static __always_inline void submit_data(struct socket_event *e, struct sock_info *info)
+{
+	if (!submit(e))
+		info->shedding = 1;
 }
 
 static __always_inline __u32 capture_limit(void)
@@ -884,10 +895,15 @@ static __always_inline bool tls_record_header(struct scratch *s)
 	       s->payload[2] <= 4;
 }
 
-/* emit_data's record, made unless the connection is shed. */
-static __always_inline void emit_record(struct scratch *s, struct sock_info *info, __s32 fd, __u8 syscall,
-					__u8 direction, __u64 buf, __u32 iov_total, __u32 iovcnt, long ret,
-					__u64 enter_ns, __u64 exit_ns, __u32 seq, __u8 flags, bool filled)
+/*
+ * The data record of len bytes the process moved at buf (an iovec array when iov_total), on info's
+ * connection, whose first byte is at seq in its stream: the bytes themselves, or the HTTP/2 frame
+ * stream. For the syscall exits and for the TLS library's returns (flags FLAG_TLS). Not made while
+ * the connection is shed (ring_has_room).
+ */
+static __always_inline void emit_data(struct scratch *s, struct sock_info *info, __s32 fd, __u8 syscall,
+				      __u8 direction, __u64 buf, __u32 iov_total, __u32 iovcnt, long ret,
+				      __u64 enter_ns, __u64 exit_ns, __u32 seq, __u8 flags, bool filled)
 {
 	struct socket_event *e = &s->event;
 	if (info->shedding && (info->h2 == H2_YES || syscall == SYS_SENDFILE)) {
@@ -901,7 +917,7 @@ static __always_inline void emit_record(struct scratch *s, struct sock_info *inf
 	e->total_len = ret;
 	e->flags = flags;
 	if (syscall == SYS_SENDFILE) {
-		submit(e); /* file contents: counted so parsers can skip them, never copied */
+		submit_data(e, info); /* file contents: counted so parsers can skip them, never copied */
 		return;
 	}
 	struct h2_cursor *cursor = direction == DIR_EGRESS ? &info->h2_egress : &info->h2_ingress;
@@ -920,7 +936,7 @@ static __always_inline void emit_record(struct scratch *s, struct sock_info *inf
 			 */
 			if (!w->lost && w->out == 0 && w->cur.remaining)
 				return;
-			submit(e);
+			submit_data(e, info);
 			return;
 		}
 		cursor->synced = 0;
@@ -971,8 +987,11 @@ static __always_inline void emit_record(struct scratch *s, struct sock_info *inf
 		s->piece_src = buf;
 		s->piece_len = ret;
 		s->piece_iovcnt = iovcnt;
+		s->dropped = 0;
 		int submitted = head_pieces();
 		*head_open = s->piece_open;
+		if (s->dropped)
+			info->shedding = 1;
 		if (submitted)
 			return;
 	} else if (filled && e->mode == CAPTURE_BYTES && (*head_open || http_head_begins(s))) {
@@ -981,23 +1000,7 @@ static __always_inline void emit_record(struct scratch *s, struct sock_info *inf
 	} else if (*head_open) {
 		*head_open = 0; /* a syscall copied whole: the parser has all of it */
 	}
-	submit(e);
-}
-
-/*
- * The data record of len bytes the process moved at buf (an iovec array when iov_total), on info's
- * connection, whose first byte is at seq in its stream: the bytes themselves, or the HTTP/2 frame
- * stream. For the syscall exits and for the TLS library's returns (flags FLAG_TLS). A record that
- * does not fit in the ring buffer sheds the connection (ring_has_room).
- */
-static __always_inline void emit_data(struct scratch *s, struct sock_info *info, __s32 fd, __u8 syscall,
-				      __u8 direction, __u64 buf, __u32 iov_total, __u32 iovcnt, long ret,
-				      __u64 enter_ns, __u64 exit_ns, __u32 seq, __u8 flags, bool filled)
-{
-	s->dropped = 0;
-	emit_record(s, info, fd, syscall, direction, buf, iov_total, iovcnt, ret, enter_ns, exit_ns, seq, flags, filled);
-	if (s->dropped)
-		info->shedding = 1;
+	submit_data(e, info);
 }
 
 #include "tls.bpf.h"
