@@ -206,6 +206,7 @@ enum serving_state {
 	SERVING_ONE = 1,      /* one request read and not yet answered: calls are its children */
 	SERVING_ANSWERED = 2, /* its answer began: later calls are nobody's */
 	SERVING_SEVERAL = 3,  /* requests of several connections are open (an event loop): until all are answered */
+	SERVING_PENDING = 4,  /* a request's head is coming in pieces, none yet with a traceparent or the end */
 };
 
 /* EVENT_TRACE_ROOT: the header and the 32 hex digits of the trace id. */
@@ -313,6 +314,37 @@ static __always_inline bool parse_traceparent(struct inject_scan *sc, __u32 at, 
 }
 
 /*
+ * A later piece of a request head whose earlier pieces had neither a traceparent nor the end: a
+ * request the kernel inserted a line into can arrive in pieces, the line a segment of its own.
+ * A traceparent in it continues its trace; the head's end without one leaves the request without
+ * a trace of the kernel's (its calls start their own, and the agent links what it sees); neither
+ * waits for the next piece. A piece begins a line, which the scan does not look at for a name:
+ * checked apart. Returns whether the read was such a piece.
+ */
+static __always_inline bool serving_piece(struct scratch *s, struct sock_info *info)
+{
+	struct serving *serving = bpf_task_storage_get(&serving_threads, bpf_get_current_task_btf(), 0, 0);
+	if (!serving || serving->state != SERVING_PENDING || serving->sock != info->sock)
+		return false;
+	struct inject_scan *sc = inject_scan_state();
+	__u32 n = s->event.captured_len < INJECT_SCAN ? s->event.captured_len : INJECT_SCAN;
+	barrier_var(n);
+	if (!sc || n == 0 || n > INJECT_SCAN || bpf_probe_read_kernel(sc->buf, n, s->payload)) {
+		serving->state = SERVING_NONE;
+		return true;
+	}
+	scan_head(sc, n);
+	__u32 at = traceparent_name(sc, 0) ? 0 : sc->traceparent;
+	if ((at == 0 && !traceparent_name(sc, 0)) || !parse_traceparent(sc, at, serving)) {
+		if (sc->refused || sc->head_end || (n >= 2 && sc->buf[0] == '\r' && sc->buf[1] == '\n'))
+			serving->state = SERVING_NONE;
+		return true;
+	}
+	serving->state = SERVING_ONE;
+	return true;
+}
+
+/*
  * A traced server read the start of a request (origin ACCEPT, injection on): its thread now
  * serves it. A request with no valid traceparent gets a trace id made here, reported ahead of the
  * read's record (EVENT_TRACE_ROOT, seq the request's first byte) so the agent gives its SERVER
@@ -320,6 +352,8 @@ static __always_inline bool parse_traceparent(struct inject_scan *sc, __u32 at, 
  */
 static __noinline void serving_begin(struct scratch *s, struct sock_info *info, __s32 fd, __u8 syscall)
 {
+	if (serving_piece(s, info))
+		return;
 	struct socket_event *data = &s->event;
 	__u32 n = data->captured_len < INJECT_SCAN ? data->captured_len : INJECT_SCAN;
 	struct inject_scan *sc = inject_scan_state();
@@ -345,12 +379,9 @@ static __noinline void serving_begin(struct scratch *s, struct sock_info *info, 
 	}
 	bool continued = sc->traceparent && parse_traceparent(sc, sc->traceparent, serving);
 	if (!continued && !sc->head_end) {
-		/*
-		 * The head goes on in a later read (a request the kernel inserted a line into can arrive
-		 * in two pieces): whether it carries a traceparent is not known, so no trace is made for
-		 * it, and calls made while serving it start traces of their own.
-		 */
-		serving->state = SERVING_NONE;
+		/* The head goes on in later reads: a traceparent there still counts (serving_piece). */
+		serving->sock = info->sock;
+		serving->state = SERVING_PENDING;
 		return;
 	}
 	serving->sock = info->sock;
@@ -393,6 +424,8 @@ static __always_inline void serving_answered(struct sock_info *info)
 		serving->state = SERVING_ANSWERED;
 	else if (serving->state == SERVING_SEVERAL && !serving->open)
 		serving->state = SERVING_NONE;
+	else if (serving->state == SERVING_PENDING && serving->sock == info->sock)
+		serving->state = SERVING_NONE; /* answered before its head was seen to end */
 }
 
 /* At a traced write's entry: arm an injection if the write begins with a whole head that needs one. */

@@ -148,8 +148,9 @@ class TraceparentInjectionTest {
   /**
    * A threading python server in the middle calls a downstream one while it serves each request:
    * its calls carry the trace of the request being served, taken from that request's traceparent,
-   * or, for a request without one, a trace id the kernel made and reported for it. The client is
-   * not traced (the capture follows the two servers' pids), so nothing is inserted into its requests.
+   * or, for a request without one, a trace id the kernel made and reported for it; a traceparent
+   * that comes in a later piece of the head counts too. The client is not traced (the capture
+   * follows the two servers' pids), so nothing is inserted into its requests.
    */
   @Test
   void callsMadeWhileServingARequestContinueItsTrace(@TempDir Path tmp) throws Exception {
@@ -190,19 +191,25 @@ class TraceparentInjectionTest {
         .withInjectionDespiteFionread(true);
       try (KernelCapture capture = KernelCapture.start(config)) {
         Process caller = new ProcessBuilder("/usr/bin/python3", "-c", """
-            import socket
+            import socket, time
             c = socket.create_connection(('127.0.0.1', %d)); f = c.makefile('rb')
             def answer():
                 while f.readline() != b'\\r\\n': pass
                 f.read(4)
             c.sendall(b'GET /with HTTP/1.1\\r\\nHost: m\\r\\ntraceparent: %s\\r\\n\\r\\n'); answer()
             c.sendall(b'GET /without HTTP/1.1\\r\\nHost: m\\r\\n\\r\\n'); answer()
+            # Heads in pieces, read one at a time, as a request the kernel inserted a line into can arrive.
+            c.sendall(b'GET /pieces-with HTTP/1.1\\r\\n'); time.sleep(0.3)
+            c.sendall(b'traceparent: %s\\r\\nHost: m\\r\\n\\r\\n'); answer()
+            c.sendall(b'GET /pieces-without HTTP/1.1\\r\\n'); time.sleep(0.3)
+            c.sendall(b'Host: m\\r\\n'); time.sleep(0.3)
+            c.sendall(b'\\r\\n'); answer()
             print('answered', flush=True)
-            """.formatted(MIDDLE_PORT, OWN_TRACEPARENT)).redirectErrorStream(true).start();
+            """.formatted(MIDDLE_PORT, OWN_TRACEPARENT, OWN_TRACEPARENT)).redirectErrorStream(true).start();
         client = new String(caller.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
         assertThat(caller.waitFor()).as(client).isZero();
         collect(capture, seen, 3_000, () -> false);
-        assertThat(capture.counters().traceparentsInjected()).isEqualTo(2);
+        assertThat(capture.counters().traceparentsInjected()).isEqualTo(4);
       }
     } finally {
       middle.destroy();
@@ -211,8 +218,8 @@ class TraceparentInjectionTest {
     assertThat(client).contains("answered");
     downstream.waitFor();
     List<String> lines = Files.readAllLines(received);
-    assertThat(lines).as("what the downstream server printed").hasSize(3);
-    String[] traceparents = {lines.get(1), lines.get(2)};
+    assertThat(lines).as("what the downstream server printed").hasSize(5);
+    String[] traceparents = {lines.get(1), lines.get(2), lines.get(3), lines.get(4)};
     // The call made for the request with a traceparent: its trace, a new parent id.
     String ownTrace = OWN_TRACEPARENT.substring(3, 35);
     assertThat(traceparents[0]).matches("00-" + ownTrace + "-[0-9a-f]{16}-01").doesNotContain(OWN_TRACEPARENT.substring(36, 52));
@@ -226,8 +233,14 @@ class TraceparentInjectionTest {
     Seen withoutRead = seen.stream().filter(s -> s.type == SocketEvent.TYPE_DATA && s.tgid == (int) middle.pid()
         && s.direction == SocketEvent.DIRECTION_INGRESS && s.payload.startsWith("GET /without ")).findFirst().orElseThrow();
     assertThat(root.seq).as("the root is for the request without a traceparent").isEqualTo(withoutRead.seq);
+    // A head in pieces: the piece with the traceparent continues its trace. Without one, no root
+    // is made for it (the pieces after its first are not looked at for one): its call starts its own.
+    assertThat(traceparents[2]).matches("00-" + ownTrace + "-[0-9a-f]{16}-01");
+    assertThat(traceparents[3]).matches("00-[0-9a-f]{32}-[0-9a-f]{16}-01")
+        .doesNotContain(ownTrace).doesNotContain(root.payload);
     assertThat(seen.stream().filter(s -> s.type == SocketEvent.TYPE_TRACE_INJECTED).map(s -> s.payload.strip()))
-        .containsExactly("traceparent: " + traceparents[0], "traceparent: " + traceparents[1]);
+        .containsExactly("traceparent: " + traceparents[0], "traceparent: " + traceparents[1],
+            "traceparent: " + traceparents[2], "traceparent: " + traceparents[3]);
   }
 
   /**

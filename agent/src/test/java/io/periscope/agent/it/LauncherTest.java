@@ -103,7 +103,8 @@ class LauncherTest {
       String stderr = agent.stderr();
       assertThat(stderr).as("stderr").contains("periscope: stopping: flushing spans and detaching from the kernel\n");
       assertThat(stderr).as("stderr").containsPattern(
-          "periscope: kernel: \\d+ events, 0 lost \\(ring buffer full\\), 0 cut at capture limit"
+          "periscope: kernel: \\d+ events, 0 lost \\(ring buffer full\\), 0 shed with their connection"
+              + " \\(overload; 0 connections not followed from their start\\), 0 cut at capture limit"
               + " \\(0 more records for long heads\\), 0 HTTP/2 frame walks lost their place; TLS: 0 ciphertext"
               + " syscalls not copied, 0 library calls on an unknown connection\n");
       assertThat(stderr).as("stderr").containsPattern("periscope: pipeline: \\d+ events, 2 connections \\(0 not HTTP,"
