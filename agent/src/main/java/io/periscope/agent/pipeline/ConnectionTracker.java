@@ -75,7 +75,8 @@ public final class ConnectionTracker implements RingBuffer.RecordHandler {
           boolean shed = (event.flags() & SocketEvent.FLAG_LOST_BEFORE) != 0;
           if (closed != null) {
             if (restart || shed) {
-              closed.onEvicted(stats); // its place was lost, not its connection: nothing is ended
+              // Its place was lost (a restart, or records shed before it closed): nothing is ended.
+              closed.onEvicted(stats);
             } else {
               closed.onClose(stats, event.exitNanos());
             }
