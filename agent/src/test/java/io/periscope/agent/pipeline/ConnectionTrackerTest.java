@@ -552,9 +552,7 @@ class ConnectionTrackerTest {
   void aRestartEndsNoExchange() {
     Conn client = conn(0x9055, 708, "go-client", "127.0.0.1", 40_050, "127.0.0.1", 8443);
     write(client, "GET /missing HTTP/1.1\r\nHost: h\r\n\r\n");
-    feed(SocketEventEncoder.close().flags(SocketEvent.FLAG_RESTART).process(client.tgid, client.tid, client.comm)
-        .socket(client.sock, client.fd).endpoints(client.localAddress, client.localPort, client.remoteAddress,
-            client.remotePort).time(0, clock += 10).encode());
+    close(client, SocketEvent.FLAG_RESTART);
 
     assertThat(exchanges).isEmpty();
     assertThat(stats.snapshot().incompleteExchanges()).isEqualTo(1);
@@ -598,9 +596,7 @@ class ConnectionTrackerTest {
   void aCloseWhileShedEndsNoExchange() {
     Conn client = conn(0x9075, 710, "curl", "127.0.0.1", 40_061, "127.0.0.1", 8080);
     write(client, "GET /lost HTTP/1.1\r\nHost: h\r\n\r\n");
-    feed(SocketEventEncoder.close().flags(SocketEvent.FLAG_LOST_BEFORE).process(client.tgid, client.tid, client.comm)
-        .socket(client.sock, client.fd).endpoints(client.localAddress, client.localPort, client.remoteAddress,
-            client.remotePort).time(0, clock += 10).encode());
+    close(client, SocketEvent.FLAG_LOST_BEFORE);
 
     assertThat(exchanges).isEmpty();
     assertThat(stats.snapshot().incompleteExchanges()).isEqualTo(1);
@@ -991,8 +987,13 @@ class ConnectionTrackerTest {
 
   /** Returns when it closed. */
   private long close(Conn c) {
+    return close(c, (byte) 0);
+  }
+
+  /** A close record with these flags (a restart, or a close while shed); returns its time. */
+  private long close(Conn c, byte flags) {
     long exit = clock += 10;
-    feed(SocketEventEncoder.close().process(c.tgid, c.tid, c.comm).socket(c.sock, c.fd)
+    feed(SocketEventEncoder.close().flags(flags).process(c.tgid, c.tid, c.comm).socket(c.sock, c.fd)
         .endpoints(c.localAddress, c.localPort, c.remoteAddress, c.remotePort).time(0, exit).encode());
     return exit;
   }
